@@ -1,0 +1,62 @@
+// ReLU, add, accumulate and inverted dropout.
+#include "backend/cpu/kernels.h"
+
+namespace sn::cpu {
+namespace {
+
+// Note [Dropout mask]
+// The mask must be replayable (backward and recomputation regenerate it; DESIGN 3.5), so
+// it is a pure function of (seed, element index) rather than a stream of a stateful RNG:
+// uniform(seed, i) = top 24 bits of splitmix64(mix(seed) ^ (i * golden ratio)) / 2^24.
+// Pre-mixing the seed keeps neighbouring seeds (0, 1, 2, ...) from giving related masks.
+// 24 bits is what a float in [0, 1) can hold exactly.
+constexpr uint64_t kGoldenGamma = 0x9E3779B97F4A7C15ull;
+
+uint64_t splitmix64(uint64_t z) {
+  z += kGoldenGamma;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+float uniform(uint64_t mixed_seed, int64_t i) {
+  const uint64_t bits = splitmix64(mixed_seed ^ (static_cast<uint64_t>(i) * kGoldenGamma));
+  return static_cast<float>(bits >> 40) * (1.0f / 16777216.0f);  // 2^-24
+}
+
+// 1 / (1 - p), or 0 when everything is dropped (p >= 1) so that no inf * 0 = NaN appears.
+float keep_scale(float p) { return p < 1.0f ? 1.0f / (1.0f - p) : 0.0f; }
+
+}  // namespace
+
+void relu_forward(int64_t count, const float* x, float* y) {
+  for (int64_t i = 0; i < count; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void relu_backward(int64_t count, const float* x, const float* dy, float* dx) {
+  for (int64_t i = 0; i < count; ++i) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+void add_forward(int64_t count, const float* a, const float* b, float* y) {
+  for (int64_t i = 0; i < count; ++i) y[i] = a[i] + b[i];
+}
+
+void accumulate(int64_t count, const float* src, float* dst) {
+  for (int64_t i = 0; i < count; ++i) dst[i] += src[i];
+}
+
+void dropout_forward(int64_t count, float p, uint64_t seed, const float* x, float* y) {
+  const uint64_t mixed = splitmix64(seed);
+  const float scale = keep_scale(p);
+  for (int64_t i = 0; i < count; ++i) y[i] = uniform(mixed, i) >= p ? x[i] * scale : 0.0f;
+}
+
+void dropout_backward(int64_t count, float p, uint64_t seed, const float* dy, float* dx) {
+  const uint64_t mixed = splitmix64(seed);
+  const float scale = keep_scale(p);
+  for (int64_t i = 0; i < count; ++i) {
+    if (uniform(mixed, i) >= p) dx[i] += dy[i] * scale;
+  }
+}
+
+}  // namespace sn::cpu

@@ -1,0 +1,137 @@
+// CPU kernels: float32, NCHW, one function per layer direction.
+//
+// Usage:
+//   sn::cpu::ConvGeom g = ...;                       // shapes and hyperparameters
+//   std::vector<float> ws(sn::cpu::conv2d_workspace_floats(g));
+//   sn::cpu::conv2d_forward(g, x, w, bias, y, ws.data());
+//
+// Note [Gradient accumulation]
+// Backward kernels ADD their contribution to the input gradients (dx += ...), because a
+// tensor read by several layers (fan-out) receives the sum of their gradients. The
+// executor zero-fills a gradient buffer before the first backward step that writes it.
+// Parameter gradients (dw, dbias, dgamma, dbeta) are OVERWRITTEN: every parameter belongs
+// to exactly one layer.
+//
+// Every pointer is to contiguous float32 unless stated; nullable pointers say so.
+// Kernels never allocate: scratch memory is passed in as `workspace`, sized by the
+// matching *_workspace_floats function (units: floats, not bytes).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace sn::cpu {
+
+// ---------------------------------------------------------------- convolution
+struct ConvGeom {
+  int64_t n = 1;                       // batch
+  int64_t c_in = 1, h_in = 1, w_in = 1;
+  int64_t c_out = 1, h_out = 1, w_out = 1;
+  int64_t kernel_h = 1, kernel_w = 1;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1;
+  int64_t groups = 1;                  // c_in and c_out are both divisible by groups
+};
+// Weight layout: [c_out, c_in / groups, kernel_h, kernel_w]; bias: [c_out].
+// im2col buffer for one image and one group.
+int64_t conv2d_workspace_floats(const ConvGeom& g);
+void conv2d_forward(const ConvGeom& g, const float* x, const float* w,
+                    const float* bias /*nullable*/, float* y, float* workspace);
+// dx is nullable (the first layer needs no input gradient); dbias nullable iff no bias.
+void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const float* dy,
+                     float* dx /*nullable, accumulated*/, float* dw, float* dbias /*nullable*/,
+                     float* workspace);
+
+// ------------------------------------------------------------ fully connected
+// y[n, out] = x[n, in] * w[out, in]^T + bias[out]
+void fc_forward(int64_t n, int64_t in_features, int64_t out_features, const float* x,
+                const float* w, const float* bias /*nullable*/, float* y);
+void fc_backward(int64_t n, int64_t in_features, int64_t out_features, const float* x,
+                 const float* w, const float* dy, float* dx /*nullable, accumulated*/,
+                 float* dw, float* dbias /*nullable*/);
+
+// ------------------------------------------------------------------ pooling
+struct PoolGeom {
+  int64_t n = 1, c = 1, h_in = 1, w_in = 1, h_out = 1, w_out = 1;
+  int64_t kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+};
+// Max pooling ignores padded positions; backward recomputes the argmax from x (the first
+// maximum in row-major window order wins), so no index tensor is stored.
+void maxpool_forward(const PoolGeom& g, const float* x, float* y);
+void maxpool_backward(const PoolGeom& g, const float* x, const float* dy, float* dx);
+// Average pooling divides by the number of in-bounds elements of each window
+// (padding excluded from the count).
+void avgpool_forward(const PoolGeom& g, const float* x, float* y);
+void avgpool_backward(const PoolGeom& g, const float* dy, float* dx);
+// Global average pooling: y[n, c] = mean over h*w of x[n, c, :, :].
+void global_avgpool_forward(int64_t n, int64_t c, int64_t hw, const float* x, float* y);
+void global_avgpool_backward(int64_t n, int64_t c, int64_t hw, const float* dy, float* dx);
+
+// --------------------------------------------------------------- batch norm
+struct BatchNormGeom {
+  int64_t n = 1, c = 1, hw = 1;
+  float eps = 1e-5f;
+  float momentum = 0.1f;  // running = (1 - momentum) * running + momentum * batch statistic
+};
+// Training mode: batch statistics; saves mean and inverse std per channel ([c] each) and
+// updates the running statistics (running_var uses the unbiased batch variance).
+void batchnorm_forward_train(const BatchNormGeom& g, const float* x, const float* gamma,
+                             const float* beta, float* y, float* save_mean,
+                             float* save_invstd, float* running_mean, float* running_var);
+void batchnorm_forward_infer(const BatchNormGeom& g, const float* x, const float* gamma,
+                             const float* beta, const float* running_mean,
+                             const float* running_var, float* y);
+void batchnorm_backward(const BatchNormGeom& g, const float* x, const float* gamma,
+                        const float* save_mean, const float* save_invstd, const float* dy,
+                        float* dx, float* dgamma, float* dbeta);
+
+// -------------------------------------------------------------- elementwise
+void relu_forward(int64_t count, const float* x, float* y);
+void relu_backward(int64_t count, const float* x, const float* dy, float* dx);
+void add_forward(int64_t count, const float* a, const float* b, float* y);
+// da += dy and db += dy are done by the executor with accumulate(); no kernel needed.
+void accumulate(int64_t count, const float* src, float* dst);  // dst += src
+
+// Inverted dropout: y = x * keep / (1 - p), keep = (uniform(seed, i) >= p).
+// The mask is a pure function of (seed, element index), so backward (and any
+// recomputation) replays it exactly without storing it.
+void dropout_forward(int64_t count, float p, uint64_t seed, const float* x, float* y);
+void dropout_backward(int64_t count, float p, uint64_t seed, const float* dy, float* dx);
+
+// ------------------------------------------------------------ LRN (AlexNet)
+// Across channels: y = x / (k + alpha/size * sum_{window} x^2)^beta, window of `size`
+// channels centred on c (clipped at the edges).
+struct LrnGeom {
+  int64_t n = 1, c = 1, hw = 1;
+  int64_t size = 5;
+  float alpha = 1e-4f, beta = 0.75f, k = 2.0f;
+};
+int64_t lrn_workspace_floats(const LrnGeom& g);  // scale buffer for one image
+void lrn_forward(const LrnGeom& g, const float* x, float* y, float* workspace);
+void lrn_backward(const LrnGeom& g, const float* x, const float* y, const float* dy,
+                  float* dx, float* workspace);
+
+// ------------------------------------------------------------------- concat
+// Channel concatenation of `num_inputs` tensors [n, c_i, hw] into y [n, sum c_i, hw].
+void concat_forward(int64_t n, int64_t hw, int64_t num_inputs, const float* const* xs,
+                    const int64_t* channels, float* y);
+void concat_backward(int64_t n, int64_t hw, int64_t num_inputs, const float* dy,
+                     const int64_t* channels, float* const* dxs);
+
+// ------------------------------------------------------ softmax cross-entropy
+// logits [n, classes], labels in [0, classes). probs [n, classes] is saved for backward.
+// Returns the mean loss over the batch; correct (nullable) receives the number of rows
+// whose argmax equals the label.
+float softmax_xent_forward(int64_t n, int64_t classes, const float* logits,
+                           const int32_t* labels, float* probs, int64_t* correct);
+// dlogits += (probs - onehot(labels)) / n
+void softmax_xent_backward(int64_t n, int64_t classes, const float* probs,
+                           const int32_t* labels, float* dlogits);
+
+// -------------------------------------------------------------------- SGD
+// v = momentum * v + (dw + weight_decay * w); w -= lr * v
+void sgd_update(int64_t count, float lr, float momentum, float weight_decay, float* w,
+                const float* dw, float* velocity);
+
+}  // namespace sn::cpu

@@ -1,0 +1,265 @@
+// The CPU backend: maps each layer kind to the kernels in backend/cpu/kernels.h.
+#include <algorithm>
+#include <cstring>
+
+#include "backend/cpu/kernels.h"
+#include "core/errors.h"
+#include "exec/backend.h"
+
+namespace sn {
+namespace {
+
+cpu::ConvGeom conv_geom(const Graph& g, const Layer& l, int64_t n) {
+  const Dims& in = g.layer(l.inputs[0]).out;
+  const LayerAttrs& a = l.attrs;
+  cpu::ConvGeom c;
+  c.n = n;
+  c.c_in = in.c;
+  c.h_in = in.h;
+  c.w_in = in.w;
+  c.c_out = l.out.c;
+  c.h_out = l.out.h;
+  c.w_out = l.out.w;
+  c.kernel_h = a.kernel_h;
+  c.kernel_w = a.kernel_w;
+  c.stride_h = a.stride_h;
+  c.stride_w = a.stride_w;
+  c.pad_h = a.pad_h;
+  c.pad_w = a.pad_w;
+  c.dilation_h = a.dilation_h;
+  c.dilation_w = a.dilation_w;
+  c.groups = a.groups;
+  return c;
+}
+
+cpu::PoolGeom pool_geom(const Graph& g, const Layer& l, int64_t n) {
+  const Dims& in = g.layer(l.inputs[0]).out;
+  const LayerAttrs& a = l.attrs;
+  cpu::PoolGeom p;
+  p.n = n;
+  p.c = in.c;
+  p.h_in = in.h;
+  p.w_in = in.w;
+  p.h_out = l.out.h;
+  p.w_out = l.out.w;
+  p.kernel_h = a.kernel_h;
+  p.kernel_w = a.kernel_w;
+  p.stride_h = a.stride_h;
+  p.stride_w = a.stride_w;
+  p.pad_h = a.pad_h;
+  p.pad_w = a.pad_w;
+  return p;
+}
+
+cpu::BatchNormGeom bn_geom(const Layer& l, int64_t n) {
+  cpu::BatchNormGeom b;
+  b.n = n;
+  b.c = l.out.c;
+  b.hw = l.out.h * l.out.w;
+  b.eps = l.attrs.eps;
+  b.momentum = l.attrs.momentum;
+  return b;
+}
+
+cpu::LrnGeom lrn_geom(const Layer& l, int64_t n) {
+  cpu::LrnGeom r;
+  r.n = n;
+  r.c = l.out.c;
+  r.hw = l.out.h * l.out.w;
+  r.size = l.attrs.size;
+  r.alpha = l.attrs.alpha;
+  r.beta = l.attrs.beta;
+  r.k = l.attrs.k;
+  return r;
+}
+
+float* param_or_null(const std::vector<float*>& v, size_t i) { return i < v.size() ? v[i] : nullptr; }
+
+class CpuBackend final : public Backend {
+ public:
+  std::string name() const override { return "cpu"; }
+
+  int64_t aux_floats(const Graph& g, int id, int64_t batch) const override {
+    const Layer& l = g.layer(id);
+    switch (l.kind) {
+      case LayerKind::kBatchNorm:
+        return 2 * l.out.c;  // saved mean and inverse std
+      case LayerKind::kSoftmaxXent:
+        return batch * g.layer(l.inputs[0]).out.numel();  // probabilities
+      default:
+        return 0;
+    }
+  }
+
+  int64_t workspace_floats(const Graph& g, int id, int64_t batch) const override {
+    const Layer& l = g.layer(id);
+    switch (l.kind) {
+      case LayerKind::kConv2d:
+        return cpu::conv2d_workspace_floats(conv_geom(g, l, batch));
+      case LayerKind::kLrn:
+        return cpu::lrn_workspace_floats(lrn_geom(l, batch));
+      default:
+        return 0;
+    }
+  }
+
+  void forward(const Graph& g, int id, LayerIO& io, bool training) const override {
+    const Layer& l = g.layer(id);
+    const int64_t n = io.n;
+    const int64_t count = n * l.out.numel();
+    switch (l.kind) {
+      case LayerKind::kInput:
+        break;  // the executor copies the batch into the output buffer
+      case LayerKind::kConv2d:
+        cpu::conv2d_forward(conv_geom(g, l, n), io.x[0], io.params[0], param_or_null(io.params, 1),
+                            io.y, io.workspace);
+        break;
+      case LayerKind::kFc:
+        cpu::fc_forward(n, g.layer(l.inputs[0]).out.numel(), l.out.c, io.x[0], io.params[0],
+                        param_or_null(io.params, 1), io.y);
+        break;
+      case LayerKind::kBatchNorm:
+        if (training)
+          cpu::batchnorm_forward_train(bn_geom(l, n), io.x[0], io.params[0], io.params[1], io.y,
+                                       io.aux, io.aux + l.out.c, io.params[2], io.params[3]);
+        else
+          cpu::batchnorm_forward_infer(bn_geom(l, n), io.x[0], io.params[0], io.params[1],
+                                       io.params[2], io.params[3], io.y);
+        break;
+      case LayerKind::kRelu:
+        cpu::relu_forward(count, io.x[0], io.y);
+        break;
+      case LayerKind::kMaxPool:
+        cpu::maxpool_forward(pool_geom(g, l, n), io.x[0], io.y);
+        break;
+      case LayerKind::kAvgPool:
+        cpu::avgpool_forward(pool_geom(g, l, n), io.x[0], io.y);
+        break;
+      case LayerKind::kGlobalAvgPool: {
+        const Dims& in = g.layer(l.inputs[0]).out;
+        cpu::global_avgpool_forward(n, in.c, in.h * in.w, io.x[0], io.y);
+        break;
+      }
+      case LayerKind::kDropout:
+        if (training)
+          cpu::dropout_forward(count, l.attrs.p, io.dropout_seed, io.x[0], io.y);
+        else
+          copy(io.y, io.x[0], count);
+        break;
+      case LayerKind::kLrn:
+        cpu::lrn_forward(lrn_geom(l, n), io.x[0], io.y, io.workspace);
+        break;
+      case LayerKind::kAdd:
+        cpu::add_forward(count, io.x[0], io.x[1], io.y);
+        break;
+      case LayerKind::kConcat: {
+        std::vector<int64_t> channels;
+        for (int in : l.inputs) channels.push_back(g.layer(in).out.c);
+        cpu::concat_forward(n, l.out.h * l.out.w, static_cast<int64_t>(io.x.size()), io.x.data(),
+                            channels.data(), io.y);
+        break;
+      }
+      case LayerKind::kFlatten:
+        copy(io.y, io.x[0], count);
+        break;
+      case LayerKind::kSoftmaxXent: {
+        int64_t classes = g.layer(l.inputs[0]).out.numel();
+        io.loss = cpu::softmax_xent_forward(n, classes, io.x[0], io.labels, io.aux, &io.correct);
+        break;
+      }
+    }
+  }
+
+  void backward(const Graph& g, int id, LayerIO& io) const override {
+    const Layer& l = g.layer(id);
+    const int64_t n = io.n;
+    const int64_t count = n * l.out.numel();
+    switch (l.kind) {
+      case LayerKind::kInput:
+        break;
+      case LayerKind::kConv2d:
+        cpu::conv2d_backward(conv_geom(g, l, n), io.x[0], io.params[0], io.dy, io.dx[0],
+                             io.param_grads[0], param_or_null(io.param_grads, 1), io.workspace);
+        break;
+      case LayerKind::kFc:
+        cpu::fc_backward(n, g.layer(l.inputs[0]).out.numel(), l.out.c, io.x[0], io.params[0],
+                         io.dy, io.dx[0], io.param_grads[0], param_or_null(io.param_grads, 1));
+        break;
+      case LayerKind::kBatchNorm:
+      {
+        // The kernel always writes dx; on the data layer nobody reads it (rare: scratch).
+        std::vector<float> scratch(io.dx[0] ? 0 : static_cast<size_t>(count));
+        float* dx = io.dx[0] ? io.dx[0] : scratch.data();
+        cpu::batchnorm_backward(bn_geom(l, n), io.x[0], io.params[0], io.aux, io.aux + l.out.c,
+                                io.dy, dx, io.param_grads[0], io.param_grads[1]);
+        break;
+      }
+      case LayerKind::kRelu:
+        if (io.dx[0]) cpu::relu_backward(count, io.x[0], io.dy, io.dx[0]);
+        break;
+      case LayerKind::kMaxPool:
+        if (io.dx[0]) cpu::maxpool_backward(pool_geom(g, l, n), io.x[0], io.dy, io.dx[0]);
+        break;
+      case LayerKind::kAvgPool:
+        if (io.dx[0]) cpu::avgpool_backward(pool_geom(g, l, n), io.dy, io.dx[0]);
+        break;
+      case LayerKind::kGlobalAvgPool:
+        if (io.dx[0]) {
+          const Dims& in = g.layer(l.inputs[0]).out;
+          cpu::global_avgpool_backward(n, in.c, in.h * in.w, io.dy, io.dx[0]);
+        }
+        break;
+      case LayerKind::kDropout:
+        if (io.dx[0]) cpu::dropout_backward(count, l.attrs.p, io.dropout_seed, io.dy, io.dx[0]);
+        break;
+      case LayerKind::kLrn:
+        if (io.dx[0]) cpu::lrn_backward(lrn_geom(l, n), io.x[0], io.y, io.dy, io.dx[0], io.workspace);
+        break;
+      case LayerKind::kAdd:
+      case LayerKind::kFlatten:
+        for (float* dx : io.dx)
+          if (dx) cpu::accumulate(count, io.dy, dx);
+        break;
+      case LayerKind::kConcat: {
+        std::vector<int64_t> channels;
+        for (int in : l.inputs) channels.push_back(g.layer(in).out.c);
+        // An input that needs no gradient (the data layer) gets scratch (rare).
+        std::vector<std::vector<float>> scratch(io.dx.size());
+        std::vector<float*> dxs = io.dx;
+        for (size_t i = 0; i < dxs.size(); ++i) {
+          if (dxs[i]) continue;
+          scratch[i].assign(static_cast<size_t>(n * channels[i] * l.out.h * l.out.w), 0.0f);
+          dxs[i] = scratch[i].data();
+        }
+        cpu::concat_backward(n, l.out.h * l.out.w, static_cast<int64_t>(dxs.size()), io.dy,
+                             channels.data(), dxs.data());
+        break;
+      }
+      case LayerKind::kSoftmaxXent:
+        if (io.dx[0]) {
+          int64_t classes = g.layer(l.inputs[0]).out.numel();
+          cpu::softmax_xent_backward(n, classes, io.aux, io.labels, io.dx[0]);
+        }
+        break;
+    }
+  }
+
+  void sgd_update(int64_t count, const SgdConfig& cfg, float* w, const float* dw,
+                  float* velocity) const override {
+    cpu::sgd_update(count, cfg.lr, cfg.momentum, cfg.weight_decay, w, dw, velocity);
+  }
+
+  void fill_zero(float* data, int64_t count) const override {
+    std::memset(data, 0, static_cast<size_t>(count) * sizeof(float));
+  }
+
+  void copy(float* dst, const float* src, int64_t count) const override {
+    std::memcpy(dst, src, static_cast<size_t>(count) * sizeof(float));
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+
+}  // namespace sn

@@ -1,0 +1,98 @@
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "core/errors.h"
+#include "exec/session.h"
+#include "python/register.h"
+
+namespace py = pybind11;
+
+namespace sn::python {
+namespace {
+
+using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+using LabelArray = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
+
+// Checks a batch handed over from Python against the compiled input shape.
+int64_t batch_rows(const Session& s, const FloatArray& x, const LabelArray& y) {
+  const Dims& d = s.graph().layer(s.graph().input_layer()).out;
+  if (x.ndim() != 4 || x.shape(1) != d.c || x.shape(2) != d.h || x.shape(3) != d.w)
+    throw ArgumentError("x must have shape (n, " + std::to_string(d.c) + ", " +
+                        std::to_string(d.h) + ", " + std::to_string(d.w) + "), got ndim " +
+                        std::to_string(x.ndim()));
+  if (y.ndim() != 1 || y.shape(0) != x.shape(0))
+    throw ArgumentError("labels must have shape (n,) with n = " + std::to_string(x.shape(0)));
+  return static_cast<int64_t>(x.shape(0));
+}
+
+}  // namespace
+
+void register_session(py::module_& m) {
+  py::class_<Session>(m, "Session")
+      .def(py::init([](const Graph& g, int64_t batch, const std::string& policy,
+                       const std::string& device, int64_t budget_bytes, uint64_t seed) {
+             SessionOptions o;
+             o.batch_size = batch;
+             o.policy = policy;
+             o.device = device;
+             o.budget_bytes = budget_bytes;
+             o.seed = seed;
+             return std::make_unique<Session>(g, o);
+           }),
+           py::arg("graph"), py::arg("batch_size"), py::arg("policy"), py::arg("device"),
+           py::arg("budget_bytes"), py::arg("seed"))
+      .def(
+          "train_step",
+          [](Session& s, const FloatArray& x, const LabelArray& y, float lr, float momentum,
+             float weight_decay) {
+            int64_t n = batch_rows(s, x, y);
+            StepResult r;
+            {
+              py::gil_scoped_release release;  // the loader's thread keeps preparing batches
+              r = s.train_step(x.data(), y.data(), n, SgdConfig{lr, momentum, weight_decay});
+            }
+            return py::make_tuple(r.loss, r.correct);
+          },
+          py::arg("x"), py::arg("labels"), py::arg("lr"), py::arg("momentum"),
+          py::arg("weight_decay"))
+      .def(
+          "evaluate",
+          [](Session& s, const FloatArray& x, const LabelArray& y) {
+            int64_t n = batch_rows(s, x, y);
+            py::array_t<float> logits({n, s.num_classes()});
+            StepResult r;
+            {
+              py::gil_scoped_release release;
+              r = s.evaluate(x.data(), y.data(), n, logits.mutable_data());
+            }
+            return py::make_tuple(r.loss, r.correct, logits);
+          },
+          py::arg("x"), py::arg("labels"))
+      .def("state",
+           [](py::object self) {
+             // Zero-copy views; each keeps the session alive through its base object.
+             const Session& s = self.cast<const Session&>();
+             py::list out;
+             for (const StateBuffer& b : s.state()) {
+               py::array_t<float> view(b.shape, b.data, self);
+               out.append(py::make_tuple(b.name, b.kind, view));
+             }
+             return out;
+           })
+      .def_property("iteration", &Session::iteration, &Session::set_iteration)
+      .def_property_readonly("num_classes", &Session::num_classes)
+      .def_property_readonly("route", &Session::route)
+      .def("memory_stats", [](const Session& s) {
+        AllocatorStats st = s.memory_stats();
+        py::dict d;
+        d["capacity_bytes"] = st.capacity_bytes;
+        d["in_use_bytes"] = st.in_use_bytes;
+        d["peak_bytes"] = st.peak_bytes;
+        d["num_allocs"] = st.num_allocs;
+        d["total_allocs"] = st.total_allocs;
+        return d;
+      });
+}
+
+}  // namespace sn::python

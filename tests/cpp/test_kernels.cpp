@@ -6,6 +6,7 @@
 // Standalone: no test framework. Prints each failed check and exits non-zero on failure.
 //   ./test_kernels          run everything
 //   ./test_kernels conv     run only the groups whose name contains "conv"
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -40,8 +41,8 @@ constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 void check_close(const std::string& what, const std::vector<float>& got,
                  const std::vector<double>& want, double rtol, double atol) {
   if (got.size() != want.size()) {
-    check(false, what + ": size " + std::to_string(got.size()) + " vs " +
-                     std::to_string(want.size()));
+    check(false,
+          what + ": size " + std::to_string(got.size()) + " vs " + std::to_string(want.size()));
     return;
   }
   double worst_excess = 0.0;
@@ -66,11 +67,6 @@ void check_close(const std::string& what, const std::vector<float>& got,
              " want " + std::to_string(want[worst]);
   }
   check(ok, what + detail);
-}
-
-void check_close(const std::string& what, const std::vector<float>& got,
-                 const std::vector<float>& want, double rtol, double atol) {
-  check_close(what, got, std::vector<double>(want.begin(), want.end()), rtol, atol);
 }
 
 // Gradient tolerance: relative 1e-2 plus an absolute floor scaled to the gradient's size,
@@ -214,8 +210,8 @@ void test_conv_case(const ConvCase& cc, Rng& rng) {
   std::vector<float> dx(x.size(), kPrefill);
   std::vector<float> dw(w.size(), kNaN);  // NaN: parameter gradients are overwritten
   std::vector<float> dbias(bias.size(), kNaN);
-  sn::cpu::conv2d_backward(g, x.data(), w.data(), r.data(), cc.dx ? dx.data() : nullptr,
-                           dw.data(), cc.bias ? dbias.data() : nullptr, ws.data());
+  sn::cpu::conv2d_backward(g, x.data(), w.data(), r.data(), cc.dx ? dx.data() : nullptr, dw.data(),
+                           cc.bias ? dbias.data() : nullptr, ws.data());
 
   std::vector<float> y_tmp(y_count);
   auto loss = [&] {
@@ -282,8 +278,7 @@ void test_conv() {
 }
 
 // ---------------------------------------------------------------------- fc
-void test_fc_case(int64_t n, int64_t in, int64_t out, bool with_bias, bool with_dx,
-                  Rng& rng) {
+void test_fc_case(int64_t n, int64_t in, int64_t out, bool with_bias, bool with_dx, Rng& rng) {
   const std::string tag = "fc[" + std::to_string(n) + "x" + std::to_string(in) + "->" +
                           std::to_string(out) + (with_bias ? "" : " no bias") +
                           (with_dx ? "" : " no dx") + "]";
@@ -397,7 +392,8 @@ void test_softmax_xent() {
       if (logits[sz(i * classes + j)] > logits[sz(i * classes + argmax)]) argmax = j;
     }
     for (int64_t j = 0; j < classes; ++j)
-      want_probs[sz(i * classes + j)] = std::exp(static_cast<double>(logits[sz(i * classes + j)])) / z;
+      want_probs[sz(i * classes + j)] =
+          std::exp(static_cast<double>(logits[sz(i * classes + j)])) / z;
     want_loss -= std::log(want_probs[sz(i * classes + labels[sz(i)])]);
     if (argmax == labels[sz(i)]) ++want_correct;
   }
@@ -405,8 +401,8 @@ void test_softmax_xent() {
 
   std::vector<float> probs(logits.size(), kNaN);
   int64_t correct = -1;
-  const float loss_value = sn::cpu::softmax_xent_forward(n, classes, logits.data(),
-                                                         labels.data(), probs.data(), &correct);
+  const float loss_value = sn::cpu::softmax_xent_forward(n, classes, logits.data(), labels.data(),
+                                                         probs.data(), &correct);
   check(std::fabs(loss_value - want_loss) <= 1e-5 * (1.0 + want_loss),
         "softmax_xent loss " + std::to_string(loss_value) + " want " + std::to_string(want_loss));
   check(correct == want_correct, "softmax_xent correct " + std::to_string(correct) + " want " +
@@ -420,8 +416,8 @@ void test_softmax_xent() {
   sn::cpu::softmax_xent_backward(n, classes, probs.data(), labels.data(), dlogits.data());
   auto loss = [&] {
     std::vector<float> p(logits.size());
-    return static_cast<double>(sn::cpu::softmax_xent_forward(n, classes, logits.data(),
-                                                             labels.data(), p.data(), nullptr));
+    return static_cast<double>(
+        sn::cpu::softmax_xent_forward(n, classes, logits.data(), labels.data(), p.data(), nullptr));
   };
   check_grad("softmax_xent dlogits (accumulated)", minus_constant(dlogits, kPrefill),
              numeric_grad(logits, loss, 1e-2f));
@@ -431,8 +427,8 @@ void test_softmax_xent() {
   const std::vector<float> big = {1000.0f, 0.0f, -1000.0f, 1000.0f, 999.0f, 998.0f};
   const std::vector<int32_t> big_labels = {2, 0};
   std::vector<float> big_probs(big.size());
-  const float big_loss = sn::cpu::softmax_xent_forward(2, 3, big.data(), big_labels.data(),
-                                                       big_probs.data(), nullptr);
+  const float big_loss =
+      sn::cpu::softmax_xent_forward(2, 3, big.data(), big_labels.data(), big_probs.data(), nullptr);
   // Row 0 loses log(1 + e^-1000 + e^-2000) + 2000, row 1 loses log(1 + e^-1 + e^-2).
   const double z1 = 1.0 + std::exp(-1.0) + std::exp(-2.0);
   const double want_big = (2000.0 + std::log(z1)) / 2.0;
@@ -463,6 +459,407 @@ void test_sgd() {
   check_close("sgd_update weights", w, w_ref, 1e-5, 1e-6);
 }
 
+// ----------------------------------------------------------------- pooling
+struct PoolCase {
+  std::string name;
+  int64_t n, c, h_in, w_in, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+};
+
+sn::cpu::PoolGeom pool_geom(const PoolCase& pc) {
+  sn::cpu::PoolGeom g;
+  g.n = pc.n;
+  g.c = pc.c;
+  g.h_in = pc.h_in;
+  g.w_in = pc.w_in;
+  g.kernel_h = pc.kernel_h;
+  g.kernel_w = pc.kernel_w;
+  g.stride_h = pc.stride_h;
+  g.stride_w = pc.stride_w;
+  g.pad_h = pc.pad_h;
+  g.pad_w = pc.pad_w;
+  g.h_out = (g.h_in + 2 * g.pad_h - g.kernel_h) / g.stride_h + 1;
+  g.w_out = (g.w_in + 2 * g.pad_w - g.kernel_w) / g.stride_w + 1;
+  return g;
+}
+
+// Reference max (is_max) or average over the in-bounds part of each window.
+std::vector<double> pool_reference(const sn::cpu::PoolGeom& g, const std::vector<float>& x,
+                                   bool is_max) {
+  std::vector<double> y(sz(g.n * g.c * g.h_out * g.w_out));
+  for (int64_t p = 0; p < g.n * g.c; ++p)
+    for (int64_t oh = 0; oh < g.h_out; ++oh)
+      for (int64_t ow = 0; ow < g.w_out; ++ow) {
+        double acc = is_max ? -std::numeric_limits<double>::infinity() : 0.0;
+        int64_t count = 0;
+        for (int64_t ki = 0; ki < g.kernel_h; ++ki)
+          for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
+            const int64_t ih = oh * g.stride_h - g.pad_h + ki;
+            const int64_t iw = ow * g.stride_w - g.pad_w + kj;
+            if (ih < 0 || ih >= g.h_in || iw < 0 || iw >= g.w_in) continue;
+            const double v = x[sz((p * g.h_in + ih) * g.w_in + iw)];
+            acc = is_max ? std::max(acc, v) : acc + v;
+            ++count;
+          }
+        y[sz((p * g.h_out + oh) * g.w_out + ow)] = is_max ? acc : acc / static_cast<double>(count);
+      }
+  return y;
+}
+
+void test_pool_case(const PoolCase& pc, Rng& rng) {
+  const sn::cpu::PoolGeom g = pool_geom(pc);
+  const size_t x_count = sz(g.n * g.c * g.h_in * g.w_in);
+  const size_t y_count = sz(g.n * g.c * g.h_out * g.w_out);
+  // Distinct values 0.05 apart: a finite-difference step of 0.01 never changes an argmax.
+  std::vector<float> x(x_count);
+  for (size_t i = 0; i < x_count; ++i) x[i] = 0.05f * static_cast<float>(i) - 1.0f;
+  std::shuffle(x.begin(), x.end(), rng.engine());
+  const std::vector<float> r = rng.uniform(y_count);
+
+  for (bool is_max : {true, false}) {
+    const std::string tag = std::string(is_max ? "maxpool[" : "avgpool[") + pc.name + "]";
+    auto forward = [&](std::vector<float>& out) {
+      if (is_max) {
+        sn::cpu::maxpool_forward(g, x.data(), out.data());
+      } else {
+        sn::cpu::avgpool_forward(g, x.data(), out.data());
+      }
+    };
+    std::vector<float> y(y_count, kNaN);
+    forward(y);
+    check_close(tag + " forward", y, pool_reference(g, x, is_max), 1e-5, 1e-6);
+
+    std::vector<float> dx(x_count, kPrefill);
+    if (is_max) {
+      sn::cpu::maxpool_backward(g, x.data(), r.data(), dx.data());
+    } else {
+      sn::cpu::avgpool_backward(g, r.data(), dx.data());
+    }
+    auto loss = [&] {
+      std::vector<float> y_tmp(y_count);
+      forward(y_tmp);
+      return dot(y_tmp, r);
+    };
+    check_grad(tag + " dx (accumulated)", minus_constant(dx, kPrefill), numeric_grad(x, loss));
+  }
+}
+
+void test_pool() {
+  Rng rng(7);
+  const std::vector<PoolCase> cases = {
+      // name                      n  c  h  w kh kw sh sw ph pw
+      {"2x2 s2", 2, 3, 4, 6, 2, 2, 2, 2, 0, 0},
+      {"3x3 s2 p1 overlapping", 2, 2, 7, 6, 3, 3, 2, 2, 1, 1},
+      {"3x3 s1 p1", 1, 2, 5, 5, 3, 3, 1, 1, 1, 1},
+      {"3x3 s2 odd input", 1, 3, 7, 7, 3, 3, 2, 2, 0, 0},
+      {"3x2 s2x1 p1x0", 2, 2, 6, 5, 3, 2, 2, 1, 1, 0},
+      {"2x3 s1x3 p1x1", 1, 2, 4, 7, 2, 3, 1, 3, 1, 1},
+  };
+  for (const PoolCase& pc : cases) test_pool_case(pc, rng);
+
+  // Padding is left out of the average's count: a corner of a 3x3 p1 window over ones
+  // averages 4 ones, not 4/9.
+  const sn::cpu::PoolGeom g = pool_geom({"ones", 1, 1, 3, 3, 3, 3, 1, 1, 1, 1});
+  const std::vector<float> ones(9, 1.0f);
+  std::vector<float> y(9);
+  sn::cpu::avgpool_forward(g, ones.data(), y.data());
+  check_close("avgpool excludes padding from the count", y, std::vector<double>(9, 1.0), 1e-6, 0);
+}
+
+void test_global_avgpool() {
+  Rng rng(8);
+  const int64_t n = 2, c = 3, hw = 5;
+  std::vector<float> x = rng.uniform(sz(n * c * hw));
+  std::vector<double> want(sz(n * c));
+  for (int64_t p = 0; p < n * c; ++p) {
+    for (int64_t i = 0; i < hw; ++i) want[sz(p)] += x[sz(p * hw + i)];
+    want[sz(p)] /= static_cast<double>(hw);
+  }
+  std::vector<float> y(sz(n * c), kNaN);
+  sn::cpu::global_avgpool_forward(n, c, hw, x.data(), y.data());
+  check_close("global_avgpool forward", y, want, 1e-6, 1e-7);
+
+  const std::vector<float> r = rng.uniform(y.size());
+  std::vector<float> dx(x.size(), kPrefill);
+  sn::cpu::global_avgpool_backward(n, c, hw, r.data(), dx.data());
+  auto loss = [&] {
+    std::vector<float> y_tmp(y.size());
+    sn::cpu::global_avgpool_forward(n, c, hw, x.data(), y_tmp.data());
+    return dot(y_tmp, r);
+  };
+  check_grad("global_avgpool dx (accumulated)", minus_constant(dx, kPrefill),
+             numeric_grad(x, loss));
+}
+
+// --------------------------------------------------------------- batch norm
+void test_batchnorm_case(int64_t n, int64_t c, int64_t hw, Rng& rng) {
+  const std::string tag =
+      "batchnorm[" + std::to_string(n) + "x" + std::to_string(c) + "x" + std::to_string(hw) + "]";
+  sn::cpu::BatchNormGeom g;
+  g.n = n;
+  g.c = c;
+  g.hw = hw;
+  g.eps = 1e-3f;
+  g.momentum = 0.2f;
+  const int64_t m = n * hw;
+  std::vector<float> x = rng.uniform(sz(n * c * hw), -2.0f, 3.0f);
+  std::vector<float> gamma = rng.uniform(sz(c), 0.5f, 1.5f);
+  std::vector<float> beta = rng.uniform(sz(c));
+  const std::vector<float> rm0 = rng.uniform(sz(c));
+  const std::vector<float> rv0 = rng.uniform(sz(c), 0.5f, 2.0f);
+
+  // Reference statistics and output in double.
+  std::vector<double> mean(sz(c)), var(sz(c)), want_y(x.size());
+  for (int64_t ch = 0; ch < c; ++ch) {
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t i = 0; i < hw; ++i) mean[sz(ch)] += x[sz((b * c + ch) * hw + i)];
+    mean[sz(ch)] /= static_cast<double>(m);
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t i = 0; i < hw; ++i) {
+        const double d = x[sz((b * c + ch) * hw + i)] - mean[sz(ch)];
+        var[sz(ch)] += d * d;
+      }
+    var[sz(ch)] /= static_cast<double>(m);
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t i = 0; i < hw; ++i) {
+        const size_t k = sz((b * c + ch) * hw + i);
+        want_y[k] =
+            gamma[sz(ch)] * (x[k] - mean[sz(ch)]) / std::sqrt(var[sz(ch)] + g.eps) + beta[sz(ch)];
+      }
+  }
+  std::vector<double> want_invstd(sz(c)), want_rm(sz(c)), want_rv(sz(c));
+  for (size_t ch = 0; ch < sz(c); ++ch) {
+    want_invstd[ch] = 1.0 / std::sqrt(var[ch] + g.eps);
+    const double unbiased =
+        m > 1 ? var[ch] * static_cast<double>(m) / static_cast<double>(m - 1) : var[ch];
+    want_rm[ch] = (1.0 - g.momentum) * rm0[ch] + g.momentum * mean[ch];
+    want_rv[ch] = (1.0 - g.momentum) * rv0[ch] + g.momentum * unbiased;
+  }
+
+  std::vector<float> y(x.size(), kNaN), save_mean(sz(c), kNaN), save_invstd(sz(c), kNaN);
+  std::vector<float> rm = rm0, rv = rv0;
+  sn::cpu::batchnorm_forward_train(g, x.data(), gamma.data(), beta.data(), y.data(),
+                                   save_mean.data(), save_invstd.data(), rm.data(), rv.data());
+  check_close(tag + " train forward", y, want_y, 1e-4, 1e-4);
+  check_close(tag + " save_mean", save_mean, mean, 1e-5, 1e-6);
+  check_close(tag + " save_invstd", save_invstd, want_invstd, 1e-5, 1e-6);
+  check_close(tag + " running_mean update", rm, want_rm, 1e-5, 1e-6);
+  check_close(tag + " running_var update (unbiased)", rv, want_rv, 1e-5, 1e-6);
+
+  // A recomputed forward passes no running statistics and gives the same output bits.
+  std::vector<float> y_again(x.size(), kNaN);
+  sn::cpu::batchnorm_forward_train(g, x.data(), gamma.data(), beta.data(), y_again.data(),
+                                   save_mean.data(), save_invstd.data(), nullptr, nullptr);
+  check(y_again == y, tag + " recompute without running stats is bit-exact");
+
+  // Inference uses the running statistics.
+  std::vector<double> want_infer(x.size());
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t i = 0; i < hw; ++i) {
+        const size_t k = sz((b * c + ch) * hw + i);
+        want_infer[k] =
+            gamma[sz(ch)] * (x[k] - rm[sz(ch)]) / std::sqrt(rv[sz(ch)] + g.eps) + beta[sz(ch)];
+      }
+  std::vector<float> y_infer(x.size(), kNaN);
+  sn::cpu::batchnorm_forward_infer(g, x.data(), gamma.data(), beta.data(), rm.data(), rv.data(),
+                                   y_infer.data());
+  check_close(tag + " infer forward", y_infer, want_infer, 1e-4, 1e-4);
+
+  // Backward through the batch statistics.
+  const std::vector<float> r = rng.uniform(x.size());
+  std::vector<float> dx(x.size(), kPrefill), dgamma(sz(c), kNaN), dbeta(sz(c), kNaN);
+  sn::cpu::batchnorm_backward(g, x.data(), gamma.data(), save_mean.data(), save_invstd.data(),
+                              r.data(), dx.data(), dgamma.data(), dbeta.data());
+  auto loss = [&] {
+    std::vector<float> y_tmp(x.size()), sm(sz(c)), si(sz(c));
+    sn::cpu::batchnorm_forward_train(g, x.data(), gamma.data(), beta.data(), y_tmp.data(),
+                                     sm.data(), si.data(), nullptr, nullptr);
+    return dot(y_tmp, r);
+  };
+  if (m > 1) {
+    check_grad(tag + " dx (accumulated)", minus_constant(dx, kPrefill),
+               numeric_grad(x, loss, 1e-3f));
+  }
+  check_grad(tag + " dgamma", dgamma, numeric_grad(gamma, loss, 1e-3f));
+  check_grad(tag + " dbeta", dbeta, numeric_grad(beta, loss, 1e-3f));
+}
+
+void test_batchnorm() {
+  Rng rng(9);
+  test_batchnorm_case(3, 4, 5, rng);
+  test_batchnorm_case(2, 3, 1, rng);  // after an fc layer: hw == 1
+  test_batchnorm_case(1, 2, 7, rng);
+  test_batchnorm_case(1, 2, 1, rng);  // m == 1: running_var takes the biased (zero) variance
+}
+
+// ------------------------------------------------------------------ dropout
+void test_dropout() {
+  Rng rng(10);
+  const int64_t count = 200000;
+  const float p = 0.3f;
+  const float scale = 1.0f / (1.0f - p);
+  const std::vector<float> ones(sz(count), 1.0f);
+
+  std::vector<float> y(sz(count), kNaN);
+  sn::cpu::dropout_forward(count, p, 42, ones.data(), y.data());
+  int64_t kept = 0;
+  bool values_ok = true;
+  for (float v : y) {
+    if (v != 0.0f) ++kept;
+    values_ok = values_ok && (v == 0.0f || v == scale);
+  }
+  const double keep_rate = static_cast<double>(kept) / static_cast<double>(count);
+  check(std::fabs(keep_rate - (1.0 - p)) < 0.005,
+        "dropout keep rate " + std::to_string(keep_rate) + " want ~0.7");
+  check(values_ok, "dropout outputs are 0 or x / (1 - p)");
+
+  std::vector<float> same(sz(count));
+  sn::cpu::dropout_forward(count, p, 42, ones.data(), same.data());
+  check(same == y, "dropout mask reproducible for the same seed");
+
+  // Neighbouring seeds give unrelated masks: they disagree where exactly one keeps,
+  // probability 2 p (1 - p) = 0.42.
+  for (uint64_t other_seed : {43ull, 0ull}) {
+    std::vector<float> other(sz(count));
+    sn::cpu::dropout_forward(count, p, other_seed, ones.data(), other.data());
+    int64_t differ = 0;
+    for (size_t i = 0; i < other.size(); ++i) differ += (other[i] != y[i]) ? 1 : 0;
+    const double frac = static_cast<double>(differ) / static_cast<double>(count);
+    check(std::fabs(frac - 2.0 * p * (1.0 - p)) < 0.01,
+          "dropout mask for seed " + std::to_string(other_seed) + " differs from seed 42 in " +
+              std::to_string(frac) + " of positions, want ~0.42");
+  }
+
+  // The mask depends on the element index only, not on count.
+  std::vector<float> prefix(1000);
+  sn::cpu::dropout_forward(1000, p, 42, ones.data(), prefix.data());
+  check(std::equal(prefix.begin(), prefix.end(), y.begin()), "dropout mask independent of count");
+
+  // Backward replays the forward mask and accumulates.
+  const int64_t small = 513;
+  std::vector<float> x = rng.uniform(sz(small));
+  const std::vector<float> dy = rng.uniform(sz(small));
+  std::vector<float> y_small(sz(small));
+  sn::cpu::dropout_forward(small, p, 7, x.data(), y_small.data());
+  std::vector<float> dx(sz(small), kPrefill);
+  sn::cpu::dropout_backward(small, p, 7, dy.data(), dx.data());
+  std::vector<double> want_dx(sz(small));
+  std::vector<double> want_y(sz(small));
+  std::vector<float> mask(sz(small));  // 0 or 1 / (1 - p), from the forward on ones
+  sn::cpu::dropout_forward(small, p, 7, ones.data(), mask.data());
+  for (size_t i = 0; i < sz(small); ++i) {
+    want_y[i] = static_cast<double>(x[i]) * mask[i];
+    want_dx[i] = kPrefill + static_cast<double>(dy[i]) * mask[i];
+  }
+  check_close("dropout forward = x * mask / (1 - p)", y_small, want_y, 1e-6, 0);
+  check_close("dropout backward replays the mask (accumulated)", dx, want_dx, 1e-6, 1e-6);
+
+  // Edge rates: p = 0 is the identity, p = 1 drops everything without NaN.
+  std::vector<float> y0(sz(small));
+  sn::cpu::dropout_forward(small, 0.0f, 7, x.data(), y0.data());
+  check(y0 == x, "dropout p=0 is the identity");
+  std::vector<float> y1(sz(small), kNaN);
+  sn::cpu::dropout_forward(small, 1.0f, 7, x.data(), y1.data());
+  check(y1 == std::vector<float>(sz(small), 0.0f), "dropout p=1 gives zeros");
+  std::vector<float> dx1(sz(small), kPrefill);
+  sn::cpu::dropout_backward(small, 1.0f, 7, dy.data(), dx1.data());
+  check(dx1 == std::vector<float>(sz(small), kPrefill), "dropout p=1 passes no gradient");
+}
+
+// ---------------------------------------------------------------------- LRN
+std::vector<double> lrn_reference(const sn::cpu::LrnGeom& g, const std::vector<float>& x) {
+  std::vector<double> y(x.size());
+  const int64_t pre = (g.size - 1) / 2;
+  for (int64_t b = 0; b < g.n; ++b)
+    for (int64_t c = 0; c < g.c; ++c)
+      for (int64_t i = 0; i < g.hw; ++i) {
+        double sq = 0.0;
+        for (int64_t j = c - pre; j <= c - pre + g.size - 1; ++j) {
+          if (j < 0 || j >= g.c) continue;
+          const double v = x[sz((b * g.c + j) * g.hw + i)];
+          sq += v * v;
+        }
+        const double scale = g.k + g.alpha / static_cast<double>(g.size) * sq;
+        const size_t k = sz((b * g.c + c) * g.hw + i);
+        y[k] = x[k] / std::pow(scale, static_cast<double>(g.beta));
+      }
+  return y;
+}
+
+void test_lrn_case(int64_t n, int64_t c, int64_t hw, int64_t size, float alpha, float beta, float k,
+                   Rng& rng) {
+  const std::string tag = "lrn[c=" + std::to_string(c) + " size=" + std::to_string(size) +
+                          " alpha=" + std::to_string(alpha) + "]";
+  sn::cpu::LrnGeom g;
+  g.n = n;
+  g.c = c;
+  g.hw = hw;
+  g.size = size;
+  g.alpha = alpha;
+  g.beta = beta;
+  g.k = k;
+  std::vector<float> x = rng.uniform(sz(n * c * hw), -2.0f, 2.0f);
+  std::vector<float> ws(sz(sn::cpu::lrn_workspace_floats(g)));
+  std::vector<float> y(x.size(), kNaN);
+  sn::cpu::lrn_forward(g, x.data(), y.data(), ws.data());
+  check_close(tag + " forward", y, lrn_reference(g, x), 1e-5, 1e-6);
+
+  const std::vector<float> r = rng.uniform(x.size());
+  std::vector<float> dx(x.size(), kPrefill);
+  sn::cpu::lrn_backward(g, x.data(), y.data(), r.data(), dx.data(), ws.data());
+  auto loss = [&] {
+    std::vector<float> y_tmp(x.size());
+    sn::cpu::lrn_forward(g, x.data(), y_tmp.data(), ws.data());
+    return dot(y_tmp, r);
+  };
+  check_grad(tag + " dx (accumulated)", minus_constant(dx, kPrefill), numeric_grad(x, loss, 1e-2f));
+}
+
+void test_lrn() {
+  Rng rng(11);
+  test_lrn_case(2, 7, 6, 5, 0.5f, 0.75f, 2.0f, rng);
+  test_lrn_case(2, 6, 4, 4, 0.8f, 0.75f, 1.0f, rng);   // even size: one more channel after c
+  test_lrn_case(1, 2, 5, 3, 1.0f, 0.5f, 1.0f, rng);    // window wider than the channels
+  test_lrn_case(2, 5, 3, 5, 1e-4f, 0.75f, 2.0f, rng);  // AlexNet's values
+}
+
+// ------------------------------------------------------------------- concat
+void test_concat() {
+  Rng rng(12);
+  const int64_t n = 2, hw = 4;
+  const std::vector<int64_t> channels = {2, 3, 1};
+  const int64_t total = 6;
+  std::vector<std::vector<float>> xs;
+  for (int64_t ch : channels) xs.push_back(rng.uniform(sz(n * ch * hw)));
+  const std::vector<const float*> x_ptrs = {xs[0].data(), xs[1].data(), xs[2].data()};
+
+  std::vector<float> y(sz(n * total * hw), kNaN);
+  sn::cpu::concat_forward(n, hw, 3, x_ptrs.data(), channels.data(), y.data());
+  std::vector<double> want(y.size());
+  for (int64_t b = 0; b < n; ++b) {
+    int64_t c_out = 0;
+    for (size_t i = 0; i < xs.size(); ++i)
+      for (int64_t ch = 0; ch < channels[i]; ++ch, ++c_out)
+        for (int64_t p = 0; p < hw; ++p)
+          want[sz((b * total + c_out) * hw + p)] = xs[i][sz((b * channels[i] + ch) * hw + p)];
+  }
+  check_close("concat forward", y, want, 0, 0);
+
+  // Round trip: the backward of y returns each input, added to the prefilled gradient;
+  // a null gradient pointer is skipped.
+  std::vector<std::vector<float>> dxs;
+  for (int64_t ch : channels) dxs.emplace_back(sz(n * ch * hw), kPrefill);
+  const std::vector<float*> dx_ptrs = {dxs[0].data(), nullptr, dxs[2].data()};
+  sn::cpu::concat_backward(n, hw, 3, y.data(), channels.data(), dx_ptrs.data());
+  for (size_t i : {size_t{0}, size_t{2}}) {
+    std::vector<double> want_dx(xs[i].size());
+    for (size_t k = 0; k < want_dx.size(); ++k)
+      want_dx[k] = kPrefill + static_cast<double>(xs[i][k]);
+    check_close("concat backward round trip, input " + std::to_string(i), dxs[i], want_dx, 1e-6, 0);
+  }
+  check(dxs[1] == std::vector<float>(dxs[1].size(), kPrefill), "concat backward skips null dx");
+}
+
 struct Group {
   const char* name;
   void (*run)();
@@ -478,6 +875,12 @@ int main(int argc, char** argv) {
       {"add_accumulate", test_add_accumulate},
       {"softmax_xent", test_softmax_xent},
       {"sgd", test_sgd},
+      {"pool", test_pool},
+      {"global_avgpool", test_global_avgpool},
+      {"batchnorm", test_batchnorm},
+      {"dropout", test_dropout},
+      {"lrn", test_lrn},
+      {"concat", test_concat},
   };
   const char* filter = argc > 1 ? argv[1] : "";
   for (const Group& group : groups) {

@@ -28,8 +28,8 @@ inline blasint to_blasint(int64_t v) {
 // c = alpha * op(a) * op(b) + beta * c, all row-major; op(a) is [m, k], op(b) is [k, n].
 // lda, ldb, ldc are row strides (in floats) of the matrices as stored.
 inline void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                  const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
-                  float* c, int64_t ldc) {
+                  const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+                  int64_t ldc) {
   scipy_cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                     trans_b ? CblasTrans : CblasNoTrans, to_blasint(m), to_blasint(n),
                     to_blasint(k), alpha, a, to_blasint(lda), b, to_blasint(ldb), beta, c,

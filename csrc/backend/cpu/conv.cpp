@@ -21,8 +21,8 @@ namespace sn::cpu {
 namespace {
 
 bool is_pointwise(const ConvGeom& g) {
-  return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 &&
-         g.pad_h == 0 && g.pad_w == 0;
+  return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 &&
+         g.pad_w == 0;
 }
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -96,8 +96,8 @@ int64_t conv2d_workspace_floats(const ConvGeom& g) {
   return (g.c_in / g.groups) * g.kernel_h * g.kernel_w * g.h_out * g.w_out;
 }
 
-void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const float* bias,
-                    float* y, float* workspace) {
+void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y,
+                    float* workspace) {
   const int64_t cin_g = g.c_in / g.groups;
   const int64_t cout_g = g.c_out / g.groups;
   const int64_t k = cin_g * g.kernel_h * g.kernel_w;
@@ -115,8 +115,8 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
         im2col(g, cin_g, x_g, workspace);
         col = workspace;
       }
-      sgemm(false, false, cout_g, hw_out, k, 1.0f, w + grp * cout_g * k, k, col, hw_out, 0.0f,
-            y_g, hw_out);
+      sgemm(false, false, cout_g, hw_out, k, 1.0f, w + grp * cout_g * k, k, col, hw_out, 0.0f, y_g,
+            hw_out);
     }
     if (bias != nullptr) {
       for (int64_t c = 0; c < g.c_out; ++c) {
@@ -128,8 +128,8 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
   }
 }
 
-void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const float* dy,
-                     float* dx, float* dw, float* dbias, float* workspace) {
+void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const float* dy, float* dx,
+                     float* dw, float* dbias, float* workspace) {
   const int64_t cin_g = g.c_in / g.groups;
   const int64_t cout_g = g.c_out / g.groups;
   const int64_t k = cin_g * g.kernel_h * g.kernel_w;
@@ -155,11 +155,10 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
         continue;
       }
       im2col(g, cin_g, x_g, workspace);
-      sgemm(false, true, cout_g, k, hw_out, 1.0f, dy_g, hw_out, workspace, hw_out, dw_beta,
-            dw_g, k);
+      sgemm(false, true, cout_g, k, hw_out, 1.0f, dy_g, hw_out, workspace, hw_out, dw_beta, dw_g,
+            k);
       if (dx_g != nullptr) {
-        sgemm(true, false, k, hw_out, cout_g, 1.0f, w_g, k, dy_g, hw_out, 0.0f, workspace,
-              hw_out);
+        sgemm(true, false, k, hw_out, cout_g, 1.0f, w_g, k, dy_g, hw_out, 0.0f, workspace, hw_out);
         col2im_add(g, cin_g, workspace, dx_g);
       }
     }

@@ -34,7 +34,8 @@ struct ConvGeom {
   int64_t groups = 1;                  // c_in and c_out are both divisible by groups
 };
 // Weight layout: [c_out, c_in / groups, kernel_h, kernel_w]; bias: [c_out].
-// im2col buffer for one image and one group.
+// im2col buffer for one image and one group; 0 for 1x1, stride-1, unpadded convs, which
+// need no im2col (workspace may then be null).
 int64_t conv2d_workspace_floats(const ConvGeom& g);
 void conv2d_forward(const ConvGeom& g, const float* x, const float* w,
                     const float* bias /*nullable*/, float* y, float* workspace);
@@ -76,9 +77,12 @@ struct BatchNormGeom {
 };
 // Training mode: batch statistics; saves mean and inverse std per channel ([c] each) and
 // updates the running statistics (running_var uses the unbiased batch variance).
+// running_mean and running_var are nullable: a recomputed forward passes nullptr so that
+// the running statistics move once per iteration.
 void batchnorm_forward_train(const BatchNormGeom& g, const float* x, const float* gamma,
                              const float* beta, float* y, float* save_mean,
-                             float* save_invstd, float* running_mean, float* running_var);
+                             float* save_invstd, float* running_mean /*nullable*/,
+                             float* running_var /*nullable*/);
 void batchnorm_forward_infer(const BatchNormGeom& g, const float* x, const float* gamma,
                              const float* beta, const float* running_mean,
                              const float* running_var, float* y);
@@ -101,19 +105,20 @@ void dropout_backward(int64_t count, float p, uint64_t seed, const float* dy, fl
 
 // ------------------------------------------------------------ LRN (AlexNet)
 // Across channels: y = x / (k + alpha/size * sum_{window} x^2)^beta, window of `size`
-// channels centred on c (clipped at the edges).
+// channels centred on c (clipped at the edges): c - (size-1)/2 .. c + size/2.
 struct LrnGeom {
   int64_t n = 1, c = 1, hw = 1;
   int64_t size = 5;
   float alpha = 1e-4f, beta = 0.75f, k = 2.0f;
 };
-int64_t lrn_workspace_floats(const LrnGeom& g);  // scale buffer for one image
+int64_t lrn_workspace_floats(const LrnGeom& g);  // scale buffer + one row, for one image
 void lrn_forward(const LrnGeom& g, const float* x, float* y, float* workspace);
 void lrn_backward(const LrnGeom& g, const float* x, const float* y, const float* dy,
                   float* dx, float* workspace);
 
 // ------------------------------------------------------------------- concat
 // Channel concatenation of `num_inputs` tensors [n, c_i, hw] into y [n, sum c_i, hw].
+// Backward accumulates into each dxs[i]; a null dxs[i] (no gradient wanted) is skipped.
 void concat_forward(int64_t n, int64_t hw, int64_t num_inputs, const float* const* xs,
                     const int64_t* channels, float* y);
 void concat_backward(int64_t n, int64_t hw, int64_t num_inputs, const float* dy,

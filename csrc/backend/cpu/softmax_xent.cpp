@@ -9,8 +9,8 @@ namespace sn::cpu {
 // Each row is shifted by its maximum before exp, so exp never overflows; the loss is
 // computed as log(sum exp(l - max)) - (l[label] - max) rather than -log(prob[label]),
 // which stays finite when the label's probability underflows to 0.
-float softmax_xent_forward(int64_t n, int64_t classes, const float* logits,
-                           const int32_t* labels, float* probs, int64_t* correct) {
+float softmax_xent_forward(int64_t n, int64_t classes, const float* logits, const int32_t* labels,
+                           float* probs, int64_t* correct) {
   double total_loss = 0.0;
   int64_t num_correct = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -36,8 +36,8 @@ float softmax_xent_forward(int64_t n, int64_t classes, const float* logits,
   return static_cast<float>(total_loss / static_cast<double>(n));
 }
 
-void softmax_xent_backward(int64_t n, int64_t classes, const float* probs,
-                           const int32_t* labels, float* dlogits) {
+void softmax_xent_backward(int64_t n, int64_t classes, const float* probs, const int32_t* labels,
+                           float* dlogits) {
   const float inv_n = 1.0f / static_cast<float>(n);
   for (int64_t i = 0; i < n; ++i) {
     const float* p = probs + i * classes;

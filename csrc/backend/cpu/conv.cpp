@@ -56,7 +56,11 @@ void im2col(const ConvGeom& g, int64_t channels, const float* x, float* col) {
           const float* src = x_c + (oh * g.stride_h + off_h) * g.w_in + off_w;
           float* dst = row + oh * g.w_out;
           std::fill(dst, dst + ow_lo, 0.0f);
-          for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] = src[ow * g.stride_w];
+          if (g.stride_w == 1) {  // the common case: a contiguous copy
+            std::copy(src + ow_lo, src + ow_hi, dst + ow_lo);
+          } else {
+            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] = src[ow * g.stride_w];
+          }
           std::fill(dst + ow_hi, dst + g.w_out, 0.0f);
         }
         std::fill(row + oh_hi * g.w_out, row + hw_out, 0.0f);
@@ -82,7 +86,11 @@ void col2im_add(const ConvGeom& g, int64_t channels, const float* col, float* x)
         for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
           float* dst = x_c + (oh * g.stride_h + off_h) * g.w_in + off_w;
           const float* src = row + oh * g.w_out;
-          for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow * g.stride_w] += src[ow];
+          if (g.stride_w == 1) {  // contiguous, so the compiler can vectorize it
+            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] += src[ow];
+          } else {
+            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow * g.stride_w] += src[ow];
+          }
         }
       }
     }

@@ -2,17 +2,23 @@
 
 Example:
     >>> import superneurons as sn
-    >>> sorted(sn.build_info())[:3]
-    ['blas', 'build_type', 'compiler']
+    >>> g = sn.models.resnet(depth=8, num_classes=10, image_size=8, in_channels=1)
+    >>> s = sn.Session(g, batch_size=16, seed=0)
+    >>> s.batch_size, sn.build_info()["cpu"]
+    (16, True)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from superneurons import data, models
 from superneurons._ext import _C
+from superneurons._units import format_bytes, parse_bytes
 from superneurons.errors import GraphError, OutOfMemoryError
 from superneurons.graph import Graph, LayerSpec, TensorHandle
+from superneurons.session import POLICIES, Session, StepResult
+from superneurons.trainer import Trainer, load_checkpoint, save_checkpoint
 
 __version__ = "0.1.0"
 
@@ -33,11 +39,21 @@ def build_info() -> dict[str, Any]:
 
 
 __all__ = [
+    "POLICIES",
     "Graph",
     "GraphError",
     "LayerSpec",
     "OutOfMemoryError",
+    "Session",
+    "StepResult",
     "TensorHandle",
+    "Trainer",
     "__version__",
     "build_info",
+    "data",
+    "format_bytes",
+    "load_checkpoint",
+    "models",
+    "parse_bytes",
+    "save_checkpoint",
 ]

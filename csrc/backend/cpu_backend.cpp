@@ -223,16 +223,8 @@ class CpuBackend final : public Backend {
       case LayerKind::kConcat: {
         std::vector<int64_t> channels;
         for (int in : l.inputs) channels.push_back(g.layer(in).out.c);
-        // An input that needs no gradient (the data layer) gets scratch (rare).
-        std::vector<std::vector<float>> scratch(io.dx.size());
-        std::vector<float*> dxs = io.dx;
-        for (size_t i = 0; i < dxs.size(); ++i) {
-          if (dxs[i]) continue;
-          scratch[i].assign(static_cast<size_t>(n * channels[i] * l.out.h * l.out.w), 0.0f);
-          dxs[i] = scratch[i].data();
-        }
-        cpu::concat_backward(n, l.out.h * l.out.w, static_cast<int64_t>(dxs.size()), io.dy,
-                             channels.data(), dxs.data());
+        cpu::concat_backward(n, l.out.h * l.out.w, static_cast<int64_t>(io.dx.size()), io.dy,
+                             channels.data(), io.dx.data());
         break;
       }
       case LayerKind::kSoftmaxXent:

@@ -57,7 +57,9 @@ Session::Session(Graph graph, SessionOptions options)
       buf.param_numel.push_back(p.numel());
       state_.push_back({base, p.trainable ? "param" : "buffer", p.shape, data, id});
       if (p.trainable) {
-        buf.param_grads.push_back(allocate_floats(p.numel(), where, id, "a parameter gradient"));
+        float* grad = allocate_floats(p.numel(), where, id, "a parameter gradient");
+        buf.param_grads.push_back(grad);
+        state_.push_back({base + ".grad", "grad", p.shape, grad, id});
         float* v = allocate_floats(p.numel(), where, id, "momentum");
         backend_->fill_zero(v, p.numel());
         buf.momentum.push_back(v);
@@ -167,15 +169,7 @@ StepResult Session::train_step(const float* x, const int32_t* labels, int64_t n,
     throw ArgumentError("lr, momentum and weight_decay must be >= 0");
   StepResult result;
   run_forward(x, labels, n, true, result);
-  // Gradients accumulate (fan-out), so each starts from zero.
-  for (int id : route_) {
-    LayerBuffers& buf = buffers_[static_cast<size_t>(id)];
-    if (buf.grad) backend_->fill_zero(buf.grad, n * graph_.layer(id).out.numel());
-  }
-  for (auto it = route_.rbegin(); it != route_.rend(); ++it) {
-    LayerIO io = io_for(*it, n);
-    backend_->backward(graph_, *it, io);
-  }
+  run_backward(n);
   for (int id : route_) {
     LayerBuffers& buf = buffers_[static_cast<size_t>(id)];
     for (size_t p = 0; p < buf.params.size(); ++p)
@@ -185,6 +179,35 @@ StepResult Session::train_step(const float* x, const int32_t* labels, int64_t n,
   }
   ++iteration_;
   return result;
+}
+
+void Session::run_backward(int64_t n) {
+  // Gradients accumulate (fan-out), so each starts from zero.
+  for (int id : route_) {
+    LayerBuffers& buf = buffers_[static_cast<size_t>(id)];
+    if (buf.grad) backend_->fill_zero(buf.grad, n * graph_.layer(id).out.numel());
+  }
+  for (auto it = route_.rbegin(); it != route_.rend(); ++it) {
+    LayerIO io = io_for(*it, n);
+    backend_->backward(graph_, *it, io);
+  }
+}
+
+double Session::compute_gradients(const float* x, const int32_t* labels, int64_t n,
+                                  float* input_grad_out) {
+  StepResult result;
+  run_forward(x, labels, n, true, result);
+  LayerBuffers& in = buffers_[static_cast<size_t>(graph_.input_layer())];
+  // The data layer normally gets no gradient buffer; borrow the caller's for this call.
+  if (input_grad_out) in.grad = input_grad_out;
+  try {
+    run_backward(n);
+  } catch (...) {
+    in.grad = nullptr;
+    throw;
+  }
+  in.grad = nullptr;
+  return result.loss;
 }
 
 StepResult Session::evaluate(const float* x, const int32_t* labels, int64_t n, float* logits_out) {

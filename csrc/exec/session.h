@@ -36,7 +36,7 @@ struct StepResult {
 // statistics, momentum): what a checkpoint holds.
 struct StateBuffer {
   std::string name;   // "<layer>.<role>", momentum: "<layer>.<role>.momentum"
-  std::string kind;   // "param", "buffer" (not trained) or "momentum"
+  std::string kind;   // "param", "buffer" (not trained), "momentum" or "grad"
   std::vector<int64_t> shape;
   float* data = nullptr;
   int layer = -1;
@@ -51,6 +51,11 @@ class Session {
 
   // One iteration on n <= batch_size samples; x is [n, C, H, W], labels [n].
   StepResult train_step(const float* x, const int32_t* labels, int64_t n, const SgdConfig& sgd);
+  // Forward and backward in training mode without the update: leaves the parameter
+  // gradients in the "grad" state buffers and, when input_grad_out is not null, writes the
+  // gradient of the loss with respect to x there. For gradient checks and analysis.
+  double compute_gradients(const float* x, const int32_t* labels, int64_t n,
+                           float* input_grad_out);
   // Inference mode (BN running statistics, no dropout). logits_out: [n, classes] or null.
   StepResult evaluate(const float* x, const int32_t* labels, int64_t n, float* logits_out);
 
@@ -78,6 +83,7 @@ class Session {
   void run_forward(const float* x, const int32_t* labels, int64_t n, bool training,
                    StepResult& result);
   LayerIO io_for(int layer, int64_t n) const;
+  void run_backward(int64_t n);
 
   Graph graph_;
   SessionOptions options_;

@@ -69,6 +69,19 @@ void register_session(py::module_& m) {
             return py::make_tuple(r.loss, r.correct, logits);
           },
           py::arg("x"), py::arg("labels"))
+      .def(
+          "compute_gradients",
+          [](Session& s, const FloatArray& x, const LabelArray& y) {
+            int64_t n = batch_rows(s, x, y);
+            py::array_t<float> dx(std::vector<py::ssize_t>(x.shape(), x.shape() + 4));
+            double loss;
+            {
+              py::gil_scoped_release release;
+              loss = s.compute_gradients(x.data(), y.data(), n, dx.mutable_data());
+            }
+            return py::make_tuple(loss, dx);
+          },
+          py::arg("x"), py::arg("labels"))
       .def("state",
            [](py::object self) {
              // Zero-copy views; each keeps the session alive through its base object.

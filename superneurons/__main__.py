@@ -1,0 +1,5 @@
+import sys
+
+from superneurons.cli import main
+
+sys.exit(main())

@@ -1,0 +1,153 @@
+"""The ``superneurons`` command line: ``train`` a zoo model, ``info`` about the build.
+
+Example:
+    >>> from superneurons.cli import main
+    >>> main(["info", "--json"])  # doctest: +ELLIPSIS
+    {"version": ...}
+    0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import superneurons as sn
+from superneurons.data import ArrayDataset
+
+__all__ = ["main"]
+
+MODELS = ("resnet", "resnet50", "resnet101", "resnet152", "alexnet", "vgg16", "inception_v4",
+          "densenet")
+DATASETS = ("digits", "synthetic-cifar", "synthetic-imagenet", "cifar10", "fashion-mnist")
+
+
+def _dataset(args: argparse.Namespace) -> tuple[ArrayDataset, ArrayDataset]:
+    name = args.dataset
+    if name == "digits":
+        return sn.data.digits(seed=args.seed)
+    if name.startswith("synthetic-"):
+        full = sn.data.synthetic(name.removeprefix("synthetic-"), n=args.samples,
+                                 num_classes=args.classes, seed=args.seed)
+        return full.split(0.2, seed=args.seed)
+    if args.data_dir is None:
+        raise SystemExit(f"--dataset {name} reads files: pass --data-dir DIRECTORY")
+    if name == "cifar10":
+        return sn.data.load_cifar10(args.data_dir)
+    return sn.data.load_fashion_mnist(args.data_dir)
+
+
+def _model(args: argparse.Namespace, train: ArrayDataset) -> sn.Graph:
+    c, h, _w = train.sample_shape
+    common: dict[str, Any] = {"num_classes": train.num_classes, "image_size": h,
+                              "in_channels": c}
+    if args.model == "resnet":
+        if args.n is not None:
+            return sn.models.resnet(n=tuple(args.n), **common)
+        return sn.models.resnet(depth=args.depth, **common)
+    builder = getattr(sn.models, args.model)
+    graph: sn.Graph = builder(**common)
+    return graph
+
+
+def _train(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    train, test = _dataset(args)
+    graph = _model(args, train)
+    session = sn.Session(graph, args.batch, device=args.device, policy=args.policy,
+                         budget=args.budget, seed=args.seed)
+    trainer = sn.Trainer(session, lr=args.lr, momentum=args.momentum,
+                         weight_decay=args.weight_decay)
+    if args.resume:
+        trainer.resume(args.resume)
+
+    def report(record: dict[str, Any]) -> None:
+        if args.json:
+            print(json.dumps({"event": "epoch", **record}), flush=True)
+        else:
+            test_part = (f", test loss {record['test_loss']:.4f}, test accuracy "
+                         f"{record['test_accuracy']:.4f}" if "test_loss" in record else "")
+            print(f"epoch {record['epoch']}: loss {record['loss']:.4f}, accuracy "
+                  f"{record['accuracy']:.4f}{test_part} ({record['time_s']:.1f} s)", flush=True)
+
+    if not args.json:
+        print(f"{args.model}: {len(graph)} layers, {graph.num_params():,} parameters; "
+              f"{len(train)} training and {len(test)} test samples; batch {args.batch}, "
+              f"policy {session.policy}, device {session.device}", flush=True)
+    history = trainer.fit(train, args.epochs, test, seed=args.seed,
+                          progress=not args.json and sys.stderr.isatty(),
+                          checkpoint=args.checkpoint, on_epoch=report)
+    mem = session.memory_stats()
+    summary = {"event": "done", "model": args.model, "layers": len(graph),
+               "params": graph.num_params(), "epochs": len(history),
+               "final_loss": history[-1]["loss"],
+               "test_accuracy": history[-1].get("test_accuracy"),
+               "peak_bytes": mem["peak_bytes"], "budget_bytes": session.budget_bytes,
+               "time_s": time.perf_counter() - start}
+    if args.json:
+        print(json.dumps(summary), flush=True)
+    else:
+        print(f"done: final loss {summary['final_loss']:.4f}, test accuracy "
+              f"{summary['test_accuracy']:.4f}, peak memory {sn.format_bytes(mem['peak_bytes'])}, "
+              f"{summary['time_s']:.1f} s")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    info = sn.build_info()
+    if args.json:
+        print(json.dumps(info))
+    else:
+        for k, v in info.items():
+            print(f"{k}: {v}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="superneurons", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train a zoo model on a dataset under a memory budget")
+    t.add_argument("--model", choices=MODELS, default="resnet")
+    t.add_argument("--depth", type=int, default=20, help="CIFAR-style ResNet depth, 6n+2")
+    t.add_argument("--n", type=int, nargs=4, metavar=("N1", "N2", "N3", "N4"),
+                   help="ImageNet bottleneck ResNet blocks per stage (depth 3*sum+2)")
+    t.add_argument("--dataset", choices=DATASETS, default="digits")
+    t.add_argument("--data-dir", default=None, help="directory of CIFAR-10 / Fashion-MNIST files")
+    t.add_argument("--samples", type=int, default=2000, help="synthetic datasets: samples")
+    t.add_argument("--classes", type=int, default=10, help="synthetic datasets: classes")
+    t.add_argument("--epochs", type=int, default=3)
+    t.add_argument("--batch", type=int, default=64)
+    t.add_argument("--lr", type=float, default=0.1)
+    t.add_argument("--momentum", type=float, default=0.9)
+    t.add_argument("--weight-decay", type=float, default=5e-4)
+    t.add_argument("--policy", choices=sn.POLICIES, default="none")
+    t.add_argument("--budget", default=None, help="memory budget, e.g. 256MB (default: none)")
+    t.add_argument("--device", default="cpu")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--checkpoint", default=None, help="write a checkpoint here after each epoch")
+    t.add_argument("--resume", default=None, help="continue from this checkpoint")
+    t.add_argument("--json", action="store_true", help="one JSON object per line")
+    t.set_defaults(run=_train)
+    i = sub.add_parser("info", help="what this installation was built with")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(run=_info)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``superneurons`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        status: int = args.run(args)
+    except (sn.GraphError, sn.OutOfMemoryError, ValueError) as e:
+        print(f"superneurons: error: {e}", file=sys.stderr)
+        return 2
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

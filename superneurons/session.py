@@ -1,0 +1,186 @@
+"""A graph compiled for one batch size, device, memory policy and budget.
+
+Example:
+    >>> import numpy as np
+    >>> import superneurons as sn
+    >>> g = sn.Graph()
+    >>> x = g.input(shape=(4, 1, 1))
+    >>> _ = g.softmax_cross_entropy(g.fc(x, 3))
+    >>> s = sn.Session(g, batch_size=8, seed=0)
+    >>> xb = np.ones((8, 4, 1, 1), np.float32); yb = np.zeros(8, np.int32)
+    >>> loss, correct = s.train_step(xb, yb, lr=0.1)
+    >>> round(loss, 3) > 0, s.iteration
+    (True, 1)
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Literal, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from superneurons._ext import _C
+from superneurons._units import parse_bytes
+from superneurons.graph import Graph
+
+__all__ = ["POLICIES", "Session", "StepResult"]
+
+POLICIES = ("none", "liveness", "liveness+offload", "liveness+recompute", "superneurons")
+Init = Literal["he", "xavier", "gaussian"]
+
+
+class StepResult(NamedTuple):
+    """Mean loss of a batch and how many of its samples were classified correctly."""
+
+    loss: float
+    correct: int
+
+
+class EvalResult(NamedTuple):
+    loss: float
+    correct: int
+    logits: npt.NDArray[np.float32]
+
+
+def _resolve_device(device: str) -> str:
+    if device == "cpu":
+        return "cpu"
+    if device in ("cuda", "gpu") or device.startswith("cuda:"):
+        info = _C._build_info
+        count, reason = _C.cuda_device_count()
+        why = (
+            "the CUDA backend was not built (" + str(info["cuda_reason"]) + ")"
+            if not info["cuda"]
+            else f"no usable CUDA device ({reason})"
+            if count == 0
+            else "the CUDA layer kernels are not part of this build yet"
+        )
+        warnings.warn(f"device {device!r} requested but {why}; running on the CPU",
+                      RuntimeWarning, stacklevel=3)
+        return "cpu"
+    raise ValueError(f"unknown device {device!r}; use 'cpu' or 'cuda'")
+
+
+class Session:
+    """Compiles ``graph`` for ``batch_size`` samples and trains it one batch at a time.
+
+    One call of :meth:`train_step` runs forward, backward and the SGD update in C++.
+    Parameters are initialised from ``seed`` (He for convolutions, Xavier for fully
+    connected layers, unless ``init`` says otherwise); the same seed gives bit-identical
+    runs.
+    """
+
+    def __init__(self, graph: Graph, batch_size: int, *, device: str = "cpu",
+                 policy: str = "none", budget: str | int | None = None, seed: int = 0,
+                 init: Init = "he") -> None:
+        if not isinstance(graph, Graph):
+            raise TypeError(f"graph must be a superneurons.Graph, got {type(graph).__name__}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        if policy not in POLICIES:
+            raise ValueError(f"unknown memory policy {policy!r}; choose one of {POLICIES}")
+        if init not in ("he", "xavier", "gaussian"):
+            raise ValueError(f"unknown init {init!r}; choose 'he', 'xavier' or 'gaussian'")
+        self.graph = graph
+        self.batch_size = batch_size
+        self.policy = policy
+        self.device = _resolve_device(device)
+        self.budget_bytes = parse_bytes(budget)
+        self.seed = int(seed)
+        self._core = _C.Session(graph._core, batch_size, policy, self.device,
+                                self.budget_bytes, self.seed)
+        self._state = {name: (kind, arr) for name, kind, arr in self._core.state()}
+        self._initialise(init)
+
+    # -------------------------------------------------------------------- parameters
+    def _initialise(self, init: Init) -> None:
+        rng = np.random.default_rng(self.seed)
+        kinds = {s.name: s.kind for s in self.graph.layers}
+        for name, (_kind, arr) in self._state.items():
+            base = name.removesuffix(".momentum")
+            layer, role = base.rsplit(".", 1)
+            if base != name or role in ("bias", "beta", "running_mean"):
+                arr[...] = 0.0
+            elif role in ("gamma", "running_var"):
+                arr[...] = 1.0
+            elif role == "weight":
+                fan_in = int(np.prod(arr.shape[1:]))
+                fan_out = int(arr.shape[0] * np.prod(arr.shape[2:]))
+                scheme = init if init != "he" or kinds[layer] == "conv2d" else "xavier"
+                if scheme == "he":
+                    std = np.sqrt(2.0 / fan_in)
+                    arr[...] = rng.standard_normal(arr.shape, dtype=np.float32) * std
+                elif scheme == "xavier":
+                    bound = np.sqrt(6.0 / (fan_in + fan_out))
+                    arr[...] = rng.uniform(-bound, bound, arr.shape).astype(np.float32)
+                else:
+                    arr[...] = rng.standard_normal(arr.shape, dtype=np.float32) * 0.01
+
+    def parameters(self) -> dict[str, npt.NDArray[np.float32]]:
+        """Trainable parameters as NumPy views of the session's memory (no copy).
+
+        Writing into a view changes the model.
+        """
+        return {n: a for n, (k, a) in self._state.items() if k == "param"}
+
+    def state_dict(self) -> dict[str, npt.NDArray[np.float32]]:
+        """Everything a checkpoint needs: parameters, BN running statistics and momentum
+        (copies), plus the iteration counter that seeds dropout."""
+        out = {n: a.copy() for n, (k, a) in self._state.items() if k != "grad"}
+        out["__iteration__"] = np.array(self._core.iteration, dtype=np.int64)
+        return out
+
+    def load_state_dict(self, state: dict[str, npt.NDArray[np.float32]]) -> None:
+        """Restores :meth:`state_dict` output; names and shapes must match exactly."""
+        persistent = {n: v for n, v in self._state.items() if v[0] != "grad"}
+        missing = sorted(set(persistent) - set(state))
+        extra = sorted(set(state) - set(persistent) - {"__iteration__"})
+        if missing or extra:
+            raise ValueError(f"state does not match this graph: missing {missing[:5]}, "
+                             f"unexpected {extra[:5]}")
+        for name, (_kind, arr) in persistent.items():
+            src = np.asarray(state[name])
+            if src.shape != arr.shape:
+                raise ValueError(f"state '{name}' has shape {src.shape}, expected {arr.shape}")
+        for name, (_kind, arr) in persistent.items():
+            arr[...] = state[name]
+        if "__iteration__" in state:
+            self._core.iteration = int(state["__iteration__"])
+
+    # ----------------------------------------------------------------------- running
+    @property
+    def iteration(self) -> int:
+        """Training steps taken so far."""
+        return int(self._core.iteration)
+
+    @property
+    def num_classes(self) -> int:
+        return int(self._core.num_classes)
+
+    def train_step(self, x: npt.ArrayLike, labels: npt.ArrayLike, lr: float,
+                   momentum: float = 0.9, weight_decay: float = 0.0) -> StepResult:
+        """One forward, backward and SGD step on up to ``batch_size`` samples."""
+        loss, correct = self._core.train_step(x, labels, lr, momentum, weight_decay)
+        return StepResult(float(loss), int(correct))
+
+    def gradients(self, x: npt.ArrayLike, labels: npt.ArrayLike
+                  ) -> tuple[float, dict[str, npt.NDArray[np.float32]], npt.NDArray[np.float32]]:
+        """Loss, parameter gradients (views) and input gradient, without updating anything.
+
+        Runs in training mode with the current iteration's dropout masks, so repeated
+        calls on the same batch give the same result (what finite differences need).
+        """
+        loss, dx = self._core.compute_gradients(x, labels)
+        grads = {n.removesuffix(".grad"): a for n, (k, a) in self._state.items() if k == "grad"}
+        return float(loss), grads, dx
+
+    def evaluate(self, x: npt.ArrayLike, labels: npt.ArrayLike) -> EvalResult:
+        """Forward in inference mode (running BN statistics, no dropout)."""
+        loss, correct, logits = self._core.evaluate(x, labels)
+        return EvalResult(float(loss), int(correct), logits)
+
+    def memory_stats(self) -> dict[str, int]:
+        """The allocator's counters: capacity, in use, peak, live and total allocations."""
+        return dict(self._core.memory_stats())

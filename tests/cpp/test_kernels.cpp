@@ -563,6 +563,15 @@ void test_pool() {
   std::vector<float> y(9);
   sn::cpu::avgpool_forward(g, ones.data(), y.data());
   check_close("avgpool excludes padding from the count", y, std::vector<double>(9, 1.0), 1e-6, 0);
+
+  // Ties: the first maximum in row-major window order takes the whole gradient. Over a
+  // constant 3x3 plane with 3x3 p1 windows, window (oh, ow) starts at input
+  // (max(oh - 1, 0), max(ow - 1, 0)).
+  const std::vector<float> dy(9, 1.0f);
+  std::vector<float> dx(9, 0.0f);
+  sn::cpu::maxpool_backward(g, ones.data(), dy.data(), dx.data());
+  const std::vector<double> want_dx = {4, 2, 0, 2, 1, 0, 0, 0, 0};
+  check_close("maxpool ties: first maximum wins", dx, want_dx, 0, 0);
 }
 
 void test_global_avgpool() {
@@ -676,10 +685,7 @@ void test_batchnorm_case(int64_t n, int64_t c, int64_t hw, Rng& rng) {
                                      sm.data(), si.data(), nullptr, nullptr);
     return dot(y_tmp, r);
   };
-  if (m > 1) {
-    check_grad(tag + " dx (accumulated)", minus_constant(dx, kPrefill),
-               numeric_grad(x, loss, 1e-3f));
-  }
+  check_grad(tag + " dx (accumulated)", minus_constant(dx, kPrefill), numeric_grad(x, loss, 1e-3f));
   check_grad(tag + " dgamma", dgamma, numeric_grad(gamma, loss, 1e-3f));
   check_grad(tag + " dbeta", dbeta, numeric_grad(beta, loss, 1e-3f));
 }

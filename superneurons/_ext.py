@@ -18,6 +18,6 @@ try:
 except ImportError:  # pragma: no cover - a broken install; _C's import error says more
     pass
 
-from superneurons import _C  # noqa: E402
+import superneurons._C as _C
 
 __all__ = ["_C"]

@@ -7,9 +7,22 @@ import re
 __all__ = ["format_bytes", "parse_bytes"]
 
 # Binary multiples: a GPU's "12 GB" is 12 GiB, so "GB" and "GiB" mean the same here.
-_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2,
-          "mib": 1024**2, "g": 1024**3, "gb": 1024**3, "gib": 1024**3, "t": 1024**4,
-          "tb": 1024**4, "tib": 1024**4}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kb": 1024,
+    "kib": 1024,
+    "m": 1024**2,
+    "mb": 1024**2,
+    "mib": 1024**2,
+    "g": 1024**3,
+    "gb": 1024**3,
+    "gib": 1024**3,
+    "t": 1024**4,
+    "tb": 1024**4,
+    "tib": 1024**4,
+}
 
 
 def parse_bytes(value: str | int | None) -> int:
@@ -31,7 +44,8 @@ def parse_bytes(value: str | int | None) -> int:
     if m is None or m.group(2).lower() not in _UNITS:
         raise ValueError(
             f"cannot read {value!r} as a byte size; write a number with an optional unit "
-            "B, KB, MB, GB or TB (binary multiples), e.g. '256MB'")
+            "B, KB, MB, GB or TB (binary multiples), e.g. '256MB'"
+        )
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 

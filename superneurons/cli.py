@@ -21,8 +21,16 @@ from superneurons.data import ArrayDataset
 
 __all__ = ["main"]
 
-MODELS = ("resnet", "resnet50", "resnet101", "resnet152", "alexnet", "vgg16", "inception_v4",
-          "densenet")
+MODELS = (
+    "resnet",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "alexnet",
+    "vgg16",
+    "inception_v4",
+    "densenet",
+)
 DATASETS = ("digits", "synthetic-cifar", "synthetic-imagenet", "cifar10", "fashion-mnist")
 
 
@@ -31,8 +39,12 @@ def _dataset(args: argparse.Namespace) -> tuple[ArrayDataset, ArrayDataset]:
     if name == "digits":
         return sn.data.digits(seed=args.seed)
     if name.startswith("synthetic-"):
-        full = sn.data.synthetic(name.removeprefix("synthetic-"), n=args.samples,
-                                 num_classes=args.classes, seed=args.seed)
+        full = sn.data.synthetic(
+            name.removeprefix("synthetic-"),
+            n=args.samples,
+            num_classes=args.classes,
+            seed=args.seed,
+        )
         return full.split(0.2, seed=args.seed)
     if args.data_dir is None:
         raise SystemExit(f"--dataset {name} reads files: pass --data-dir DIRECTORY")
@@ -43,8 +55,7 @@ def _dataset(args: argparse.Namespace) -> tuple[ArrayDataset, ArrayDataset]:
 
 def _model(args: argparse.Namespace, train: ArrayDataset) -> sn.Graph:
     c, h, _w = train.sample_shape
-    common: dict[str, Any] = {"num_classes": train.num_classes, "image_size": h,
-                              "in_channels": c}
+    common: dict[str, Any] = {"num_classes": train.num_classes, "image_size": h, "in_channels": c}
     if args.model == "resnet":
         if args.n is not None:
             return sn.models.resnet(n=tuple(args.n), **common)
@@ -58,10 +69,17 @@ def _train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     train, test = _dataset(args)
     graph = _model(args, train)
-    session = sn.Session(graph, args.batch, device=args.device, policy=args.policy,
-                         budget=args.budget, seed=args.seed)
-    trainer = sn.Trainer(session, lr=args.lr, momentum=args.momentum,
-                         weight_decay=args.weight_decay)
+    session = sn.Session(
+        graph,
+        args.batch,
+        device=args.device,
+        policy=args.policy,
+        budget=args.budget,
+        seed=args.seed,
+    )
+    trainer = sn.Trainer(
+        session, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay
+    )
     if args.resume:
         trainer.resume(args.resume)
 
@@ -69,31 +87,55 @@ def _train(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"event": "epoch", **record}), flush=True)
         else:
-            test_part = (f", test loss {record['test_loss']:.4f}, test accuracy "
-                         f"{record['test_accuracy']:.4f}" if "test_loss" in record else "")
-            print(f"epoch {record['epoch']}: loss {record['loss']:.4f}, accuracy "
-                  f"{record['accuracy']:.4f}{test_part} ({record['time_s']:.1f} s)", flush=True)
+            test_part = (
+                f", test loss {record['test_loss']:.4f}, test accuracy "
+                f"{record['test_accuracy']:.4f}"
+                if "test_loss" in record
+                else ""
+            )
+            print(
+                f"epoch {record['epoch']}: loss {record['loss']:.4f}, accuracy "
+                f"{record['accuracy']:.4f}{test_part} ({record['time_s']:.1f} s)",
+                flush=True,
+            )
 
     if not args.json:
-        print(f"{args.model}: {len(graph)} layers, {graph.num_params():,} parameters; "
-              f"{len(train)} training and {len(test)} test samples; batch {args.batch}, "
-              f"policy {session.policy}, device {session.device}", flush=True)
-    history = trainer.fit(train, args.epochs, test, seed=args.seed,
-                          progress=not args.json and sys.stderr.isatty(),
-                          checkpoint=args.checkpoint, on_epoch=report)
+        print(
+            f"{args.model}: {len(graph)} layers, {graph.num_params():,} parameters; "
+            f"{len(train)} training and {len(test)} test samples; batch {args.batch}, "
+            f"policy {session.policy}, device {session.device}",
+            flush=True,
+        )
+    history = trainer.fit(
+        train,
+        args.epochs,
+        test,
+        seed=args.seed,
+        progress=not args.json and sys.stderr.isatty(),
+        checkpoint=args.checkpoint,
+        on_epoch=report,
+    )
     mem = session.memory_stats()
-    summary = {"event": "done", "model": args.model, "layers": len(graph),
-               "params": graph.num_params(), "epochs": len(history),
-               "final_loss": history[-1]["loss"],
-               "test_accuracy": history[-1].get("test_accuracy"),
-               "peak_bytes": mem["peak_bytes"], "budget_bytes": session.budget_bytes,
-               "time_s": time.perf_counter() - start}
+    summary = {
+        "event": "done",
+        "model": args.model,
+        "layers": len(graph),
+        "params": graph.num_params(),
+        "epochs": len(history),
+        "final_loss": history[-1]["loss"],
+        "test_accuracy": history[-1].get("test_accuracy"),
+        "peak_bytes": mem["peak_bytes"],
+        "budget_bytes": session.budget_bytes,
+        "time_s": time.perf_counter() - start,
+    }
     if args.json:
         print(json.dumps(summary), flush=True)
     else:
-        print(f"done: final loss {summary['final_loss']:.4f}, test accuracy "
-              f"{summary['test_accuracy']:.4f}, peak memory {sn.format_bytes(mem['peak_bytes'])}, "
-              f"{summary['time_s']:.1f} s")
+        print(
+            f"done: final loss {summary['final_loss']:.4f}, test accuracy "
+            f"{summary['test_accuracy']:.4f}, peak memory {sn.format_bytes(mem['peak_bytes'])}, "
+            f"{summary['time_s']:.1f} s"
+        )
     return 0
 
 
@@ -113,8 +155,13 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a zoo model on a dataset under a memory budget")
     t.add_argument("--model", choices=MODELS, default="resnet")
     t.add_argument("--depth", type=int, default=20, help="CIFAR-style ResNet depth, 6n+2")
-    t.add_argument("--n", type=int, nargs=4, metavar=("N1", "N2", "N3", "N4"),
-                   help="ImageNet bottleneck ResNet blocks per stage (depth 3*sum+2)")
+    t.add_argument(
+        "--n",
+        type=int,
+        nargs=4,
+        metavar=("N1", "N2", "N3", "N4"),
+        help="ImageNet bottleneck ResNet blocks per stage (depth 3*sum+2)",
+    )
     t.add_argument("--dataset", choices=DATASETS, default="digits")
     t.add_argument("--data-dir", default=None, help="directory of CIFAR-10 / Fashion-MNIST files")
     t.add_argument("--samples", type=int, default=2000, help="synthetic datasets: samples")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from superneurons._ext import _C
 
-GraphError = _C.GraphError
-OutOfMemoryError = _C.OutOfMemoryError
+GraphError: type[ValueError] = _C.GraphError
+OutOfMemoryError: type[MemoryError] = _C.OutOfMemoryError
 
 __all__ = ["GraphError", "OutOfMemoryError"]

@@ -51,8 +51,12 @@ class LayerSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain JSON-ready data (see :meth:`Graph.from_dict`)."""
-        return {"name": self.name, "kind": self.kind, "inputs": list(self.inputs),
-                "attrs": dict(self.attrs)}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "inputs": list(self.inputs),
+            "attrs": dict(self.attrs),
+        }
 
 
 def _pair(value: IntPair, what: str) -> tuple[int, int]:
@@ -60,8 +64,10 @@ def _pair(value: IntPair, what: str) -> tuple[int, int]:
         raise TypeError(f"{what} must be an int or a pair of ints, got {value!r}")
     if isinstance(value, int):
         return value, value
-    if isinstance(value, Sequence) and len(value) == 2 and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
+    if (
+        isinstance(value, Sequence)
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     ):
         return int(value[0]), int(value[1])
     raise TypeError(f"{what} must be an int or a pair of ints, got {value!r}")
@@ -136,8 +142,14 @@ class Graph:
             if not isinstance(item, Mapping) or "name" not in item or "kind" not in item:
                 raise GraphError(f"layer #{i} needs at least 'name' and 'kind'")
             attrs = {str(k): float(v) for k, v in dict(item.get("attrs", {})).items()}
-            specs.append((str(item["name"]), str(item["kind"]),
-                          [str(s) for s in item.get("inputs", [])], attrs))
+            specs.append(
+                (
+                    str(item["name"]),
+                    str(item["kind"]),
+                    [str(s) for s in item.get("inputs", [])],
+                    attrs,
+                )
+            )
         g = cls()
         g._core = _C.Graph.from_specs(specs)
         by_name = {s[0]: s for s in specs}
@@ -149,22 +161,28 @@ class Graph:
         return g
 
     # ----------------------------------------------------------------------- builders
-    def _add(self, kind: str, inputs: Iterable[TensorHandle], attrs: dict[str, float],
-             name: str | None) -> TensorHandle:
+    def _add(
+        self,
+        kind: str,
+        inputs: Iterable[TensorHandle],
+        attrs: Mapping[str, float],
+        name: str | None,
+    ) -> TensorHandle:
         ins = list(inputs)
-        for h in ins:
-            if not isinstance(h, TensorHandle) or h.graph_id != id(self):
+        for t in ins:
+            if not isinstance(t, TensorHandle) or t.graph_id != id(self):
                 raise GraphError(
-                    f"layer '{name or kind}': input {h!r} is not a tensor of this graph")
+                    f"layer '{name or kind}': input {t!r} is not a tensor of this graph"
+                )
         if name is None:
             n = self._counts.get(kind, 0) + 1
             while f"{kind}{n}" in self._names:
                 n += 1
             self._counts[kind] = n
             name = f"{kind}{n}"
-        self._core.add(name, kind, [h.name for h in ins], attrs)
+        self._core.add(name, kind, [t.name for t in ins], dict(attrs))
         c, h, w = self._core.shape(len(self._specs))
-        spec = LayerSpec(name, kind, tuple(t.name for t in ins), attrs, (c, h, w))
+        spec = LayerSpec(name, kind, tuple(t.name for t in ins), dict(attrs), (c, h, w))
         self._specs.append(spec)
         self._names.add(name)
         return TensorHandle(name, spec.shape, id(self))
@@ -176,21 +194,41 @@ class Graph:
         c, h, w = shape
         return self._add("input", [], {"c": c, "h": h, "w": w}, name)
 
-    def conv2d(self, x: TensorHandle, out_channels: int, kernel: IntPair, stride: IntPair = 1,
-               padding: IntPair = 0, dilation: IntPair = 1, groups: int = 1, bias: bool = True,
-               name: str | None = None) -> TensorHandle:
+    def conv2d(
+        self,
+        x: TensorHandle,
+        out_channels: int,
+        kernel: IntPair,
+        stride: IntPair = 1,
+        padding: IntPair = 0,
+        dilation: IntPair = 1,
+        groups: int = 1,
+        bias: bool = True,
+        name: str | None = None,
+    ) -> TensorHandle:
         """2-D convolution, weights [out_channels, C/groups, kh, kw]."""
         kh, kw = _pair(kernel, "kernel")
         sh, sw = _pair(stride, "stride")
         ph, pw = _pair(padding, "padding")
         dh, dw = _pair(dilation, "dilation")
-        attrs = {"out_channels": out_channels, "kernel_h": kh, "kernel_w": kw, "stride_h": sh,
-                 "stride_w": sw, "pad_h": ph, "pad_w": pw, "dilation_h": dh, "dilation_w": dw,
-                 "groups": groups, "bias": float(bool(bias))}
+        attrs = {
+            "out_channels": out_channels,
+            "kernel_h": kh,
+            "kernel_w": kw,
+            "stride_h": sh,
+            "stride_w": sw,
+            "pad_h": ph,
+            "pad_w": pw,
+            "dilation_h": dh,
+            "dilation_w": dw,
+            "groups": groups,
+            "bias": float(bool(bias)),
+        }
         return self._add("conv2d", [x], attrs, name)
 
-    def batchnorm(self, x: TensorHandle, eps: float = 1e-5, momentum: float = 0.1,
-                  name: str | None = None) -> TensorHandle:
+    def batchnorm(
+        self, x: TensorHandle, eps: float = 1e-5, momentum: float = 0.1, name: str | None = None
+    ) -> TensorHandle:
         """Batch normalisation over (N, H, W) per channel, with running statistics."""
         return self._add("batchnorm", [x], {"eps": eps, "momentum": momentum}, name)
 
@@ -198,22 +236,47 @@ class Graph:
         """max(x, 0)."""
         return self._add("relu", [x], {}, name)
 
-    def _pool(self, kind: str, x: TensorHandle, kernel: IntPair, stride: IntPair | None,
-              padding: IntPair, name: str | None) -> TensorHandle:
+    def _pool(
+        self,
+        kind: str,
+        x: TensorHandle,
+        kernel: IntPair,
+        stride: IntPair | None,
+        padding: IntPair,
+        name: str | None,
+    ) -> TensorHandle:
         kh, kw = _pair(kernel, "kernel")
         sh, sw = _pair(kernel if stride is None else stride, "stride")
         ph, pw = _pair(padding, "padding")
-        attrs = {"kernel_h": kh, "kernel_w": kw, "stride_h": sh, "stride_w": sw, "pad_h": ph,
-                 "pad_w": pw}
+        attrs = {
+            "kernel_h": kh,
+            "kernel_w": kw,
+            "stride_h": sh,
+            "stride_w": sw,
+            "pad_h": ph,
+            "pad_w": pw,
+        }
         return self._add(kind, [x], attrs, name)
 
-    def maxpool(self, x: TensorHandle, kernel: IntPair, stride: IntPair | None = None,
-                padding: IntPair = 0, name: str | None = None) -> TensorHandle:
+    def maxpool(
+        self,
+        x: TensorHandle,
+        kernel: IntPair,
+        stride: IntPair | None = None,
+        padding: IntPair = 0,
+        name: str | None = None,
+    ) -> TensorHandle:
         """Max pooling; ``stride`` defaults to ``kernel``; padding is ignored by the max."""
         return self._pool("maxpool", x, kernel, stride, padding, name)
 
-    def avgpool(self, x: TensorHandle, kernel: IntPair, stride: IntPair | None = None,
-                padding: IntPair = 0, name: str | None = None) -> TensorHandle:
+    def avgpool(
+        self,
+        x: TensorHandle,
+        kernel: IntPair,
+        stride: IntPair | None = None,
+        padding: IntPair = 0,
+        name: str | None = None,
+    ) -> TensorHandle:
         """Average pooling over the in-bounds part of each window."""
         return self._pool("avgpool", x, kernel, stride, padding, name)
 
@@ -221,18 +284,25 @@ class Graph:
         """Mean over H and W: (C, H, W) -> (C, 1, 1)."""
         return self._add("global_avgpool", [x], {}, name)
 
-    def fc(self, x: TensorHandle, out_features: int, bias: bool = True,
-           name: str | None = None) -> TensorHandle:
+    def fc(
+        self, x: TensorHandle, out_features: int, bias: bool = True, name: str | None = None
+    ) -> TensorHandle:
         """Fully connected layer over the flattened (C*H*W) input."""
-        return self._add("fc", [x], {"out_features": out_features, "bias": float(bool(bias))},
-                         name)
+        return self._add("fc", [x], {"out_features": out_features, "bias": float(bool(bias))}, name)
 
     def dropout(self, x: TensorHandle, p: float, name: str | None = None) -> TensorHandle:
         """Inverted dropout with drop probability ``p`` in [0, 1); seeded per iteration."""
         return self._add("dropout", [x], {"p": p}, name)
 
-    def lrn(self, x: TensorHandle, size: int = 5, alpha: float = 1e-4, beta: float = 0.75,
-            k: float = 2.0, name: str | None = None) -> TensorHandle:
+    def lrn(
+        self,
+        x: TensorHandle,
+        size: int = 5,
+        alpha: float = 1e-4,
+        beta: float = 0.75,
+        k: float = 2.0,
+        name: str | None = None,
+    ) -> TensorHandle:
         """Local response normalisation across ``size`` channels (AlexNet)."""
         return self._add("lrn", [x], {"size": size, "alpha": alpha, "beta": beta, "k": k}, name)
 
@@ -248,8 +318,7 @@ class Graph:
         """(C, H, W) -> (C*H*W, 1, 1)."""
         return self._add("flatten", [x], {}, name)
 
-    def softmax_cross_entropy(self, logits: TensorHandle,
-                              name: str | None = None) -> TensorHandle:
+    def softmax_cross_entropy(self, logits: TensorHandle, name: str | None = None) -> TensorHandle:
         """Marks the loss: softmax over the logits, mean cross-entropy against the labels."""
         return self._add("softmax_cross_entropy", [logits], {}, name)
 

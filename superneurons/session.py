@@ -57,8 +57,11 @@ def _resolve_device(device: str) -> str:
             if count == 0
             else "the CUDA layer kernels are not part of this build yet"
         )
-        warnings.warn(f"device {device!r} requested but {why}; running on the CPU",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"device {device!r} requested but {why}; running on the CPU",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return "cpu"
     raise ValueError(f"unknown device {device!r}; use 'cpu' or 'cuda'")
 
@@ -72,9 +75,17 @@ class Session:
     runs.
     """
 
-    def __init__(self, graph: Graph, batch_size: int, *, device: str = "cpu",
-                 policy: str = "none", budget: str | int | None = None, seed: int = 0,
-                 init: Init = "he") -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        batch_size: int,
+        *,
+        device: str = "cpu",
+        policy: str = "none",
+        budget: str | int | None = None,
+        seed: int = 0,
+        init: Init = "he",
+    ) -> None:
         if not isinstance(graph, Graph):
             raise TypeError(f"graph must be a superneurons.Graph, got {type(graph).__name__}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -89,8 +100,9 @@ class Session:
         self.device = _resolve_device(device)
         self.budget_bytes = parse_bytes(budget)
         self.seed = int(seed)
-        self._core = _C.Session(graph._core, batch_size, policy, self.device,
-                                self.budget_bytes, self.seed)
+        self._core = _C.Session(
+            graph._core, batch_size, policy, self.device, self.budget_bytes, self.seed
+        )
         self._state = {name: (kind, arr) for name, kind, arr in self._core.state()}
         self._initialise(init)
 
@@ -138,8 +150,9 @@ class Session:
         missing = sorted(set(persistent) - set(state))
         extra = sorted(set(state) - set(persistent) - {"__iteration__"})
         if missing or extra:
-            raise ValueError(f"state does not match this graph: missing {missing[:5]}, "
-                             f"unexpected {extra[:5]}")
+            raise ValueError(
+                f"state does not match this graph: missing {missing[:5]}, unexpected {extra[:5]}"
+            )
         for name, (_kind, arr) in persistent.items():
             src = np.asarray(state[name])
             if src.shape != arr.shape:
@@ -159,14 +172,21 @@ class Session:
     def num_classes(self) -> int:
         return int(self._core.num_classes)
 
-    def train_step(self, x: npt.ArrayLike, labels: npt.ArrayLike, lr: float,
-                   momentum: float = 0.9, weight_decay: float = 0.0) -> StepResult:
+    def train_step(
+        self,
+        x: npt.ArrayLike,
+        labels: npt.ArrayLike,
+        lr: float,
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+    ) -> StepResult:
         """One forward, backward and SGD step on up to ``batch_size`` samples."""
         loss, correct = self._core.train_step(x, labels, lr, momentum, weight_decay)
         return StepResult(float(loss), int(correct))
 
-    def gradients(self, x: npt.ArrayLike, labels: npt.ArrayLike
-                  ) -> tuple[float, dict[str, npt.NDArray[np.float32]], npt.NDArray[np.float32]]:
+    def gradients(
+        self, x: npt.ArrayLike, labels: npt.ArrayLike
+    ) -> tuple[float, dict[str, npt.NDArray[np.float32]], npt.NDArray[np.float32]]:
         """Loss, parameter gradients (views) and input gradient, without updating anything.
 
         Runs in training mode with the current iteration's dropout masks, so repeated

@@ -32,8 +32,9 @@ __all__ = ["Trainer", "load_checkpoint", "save_checkpoint"]
 EpochRecord = dict[str, Any]
 
 
-def save_checkpoint(path: str | os.PathLike[str], session: Session,
-                    meta: dict[str, Any] | None = None) -> None:
+def save_checkpoint(
+    path: str | os.PathLike[str], session: Session, meta: dict[str, Any] | None = None
+) -> None:
     """Writes the session's state atomically: a temporary file beside ``path``, then rename.
 
     A crash mid-write leaves the previous checkpoint intact.
@@ -67,11 +68,19 @@ def load_checkpoint(path: str | os.PathLike[str], session: Session) -> dict[str,
 class Trainer:
     """SGD with momentum and weight decay, a cosine learning-rate schedule by default."""
 
-    def __init__(self, session: Session, lr: float = 0.1, momentum: float = 0.9,
-                 weight_decay: float = 5e-4, schedule: str = "cosine") -> None:
+    def __init__(
+        self,
+        session: Session,
+        lr: float = 0.1,
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+        schedule: str = "cosine",
+    ) -> None:
         if lr <= 0 or momentum < 0 or weight_decay < 0:
-            raise ValueError("lr must be > 0, momentum and weight_decay >= 0; got "
-                             f"lr={lr}, momentum={momentum}, weight_decay={weight_decay}")
+            raise ValueError(
+                "lr must be > 0, momentum and weight_decay >= 0; got "
+                f"lr={lr}, momentum={momentum}, weight_decay={weight_decay}"
+            )
         if schedule not in ("cosine", "constant"):
             raise ValueError(f"unknown schedule {schedule!r}; use 'cosine' or 'constant'")
         self.session = session
@@ -100,9 +109,17 @@ class Trainer:
         n = max(len(dataset), 1)
         return total_loss / n, correct / n
 
-    def fit(self, train: ArrayDataset, epochs: int, test: ArrayDataset | None = None, *,
-            seed: int = 0, progress: bool = True, checkpoint: str | os.PathLike[str] | None = None,
-            on_epoch: Callable[[EpochRecord], None] | None = None) -> list[EpochRecord]:
+    def fit(
+        self,
+        train: ArrayDataset,
+        epochs: int,
+        test: ArrayDataset | None = None,
+        *,
+        seed: int = 0,
+        progress: bool = True,
+        checkpoint: str | os.PathLike[str] | None = None,
+        on_epoch: Callable[[EpochRecord], None] | None = None,
+    ) -> list[EpochRecord]:
         """Trains until ``epochs`` epochs are complete (continuing from :attr:`epoch`).
 
         After each epoch: evaluation on ``test``, a checkpoint when asked for, and
@@ -117,29 +134,39 @@ class Trainer:
             loader.set_epoch(self.epoch)
             start = time.perf_counter()
             total_loss, correct, seen = 0.0, 0, 0
-            bar = tqdm(loader, total=steps, desc=f"epoch {self.epoch + 1}/{epochs}",
-                       disable=not progress, leave=False)
+            bar = tqdm(
+                loader,
+                total=steps,
+                desc=f"epoch {self.epoch + 1}/{epochs}",
+                disable=not progress,
+                leave=False,
+            )
             for step, (xb, yb) in enumerate(bar):
                 lr = self.lr_at(self.epoch, step, steps, epochs)
                 r = self.session.train_step(xb, yb, lr, self.momentum, self.weight_decay)
                 if not math.isfinite(r.loss):
                     raise FloatingPointError(
                         f"loss became {r.loss} at epoch {self.epoch + 1}, step {step}; "
-                        f"try a smaller learning rate (lr={self.lr})")
+                        f"try a smaller learning rate (lr={self.lr})"
+                    )
                 total_loss += r.loss * len(yb)
                 correct += r.correct
                 seen += len(yb)
                 bar.set_postfix(loss=f"{r.loss:.4f}")
-            record: EpochRecord = {"epoch": self.epoch + 1, "loss": total_loss / seen,
-                                   "accuracy": correct / seen,
-                                   "time_s": time.perf_counter() - start}
+            record: EpochRecord = {
+                "epoch": self.epoch + 1,
+                "loss": total_loss / seen,
+                "accuracy": correct / seen,
+                "time_s": time.perf_counter() - start,
+            }
             if test is not None:
                 record["test_loss"], record["test_accuracy"] = self.evaluate(test)
             self.epoch += 1
             self.history.append(record)
             if checkpoint is not None:
-                save_checkpoint(checkpoint, self.session, {"epoch": self.epoch,
-                                                           "history": self.history})
+                save_checkpoint(
+                    checkpoint, self.session, {"epoch": self.epoch, "history": self.history}
+                )
             if on_epoch is not None:
                 on_epoch(record)
         return self.history

@@ -11,9 +11,16 @@ def pad(x: F, ph: int, pw: int, value: float = 0.0) -> F:
     return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
 
 
-def conv2d(x: F, w: F, b: F | None, stride: tuple[int, int], padding: tuple[int, int],
-           dilation: tuple[int, int], groups: int) -> F:
-    n, c, h, wd = x.shape
+def conv2d(
+    x: F,
+    w: F,
+    b: F | None,
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    groups: int,
+) -> F:
+    n, _c, h, wd = x.shape
     co, cg, kh, kw = w.shape
     sh, sw = stride
     dh, dw = dilation
@@ -23,21 +30,27 @@ def conv2d(x: F, w: F, b: F | None, stride: tuple[int, int], padding: tuple[int,
     y = np.zeros((n, co, ho, wo))
     per_group = co // groups
     for g in range(groups):
-        xs = xp[:, g * cg:(g + 1) * cg]
-        ws = w[g * per_group:(g + 1) * per_group].astype(np.float64)
+        xs = xp[:, g * cg : (g + 1) * cg]
+        ws = w[g * per_group : (g + 1) * per_group].astype(np.float64)
         for i in range(kh):
             for j in range(kw):
-                patch = xs[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh,
-                           j * dw:j * dw + sw * (wo - 1) + 1:sw]
-                y[:, g * per_group:(g + 1) * per_group] += np.einsum(
-                    "nchw,oc->nohw", patch, ws[:, :, i, j])
+                patch = xs[
+                    :,
+                    :,
+                    i * dh : i * dh + sh * (ho - 1) + 1 : sh,
+                    j * dw : j * dw + sw * (wo - 1) + 1 : sw,
+                ]
+                y[:, g * per_group : (g + 1) * per_group] += np.einsum(
+                    "nchw,oc->nohw", patch, ws[:, :, i, j]
+                )
     if b is not None:
         y += b[None, :, None, None]
     return y
 
 
-def pool(x: F, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
-         mode: str) -> F:
+def pool(
+    x: F, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int], mode: str
+) -> F:
     n, c, h, w = x.shape
     kh, kw = kernel
     sh, sw = stride
@@ -49,7 +62,7 @@ def pool(x: F, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[
         for j in range(wo):
             r0, c0 = i * sh - ph, j * sw - pw
             r1, c1 = min(r0 + kh, h), min(c0 + kw, w)
-            win = x[:, :, max(r0, 0):r1, max(c0, 0):c1]
+            win = x[:, :, max(r0, 0) : r1, max(c0, 0) : c1]
             y[:, :, i, j] = win.max(axis=(2, 3)) if mode == "max" else win.mean(axis=(2, 3))
     return y
 

@@ -13,8 +13,9 @@ import superneurons as sn
 Builder = Callable[[sn.Graph, sn.TensorHandle], sn.TensorHandle]
 
 
-def session_for(shape: tuple[int, int, int], build: Builder, n: int = 2,
-                seed: int = 0) -> tuple[sn.Session, np.ndarray, np.ndarray]:
+def session_for(
+    shape: tuple[int, int, int], build: Builder, n: int = 2, seed: int = 0
+) -> tuple[sn.Session, np.ndarray, np.ndarray]:
     g = sn.Graph()
     x = g.input(shape=shape, name="x")
     out = build(g, x)
@@ -29,16 +30,24 @@ def session_for(shape: tuple[int, int, int], build: Builder, n: int = 2,
     return s, xb, yb
 
 
-def fd_check(s: sn.Session, xb: np.ndarray, yb: np.ndarray, eps: float = 1e-2,
-             probes: int = 16, rtol: float = 3e-2, atol: float = 2e-3) -> None:
+def fd_check(
+    s: sn.Session,
+    xb: np.ndarray,
+    yb: np.ndarray,
+    eps: float = 1e-2,
+    probes: int = 16,
+    rtol: float = 3e-2,
+    atol: float = 2e-3,
+) -> None:
     """Central differences of the loss on random coordinates of x and of every parameter."""
     _, grads, dx = s.gradients(xb, yb)
     grads = {k: v.copy() for k, v in grads.items()}
     dx = dx.copy()
     rng = np.random.default_rng(7)
 
-    def probe(arr: np.ndarray, analytic: np.ndarray, what: str, loss_of: Callable[[], float]
-              ) -> None:
+    def probe(
+        arr: np.ndarray, analytic: np.ndarray, what: str, loss_of: Callable[[], float]
+    ) -> None:
         flat = arr.reshape(-1)
         for i in rng.choice(flat.size, size=min(probes, flat.size), replace=False):
             old = flat[i]
@@ -50,7 +59,8 @@ def fd_check(s: sn.Session, xb: np.ndarray, yb: np.ndarray, eps: float = 1e-2,
             numeric = (up - down) / (2 * eps)
             got = analytic.reshape(-1)[i]
             assert abs(numeric - got) <= atol + rtol * abs(numeric), (
-                f"{what}[{i}]: analytic {got:.6g} vs numeric {numeric:.6g}")
+                f"{what}[{i}]: analytic {got:.6g} vs numeric {numeric:.6g}"
+            )
 
     probe(xb, dx, "dx", lambda: s.gradients(xb, yb)[0])
     for name, arr in s.parameters().items():
@@ -73,12 +83,17 @@ CONV_CASES = [
 @pytest.mark.parametrize("bias", [True, False])
 def test_conv2d(case: tuple, bias: bool) -> None:
     shape, out, kernel, stride, padding, dilation, groups = case
-    s, xb, yb = session_for(shape, lambda g, x: g.conv2d(
-        x, out, kernel, stride, padding, dilation, groups, bias=bias, name="L"))
+    s, xb, yb = session_for(
+        shape,
+        lambda g, x: g.conv2d(
+            x, out, kernel, stride, padding, dilation, groups, bias=bias, name="L"
+        ),
+    )
     p = s.parameters()
     pair = lambda v: v if isinstance(v, tuple) else (v, v)  # noqa: E731
-    want = ref.conv2d(xb, p["L.weight"], p.get("L.bias"), pair(stride), pair(padding),
-                      pair(dilation), groups)
+    want = ref.conv2d(
+        xb, p["L.weight"], p.get("L.bias"), pair(stride), pair(padding), pair(dilation), groups
+    )
     got = s.evaluate(xb, yb).logits.reshape(want.shape)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
     fd_check(s, xb, yb)
@@ -89,8 +104,9 @@ def test_fc(bias: bool) -> None:
     s, xb, yb = session_for((3, 2, 2), lambda g, x: g.fc(x, 5, bias=bias, name="L"), n=3)
     p = s.parameters()
     want = ref.fc(xb, p["L.weight"], p.get("L.bias"))
-    np.testing.assert_allclose(s.evaluate(xb, yb).logits.reshape(want.shape), want, rtol=1e-5,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        s.evaluate(xb, yb).logits.reshape(want.shape), want, rtol=1e-5, atol=1e-5
+    )
     fd_check(s, xb, yb)
 
 
@@ -105,8 +121,12 @@ def test_relu() -> None:
     fd_check(s, xb, yb)
 
 
-POOL_CASES = [((2, 6, 6), 2, 2, 0), ((2, 7, 7), 3, 2, 1), ((1, 5, 6), (3, 2), (1, 2), (1, 0)),
-              ((2, 5, 5), 3, 1, 0)]
+POOL_CASES = [
+    ((2, 6, 6), 2, 2, 0),
+    ((2, 7, 7), 3, 2, 1),
+    ((1, 5, 6), (3, 2), (1, 2), (1, 0)),
+    ((2, 5, 5), 3, 1, 0),
+]
 
 
 @pytest.mark.parametrize("case", POOL_CASES, ids=[str(i) for i in range(len(POOL_CASES))])
@@ -114,47 +134,57 @@ POOL_CASES = [((2, 6, 6), 2, 2, 0), ((2, 7, 7), 3, 2, 1), ((1, 5, 6), (3, 2), (1
 def test_pool(case: tuple, mode: str) -> None:
     shape, kernel, stride, padding = case
     method = "maxpool" if mode == "max" else "avgpool"
-    s, xb, yb = session_for(shape, lambda g, x: getattr(g, method)(x, kernel, stride, padding,
-                                                                  name="L"))
+    s, xb, yb = session_for(
+        shape, lambda g, x: getattr(g, method)(x, kernel, stride, padding, name="L")
+    )
     # Distinct, well separated values keep the max away from ties (finite differences).
     rng = np.random.default_rng(3)
     xb = (rng.permutation(xb.size).reshape(xb.shape) * 0.05).astype(np.float32)
     pair = lambda v: v if isinstance(v, tuple) else (v, v)  # noqa: E731
     want = ref.pool(xb, pair(kernel), pair(stride), pair(padding), mode)
-    np.testing.assert_allclose(s.evaluate(xb, yb).logits.reshape(want.shape), want, rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        s.evaluate(xb, yb).logits.reshape(want.shape), want, rtol=1e-5, atol=1e-6
+    )
     fd_check(s, xb, yb, eps=1e-3)
 
 
 def test_global_avgpool() -> None:
     s, xb, yb = session_for((4, 3, 5), lambda g, x: g.global_avgpool(x, name="L"))
-    np.testing.assert_allclose(s.evaluate(xb, yb).logits, xb.mean(axis=(2, 3)), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        s.evaluate(xb, yb).logits, xb.mean(axis=(2, 3)), rtol=1e-5, atol=1e-6
+    )
     fd_check(s, xb, yb)
 
 
 def test_batchnorm_train_and_inference() -> None:
-    s, xb, yb = session_for((3, 2, 3), lambda g, x: g.batchnorm(x, eps=1e-3, momentum=0.2,
-                                                                 name="L"), n=4)
+    s, xb, yb = session_for(
+        (3, 2, 3), lambda g, x: g.batchnorm(x, eps=1e-3, momentum=0.2, name="L"), n=4
+    )
     state = s.state_dict()
     rng = np.random.default_rng(5)
     state["L.running_mean"] = rng.standard_normal(3).astype(np.float32)
     state["L.running_var"] = rng.uniform(0.5, 2, 3).astype(np.float32)
     s.load_state_dict(state)
     p = s.parameters()
-    want = ref.batchnorm_infer(xb, p["L.gamma"], p["L.beta"], state["L.running_mean"],
-                               state["L.running_var"], 1e-3)
-    np.testing.assert_allclose(s.evaluate(xb, yb).logits.reshape(xb.shape), want, rtol=1e-4,
-                               atol=1e-5)
+    want = ref.batchnorm_infer(
+        xb, p["L.gamma"], p["L.beta"], state["L.running_mean"], state["L.running_var"], 1e-3
+    )
+    np.testing.assert_allclose(
+        s.evaluate(xb, yb).logits.reshape(xb.shape), want, rtol=1e-4, atol=1e-5
+    )
     # One training step moves the running statistics by the momentum rule.
     s.gradients(xb, yb)
     after = s.state_dict()
     batch_var = xb.var(axis=(0, 2, 3), ddof=1)
-    np.testing.assert_allclose(after["L.running_mean"],
-                               0.8 * state["L.running_mean"] + 0.2 * xb.mean(axis=(0, 2, 3)),
-                               rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(after["L.running_var"], 0.8 * state["L.running_var"] + 0.2 * batch_var,
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        after["L.running_mean"],
+        0.8 * state["L.running_mean"] + 0.2 * xb.mean(axis=(0, 2, 3)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    np.testing.assert_allclose(
+        after["L.running_var"], 0.8 * state["L.running_var"] + 0.2 * batch_var, rtol=1e-5, atol=1e-6
+    )
     fd_check(s, xb, yb, eps=1e-2)
 
 
@@ -168,11 +198,13 @@ def test_batchnorm_training_forward_matches_reference() -> None:
 
 
 def test_lrn() -> None:
-    s, xb, yb = session_for((7, 2, 2), lambda g, x: g.lrn(x, size=5, alpha=0.5, beta=0.75,
-                                                           k=2.0, name="L"))
+    s, xb, yb = session_for(
+        (7, 2, 2), lambda g, x: g.lrn(x, size=5, alpha=0.5, beta=0.75, k=2.0, name="L")
+    )
     want = ref.lrn(xb, 5, 0.5, 0.75, 2.0)
-    np.testing.assert_allclose(s.evaluate(xb, yb).logits.reshape(xb.shape), want, rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        s.evaluate(xb, yb).logits.reshape(xb.shape), want, rtol=1e-5, atol=1e-6
+    )
     fd_check(s, xb, yb)
 
 
@@ -184,8 +216,9 @@ def test_add_and_fan_out() -> None:
     s, xb, yb = session_for((2, 3, 3), build)
     p = s.parameters()
     want = 2 * xb + ref.conv2d(xb, p["c.weight"], p["c.bias"], (1, 1), (0, 0), (1, 1), 1)
-    np.testing.assert_allclose(s.evaluate(xb, yb).logits.reshape(xb.shape), want, rtol=1e-5,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        s.evaluate(xb, yb).logits.reshape(xb.shape), want, rtol=1e-5, atol=1e-5
+    )
     fd_check(s, xb, yb)
 
 

@@ -1,0 +1,57 @@
+"""nas: the neural architecture search agent of superneurons.
+
+Search spaces (``Space``, ``Real``, ``Int``, ``Categorical``, cell spaces),
+strategies behind one ask/tell interface (``suggest`` / ``observe``), schedulers
+that pick fidelities, and ``optimize`` / ``resume`` that run trials inline, in
+local processes or on Dask, with an append-only journal.
+
+>>> import nas
+>>> f = nas.synthetic("ackley", 4)
+>>> res = nas.optimize(f, f.space, strategy="random", budget=10, seed=0,
+...                    maximize=False, executor="inline")
+>>> res.n_finished
+10
+"""
+
+from nas._bo import BayesOpt
+from nas._evolution import RegularizedEvolution
+from nas._gp import GP
+from nas._journal import read_journal
+from nas._lamcts import LAMCTS
+from nas._objectives import SYNTHETIC, Synthetic, synthetic
+from nas._optimize import load_objective, optimize, resume
+from nas._params import Categorical, Int, Param, Real
+from nas._random import RandomSearch
+from nas._registry import STRATEGIES, make_strategy
+from nas._space import Config, Space, strip_meta
+from nas._strategy import Strategy
+from nas._trial import Result, Trial
+from nas._turbo import TuRBO
+
+__all__ = [
+    "GP",
+    "LAMCTS",
+    "STRATEGIES",
+    "SYNTHETIC",
+    "BayesOpt",
+    "Categorical",
+    "Config",
+    "Int",
+    "Param",
+    "RandomSearch",
+    "Real",
+    "RegularizedEvolution",
+    "Result",
+    "Space",
+    "Strategy",
+    "Synthetic",
+    "Trial",
+    "TuRBO",
+    "load_objective",
+    "make_strategy",
+    "optimize",
+    "read_journal",
+    "resume",
+    "strip_meta",
+    "synthetic",
+]

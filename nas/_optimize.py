@@ -1,0 +1,410 @@
+"""``optimize`` and ``resume``: the loop that asks, runs, journals and tells."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from nas._executors import Executor, Outcome, make_executor
+from nas._journal import FORMAT, JournalWriter, read_journal
+from nas._objectives import SYNTHETIC, Synthetic
+from nas._registry import make_strategy
+from nas._space import Config, Space, _json_roundtrip_ok, strip_meta
+from nas._strategy import Strategy
+from nas._trial import FAILED, OK, PENDING, TIMEOUT, Result, Trial, summarize
+
+__all__ = ["load_objective", "optimize", "resume"]
+
+Objective = Callable[..., Any]
+_POLL_S = 0.5  # longest single wait for results; short enough to notice deadlines
+
+
+def load_objective(spec: str, dim: int | None = None) -> Any:
+    """A synthetic function name (needs ``dim``) or ``"module:attribute"``.
+
+    >>> load_objective("levy", 4)
+    synthetic('levy', 4)
+    """
+    if spec in SYNTHETIC:
+        if dim is None:
+            raise ValueError(f"objective {spec!r} needs a dimension (dim)")
+        return Synthetic(spec, dim)
+    if ":" not in spec:
+        raise ValueError(
+            f"objective {spec!r}: use a name from {sorted(SYNTHETIC)} or 'module:attribute'"
+        )
+    mod, _, attr = spec.partition(":")
+    try:
+        obj: Any = importlib.import_module(mod)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"cannot load {spec!r}: {err}") from None
+    return obj
+
+
+class _Runner:
+    def __init__(
+        self,
+        objective: Objective,
+        strategy: Strategy,
+        budget: int,
+        workers: int,
+        executor: str,
+        address: str | None,
+        timeout_s: float | None,
+        retries: int,
+        journal: JournalWriter | None,
+        progress: bool,
+    ) -> None:
+        self.objective = objective
+        self.strategy = strategy
+        self.budget = budget
+        self.workers = workers
+        self.executor_kind = executor
+        self.address = address
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.journal = journal
+        self.progress = progress
+        self.trials: dict[int, Trial] = {}
+        self.queue: list[int] = []  # trials to (re)start before asking for new ones
+        self.suggestions: dict[int, Config] = {}  # trial id -> config with scheduler metadata
+
+    def _log(self, event: dict[str, Any]) -> None:
+        if self.journal is not None:
+            self.journal.write(event)
+
+    def _submit(self, ex: Executor, trial: Trial) -> None:
+        trial.attempts += 1
+        ex.submit(trial.id, trial.config, trial.fidelity)
+
+    def run(self) -> None:
+        ex = make_executor(
+            self.executor_kind, self.objective, self.workers, self.timeout_s, self.address
+        )
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(
+                total=self.budget, initial=sum(t.status != PENDING for t in self.trials.values())
+            )
+        try:
+            while True:
+                while self.queue and ex.running < self.workers:
+                    self._submit(ex, self.trials[self.queue.pop(0)])
+                free = self.workers - ex.running
+                want = min(free, self.budget - len(self.trials))
+                if want > 0:
+                    self._ask(ex, want)
+                if ex.running == 0 and not self.queue:
+                    break
+                for outcome in ex.poll(_POLL_S):
+                    if self._handle(ex, outcome) and bar is not None:
+                        bar.update(1)
+        finally:
+            ex.close()
+            if bar is not None:
+                bar.close()
+
+    def _ask(self, ex: Executor, n: int) -> None:
+        configs = self.strategy.suggest(n)
+        now = time.time()
+        entries: list[dict[str, Any]] = []
+        for cfg in configs:
+            tid = len(self.trials)
+            fid = cfg.get("_fidelity")
+            trial = Trial(
+                tid, strip_meta(cfg), None if fid is None else float(fid), suggested_at=now
+            )
+            self.suggestions[tid] = cfg
+            self.trials[tid] = trial
+            entries.append({"id": tid, "config": cfg})
+        self._log({"event": "suggest", "trials": entries, "time": now})
+        for e in entries:
+            self._submit(ex, self.trials[e["id"]])
+
+    def _handle(self, ex: Executor, out: Outcome) -> bool:
+        trial = self.trials[out.trial_id]
+        trial.started_at, trial.finished_at = out.started_at, out.finished_at
+        if out.status == "ok":
+            trial.status, trial.value, trial.error = OK, out.value, None
+        else:
+            trial.error = out.error
+            if trial.attempts <= self.retries:
+                self._log(
+                    {
+                        "event": "retry",
+                        "id": trial.id,
+                        "attempt": trial.attempts,
+                        "error": out.error,
+                    }
+                )
+                self.queue.append(trial.id)
+                return False
+            trial.status = TIMEOUT if out.status == "timeout" else FAILED
+        self._log({"event": "result", **_result_fields(trial)})
+        self.strategy.observe(
+            [(self.suggestions[trial.id], trial.value if trial.status == OK else None)]
+        )
+        return True
+
+    def result(self, journal: str | None, mismatches: int) -> Result:
+        history = [self.trials[i] for i in sorted(self.trials)]
+        best_config, best_value = summarize(history, self.strategy.maximize)
+        return Result(
+            best_config,
+            best_value,
+            history,
+            self.strategy.maximize,
+            self.strategy.name,
+            journal,
+            mismatches,
+        )
+
+
+def _result_fields(t: Trial) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "status": t.status,
+        "value": t.value,
+        "fidelity": t.fidelity,
+        "attempts": t.attempts,
+        "started_at": t.started_at,
+        "finished_at": t.finished_at,
+        "error": t.error,
+    }
+
+
+def _check_common(budget: int, workers: int, retries: int, timeout_s: float | None) -> None:
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise ValueError(f"budget must be a positive int, got {budget!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive int, got {workers!r}")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries must be an int >= 0, got {retries!r}")
+    if timeout_s is not None and not timeout_s > 0:
+        raise ValueError(f"timeout_s must be positive or None, got {timeout_s!r}")
+
+
+def optimize(
+    objective: Objective,
+    space: Space,
+    strategy: str | Strategy = "lamcts",
+    budget: int = 100,
+    seed: int | None = 0,
+    maximize: bool = True,
+    workers: int = 1,
+    executor: str = "local",
+    *,
+    strategy_options: Mapping[str, Any] | None = None,
+    journal: str | os.PathLike[str] | None = None,
+    scheduler: str | None = None,
+    timeout_s: float | None = None,
+    retries: int = 1,
+    progress: bool = False,
+    objective_spec: str | None = None,
+) -> Result:
+    """Search ``space`` for the best value of ``objective``.
+
+    Args:
+        objective: ``objective(config) -> float``; a multi-fidelity objective is
+            called ``objective(config, fidelity)`` when the strategy is a scheduler.
+        space: the ``nas.Space`` to search.
+        strategy: a name from ``nas.STRATEGIES`` or a ``Strategy`` instance.
+        budget: number of trials (at any fidelity).
+        seed: seeds the strategy (same seed, same suggestions).
+        maximize: whether larger values are better.
+        workers: trials run at once (also the batch size of ``suggest``).
+        executor: ``"local"`` (one process per trial), ``"inline"`` or ``"dask"``.
+        strategy_options: keyword options for a strategy given by name.
+        journal: path of an append-only JSON-lines journal (see ``nas.resume``).
+        scheduler: Dask scheduler address (``executor="dask"``); None starts a
+            ``LocalCluster`` of ``workers`` processes.
+        timeout_s: per-trial wall-clock limit (``local`` and ``dask``).
+        retries: extra attempts for a trial that raised, died or timed out.
+        progress: show a tqdm progress bar.
+        objective_spec: how ``nas resume`` can reload the objective
+            (``"module:attribute"`` or a synthetic name); stored in the journal.
+
+    >>> import nas
+    >>> f = nas.synthetic("sphere", 2)
+    >>> res = nas.optimize(f, f.space, "random", budget=20, seed=0, maximize=False,
+    ...                    executor="inline")
+    >>> len(res.history), res.best_value < 25
+    (20, True)
+    """
+    _check_common(budget, workers, retries, timeout_s)
+    if not callable(objective):
+        raise ValueError(f"objective must be callable, got {objective!r}")
+    if isinstance(strategy, Strategy):
+        if strategy_options:
+            raise ValueError("strategy_options only apply to a strategy given by name")
+        strat, name, options = strategy, strategy.name, None
+        maximize = strategy.maximize
+    else:
+        options = dict(strategy_options or {})
+        strat = make_strategy(strategy, space, seed, maximize, **options)
+        name = strategy
+    make_executor_check(executor)
+    writer = None
+    if journal is not None:
+        if Path(journal).exists() and Path(journal).stat().st_size > 0:
+            raise ValueError(f"journal {journal} already exists; use nas.resume() to continue it")
+        writer = JournalWriter(journal)
+        writer.write(
+            {
+                "event": "start",
+                "format": FORMAT,
+                "time": time.time(),
+                "strategy": name,
+                "strategy_options": options,
+                "seed": seed,
+                "maximize": maximize,
+                "budget": budget,
+                "workers": workers,
+                "executor": executor,
+                "scheduler": scheduler,
+                "timeout_s": timeout_s,
+                "retries": retries,
+                "space": space.to_json() if _json_roundtrip_ok(space) else None,
+                "objective": objective_spec or _spec_of(objective),
+            }
+        )
+    runner = _Runner(
+        objective, strat, budget, workers, executor, scheduler, timeout_s, retries, writer, progress
+    )
+    try:
+        runner.run()
+    finally:
+        if writer is not None:
+            writer.close()
+    return runner.result(str(journal) if journal is not None else None, 0)
+
+
+def make_executor_check(kind: str) -> None:
+    """Reject an unknown executor name before anything starts."""
+    if kind not in ("inline", "local", "dask"):
+        raise ValueError(f"executor must be 'inline', 'local' or 'dask', got {kind!r}")
+
+
+def _spec_of(objective: Any) -> str | None:
+    if isinstance(objective, Synthetic):
+        return objective.name
+    return None
+
+
+def resume(
+    journal: str | os.PathLike[str],
+    objective: Objective | None = None,
+    space: Space | None = None,
+    *,
+    budget: int | None = None,
+    workers: int | None = None,
+    executor: str | None = None,
+    scheduler: str | None = None,
+    progress: bool = False,
+    strategy: Strategy | None = None,
+) -> Result:
+    """Continue a journaled search after a crash (or to extend its budget).
+
+    The strategy is rebuilt by replaying every ``suggest`` and ``result`` of the
+    journal in order; trials suggested but never finished run again; finished
+    ones are never re-run. ``objective`` and ``space`` default to what the
+    journal recorded (a synthetic function or ``module:attribute``, a
+    constraint-free space). Pass ``strategy`` (a fresh instance built like the
+    original) when the search was started with a ``Strategy`` instance.
+
+    >>> import nas, tempfile, os
+    >>> f = nas.synthetic("sphere", 2)
+    >>> path = os.path.join(tempfile.mkdtemp(), "run.jsonl")
+    >>> _ = nas.optimize(f, f.space, "random", budget=5, maximize=False, executor="inline",
+    ...                  journal=path)
+    >>> nas.resume(path, budget=8, executor="inline").n_finished
+    8
+    """
+    events = read_journal(journal)
+    head = events[0]
+    if objective is None:
+        if not head.get("objective"):
+            raise ValueError(f"journal {journal} has no objective spec; pass objective=")
+        dim = len(head["space"]["params"]) if head.get("space") else None
+        objective = load_objective(head["objective"], dim)
+    if space is None:
+        if head.get("space") is None:
+            raise ValueError(f"journal {journal} has no serializable space; pass space=")
+        space = Space.from_json(head["space"])
+    if strategy is None:
+        strat = make_strategy(
+            head["strategy"],
+            space,
+            head["seed"],
+            head["maximize"],
+            **(head["strategy_options"] or {}),
+        )
+    else:
+        strat = strategy
+    budget = head["budget"] if budget is None else budget
+    workers = head["workers"] if workers is None else workers
+    executor = head["executor"] if executor is None else executor
+    scheduler = head.get("scheduler") if scheduler is None else scheduler
+    _check_common(budget, workers, head["retries"], head["timeout_s"])
+    make_executor_check(executor)
+
+    runner = _Runner(
+        objective,
+        strat,
+        budget,
+        workers,
+        executor,
+        scheduler,
+        head["timeout_s"],
+        head["retries"],
+        None,
+        progress,
+    )
+    mismatches = 0
+    for ev in events[1:]:
+        kind = ev.get("event")
+        if kind == "suggest":
+            cfgs = [e["config"] for e in ev["trials"]]
+            mismatches += not strat.replay(cfgs)
+            for e in ev["trials"]:
+                cfg = e["config"]
+                fid = cfg.get("_fidelity")
+                t = Trial(
+                    e["id"],
+                    strip_meta(cfg),
+                    None if fid is None else float(fid),
+                    suggested_at=ev["time"],
+                )
+                runner.suggestions[e["id"]] = cfg
+                runner.trials[e["id"]] = t
+        elif kind == "result":
+            t = runner.trials[ev["id"]]
+            t.status, t.value, t.attempts = ev["status"], ev["value"], ev["attempts"]
+            t.started_at, t.finished_at, t.error = ev["started_at"], ev["finished_at"], ev["error"]
+            strat.observe([(runner.suggestions[t.id], t.value if t.status == OK else None)])
+    runner.queue = [tid for tid in sorted(runner.trials) if runner.trials[tid].status == PENDING]
+    for tid in runner.queue:
+        runner.trials[tid].attempts = 0
+    runner.journal = JournalWriter(journal)
+    runner.journal.write(
+        {
+            "event": "resume",
+            "time": time.time(),
+            "budget": budget,
+            "replay_mismatches": mismatches,
+            "rerun": list(runner.queue),
+        }
+    )
+    try:
+        runner.run()
+    finally:
+        runner.journal.close()
+    return runner.result(str(journal), mismatches)

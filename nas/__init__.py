@@ -13,11 +13,16 @@ local processes or on Dask, with an append-only journal.
 10
 """
 
+from nas._asha import ASHA
 from nas._bo import BayesOpt
+from nas._cells import CellActions, CellSpace, chain_space, nasbench201_space
 from nas._evolution import RegularizedEvolution
 from nas._gp import GP
+from nas._hyperband import Hyperband, hyperband_brackets
 from nas._journal import read_journal
 from nas._lamcts import LAMCTS
+from nas._lanas import LaNAS
+from nas._mcts import AlphaX, SequentialActions
 from nas._objectives import SYNTHETIC, Synthetic, synthetic
 from nas._optimize import load_objective, optimize, resume
 from nas._params import Categorical, Int, Param, Real
@@ -29,26 +34,36 @@ from nas._trial import Result, Trial
 from nas._turbo import TuRBO
 
 __all__ = [
+    "ASHA",
     "GP",
     "LAMCTS",
     "STRATEGIES",
     "SYNTHETIC",
+    "AlphaX",
     "BayesOpt",
     "Categorical",
+    "CellActions",
+    "CellSpace",
     "Config",
+    "Hyperband",
     "Int",
+    "LaNAS",
     "Param",
     "RandomSearch",
     "Real",
     "RegularizedEvolution",
     "Result",
+    "SequentialActions",
     "Space",
     "Strategy",
     "Synthetic",
     "Trial",
     "TuRBO",
+    "chain_space",
+    "hyperband_brackets",
     "load_objective",
     "make_strategy",
+    "nasbench201_space",
     "optimize",
     "read_journal",
     "resume",

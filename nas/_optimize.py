@@ -13,7 +13,7 @@ from nas._executors import Executor, Outcome, make_executor
 from nas._journal import FORMAT, JournalWriter, read_journal
 from nas._objectives import SYNTHETIC, Synthetic
 from nas._registry import make_strategy
-from nas._space import Config, Space, _json_roundtrip_ok, strip_meta
+from nas._space import Config, Space, strip_meta
 from nas._strategy import Strategy
 from nas._trial import FAILED, OK, PENDING, TIMEOUT, Result, Trial, summarize
 
@@ -272,7 +272,7 @@ def optimize(
                 "scheduler": scheduler,
                 "timeout_s": timeout_s,
                 "retries": retries,
-                "space": space.to_json() if _json_roundtrip_ok(space) else None,
+                "space": space.to_json() if space.serializable() else None,
                 "objective": objective_spec or _spec_of(objective),
             }
         )
@@ -333,7 +333,7 @@ def resume(
     if objective is None:
         if not head.get("objective"):
             raise ValueError(f"journal {journal} has no objective spec; pass objective=")
-        dim = len(head["space"]["params"]) if head.get("space") else None
+        dim = len(head["space"].get("params", ())) if head.get("space") else None
         objective = load_objective(head["objective"], dim)
     if space is None:
         if head.get("space") is None:

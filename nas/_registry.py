@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from nas._asha import ASHA
 from nas._bo import BayesOpt
 from nas._evolution import RegularizedEvolution
+from nas._hyperband import Hyperband
 from nas._lamcts import LAMCTS
+from nas._lanas import LaNAS
+from nas._mcts import AlphaX
 from nas._random import RandomSearch
 from nas._space import Space
 from nas._strategy import Strategy
@@ -32,6 +36,10 @@ STRATEGIES: dict[str, Callable[..., Strategy]] = {
     "lamcts": LAMCTS,
     "lamcts-turbo": _lamcts_turbo,
     "lamcts-bo": _lamcts_bo,
+    "lanas": LaNAS,
+    "mcts": AlphaX,
+    "hyperband": Hyperband,
+    "asha": ASHA,
 }
 
 

@@ -400,6 +400,16 @@ class Space:
         raise ValueError("Space.mutate: no feasible neighbour found")
 
     # ------------------------------------------------------------ persistence
+    def serializable(self) -> bool:
+        """Whether ``to_json`` describes the space fully (no constraints, JSON-able choices)."""
+        if self.constraints:
+            return False
+        try:
+            json.dumps(self.to_json())
+        except TypeError:
+            return False
+        return True
+
     def to_json(self) -> dict[str, Any]:
         """JSON-able description (constraints cannot be serialized and are dropped)."""
         return {
@@ -416,17 +426,10 @@ class Space:
         >>> nas.Space.from_json(json.loads(json.dumps(s.to_json()))).names
         ['x']
         """
+        if "cell" in data:
+            from nas._cells import CellSpace
+
+            return CellSpace(**data["cell"])
         params = {n: param_from_json(p) for n, p in data["params"].items()}
         conds = {c: (pv[0], pv[1]) for c, pv in data.get("conditions", {}).items()}
         return cls(params, conditions=conds)
-
-
-def _json_roundtrip_ok(space: Space) -> bool:
-    """Whether ``space`` survives ``to_json`` (no constraints, JSON-able choices)."""
-    if space.constraints or type(space) is not Space:
-        return False
-    try:
-        json.dumps(space.to_json())
-    except TypeError:
-        return False
-    return True

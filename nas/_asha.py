@@ -1,0 +1,119 @@
+"""ASHA (source 001, Alg. 3): asynchronous successive halving.
+
+See Note [Schedulers and searchers] in ``_hyperband.py`` for how a scheduler
+wraps a searcher. Rung ``k`` runs at fidelity ``r * eta**(s + k)``; ``get_job``
+looks from the top rung down for a config in the top ``1/eta`` of its rung that
+was not promoted yet, and otherwise grows the bottom rung with a new config.
+Only *completed* results are in a rung; running jobs are not.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from nas._hyperband import _as_number, _make_searcher
+from nas._space import Config, Space, strip_meta
+from nas._strategy import Strategy
+
+__all__ = ["ASHA"]
+
+
+class ASHA(Strategy):
+    """Asynchronous successive halving around any searcher.
+
+    >>> import nas
+    >>> asha = nas.ASHA(nas.Space({"x": nas.Real(0, 1)}), seed=0, min_fidelity=1,
+    ...                 max_fidelity=9, eta=3)
+    >>> jobs = asha.suggest(3)
+    >>> asha.observe([(c, c["x"]) for c in jobs])
+    >>> best = max(jobs, key=lambda c: c["x"])
+    >>> [promoted] = asha.suggest(1)
+    >>> promoted["x"] == best["x"], promoted["_fidelity"]
+    (True, 3)
+    """
+
+    name = "asha"
+
+    def __init__(
+        self,
+        space: Space,
+        seed: int | None = None,
+        maximize: bool = True,
+        searcher: str | Strategy = "random",
+        min_fidelity: float = 1,
+        max_fidelity: float = 81,
+        eta: int = 3,
+        early_stopping_rate: int = 0,
+        searcher_options: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(space, seed, maximize)
+        if not 0 < min_fidelity <= max_fidelity:
+            raise ValueError(
+                f"asha: need 0 < min_fidelity <= max_fidelity, got {min_fidelity}, {max_fidelity}"
+            )
+        if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
+            raise ValueError(f"asha: eta must be an int >= 2, got {eta!r}")
+        top = 0
+        while eta ** (top + 1) <= max_fidelity / min_fidelity * (1 + 1e-12):
+            top += 1
+        if not 0 <= early_stopping_rate <= top:
+            raise ValueError(
+                f"asha: early_stopping_rate must be in [0, {top}], got {early_stopping_rate}"
+            )
+        self.min_fidelity = min_fidelity
+        self.max_fidelity = max_fidelity
+        self.eta = eta
+        self.s = early_stopping_rate
+        self.top_rung = top - early_stopping_rate  # floor(log_eta(R / r)) - s
+        self.searcher = _make_searcher(searcher, space, seed, maximize, searcher_options)
+        self.rungs: list[list[tuple[int, float]]] = [[] for _ in range(self.top_rung + 1)]
+        self.promoted: list[set[int]] = [set() for _ in range(self.top_rung + 1)]
+        self._configs: list[Config] = []  # config id -> config (no metadata)
+        self._searcher_cfg: dict[int, Config] = {}  # config id -> searcher's config
+        self._jobs: dict[int, tuple[int, int]] = {}  # job id -> (config id, rung)
+
+    def fidelity(self, rung: int) -> float:
+        """Resource of rung ``rung``: ``min_fidelity * eta ** (s + rung)``."""
+        return _as_number(self.min_fidelity * self.eta ** (self.s + rung))
+
+    def _get_job(self) -> tuple[int, int]:
+        for k in range(self.top_rung - 1, -1, -1):
+            done = sorted(self.rungs[k], key=lambda cs: -cs[1])
+            candidates = done[: len(done) // self.eta]
+            promotable = [
+                cid for cid, sc in candidates if cid not in self.promoted[k] and sc > -math.inf
+            ]
+            if promotable:
+                self.promoted[k].add(promotable[0])
+                return promotable[0], k + 1
+        [cfg] = self.searcher.suggest(1)
+        cid = len(self._configs)
+        self._configs.append(strip_meta(cfg))
+        self._searcher_cfg[cid] = cfg
+        return cid, 0
+
+    def _suggest(self, n: int) -> list[Config]:
+        out = []
+        for _ in range(n):
+            cid, k = self._get_job()
+            jid = len(self._jobs)
+            self._jobs[jid] = (cid, k)
+            out.append({**self._configs[cid], "_fidelity": self.fidelity(k), "_trial": jid})
+        return out
+
+    def _record(self, config: Config, score: float) -> None:
+        cid, k = self._jobs[int(config["_trial"])]
+        self.rungs[k].append((cid, score))
+        if k == 0:
+            value = None if score == -math.inf else (score if self.maximize else -score)
+            self.searcher.observe([(self._searcher_cfg.pop(cid), value)])
+
+    def _tell(self, configs: list[Config], rows: np.ndarray, scores: np.ndarray) -> None:
+        for cfg, score in zip(configs, scores, strict=True):
+            self._record(cfg, float(score))
+
+    def _tell_failure(self, config: Config) -> None:
+        self._record(config, -math.inf)

@@ -30,6 +30,7 @@ Config = dict[str, Any]
 Constraint = Callable[[Config], bool]
 
 _MAX_REJECTIONS = 1000  # candidate draws per wanted sample before giving up
+_MIN_SWITCH = 0.2  # least chance that a perturbed categorical changes (see box_rows)
 
 
 def strip_meta(config: Mapping[str, Any]) -> Config:
@@ -170,9 +171,11 @@ class Space:
         ``half_width`` is per parameter, in unit terms (a real's unit coordinate,
         an int's ordinal ``(v - low) / (high - low)``). Each parameter is perturbed
         with probability ``perturb_prob`` (at least one per row). Reals are drawn
-        uniformly in the box; ints uniformly among the integers inside the box;
+        uniformly in the box; ints uniformly among the integers inside the box
+        (always at least the neighbours one step away);
         a categorical switches to another category with probability
-        ``min(1, 2 * half_width)``.
+        ``2 * half_width`` clipped to ``[0.2, 1]`` (a floor, so a shrunken region
+        still tries other categories).
         """
         p = self.n_params
         hw = np.broadcast_to(np.asarray(half_width, dtype=float), (p,))
@@ -194,13 +197,16 @@ class Space:
             span = np.maximum(self._n_values - 1, 1.0)
             lo_i = np.clip(np.ceil(center - hw * span - 1e-9), 0, self._n_values - 1)
             hi_i = np.clip(np.floor(center + hw * span + 1e-9), 0, self._n_values - 1)
-            lo_i, hi_i = np.minimum(lo_i, center), np.maximum(hi_i, center)
+            # at least one integer step either way: a shrunken box must not freeze an int
+            lo_i = np.clip(np.minimum(lo_i, center - 1), 0, None)
+            hi_i = np.minimum(np.maximum(hi_i, center + 1), self._n_values - 1)
             vals = lo_i + np.floor(u * (hi_i - lo_i + 1))
             vals = np.minimum(vals, hi_i)
             out[:, self._int] = np.where(mask[:, self._int], vals[:, self._int], out[:, self._int])
         if self._cat.any():
             k = self._n_values
-            switch = mask & (rng.random((n, p)) < np.minimum(1.0, 2.0 * hw)) & (k > 1)
+            p_switch = np.clip(2.0 * hw, _MIN_SWITCH, 1.0)
+            switch = mask & (rng.random((n, p)) < p_switch) & (k > 1)
             shift = 1 + np.floor(u * np.maximum(k - 1, 1))
             vals = np.mod(center + shift, np.maximum(k, 1))
             cols = self._cat

@@ -138,10 +138,15 @@ class PartitionTree:
         labels = two_means(z, y)
         if labels.min() == labels.max():
             return False
-        svm = SVC(kernel=self.kernel, C=self.svm_c, gamma="scale")
-        svm.fit(x, labels)
-        pred = svm.predict(x)
-        if pred.min() == pred.max():
+        # A soft SVM sometimes puts every sample on one side of a small, lopsided
+        # split; a stiffer, class-balanced one usually separates it.
+        for c, weight in ((self.svm_c, None), (100.0 * self.svm_c, "balanced")):
+            svm = SVC(kernel=self.kernel, C=c, gamma="scale", class_weight=weight)
+            svm.fit(x, labels)
+            pred = svm.predict(x)
+            if pred.min() != pred.max():
+                break
+        else:
             return False
         means = [float(y[pred == k].mean()) for k in (0, 1)]
         good = 0 if means[0] >= means[1] else 1

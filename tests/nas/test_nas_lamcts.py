@@ -1,0 +1,161 @@
+"""LA-MCTS specifics: the partition, the region constraints and UCB selection."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import nas
+from nas._tree import Node, PartitionTree, in_region, two_means, ucb_score
+
+
+def _fed(solver: str, n: int = 60, seed: int = 0, **kw: object) -> nas.LAMCTS:
+    f = nas.synthetic("ackley", 6)
+    s = nas.LAMCTS(
+        f.space,
+        seed=seed,
+        maximize=False,
+        solver=solver,
+        n_init=20,
+        leaf_size=8,
+        n_candidates=300,
+        **kw,
+    )  # type: ignore[arg-type]
+    for _ in range(n):
+        s.observe([(c, f(c)) for c in s.suggest(1)])
+    return s
+
+
+def _internal(node: Node) -> list[Node]:
+    out, todo = [], [node]
+    while todo:
+        cur = todo.pop()
+        if cur.left is not None and cur.right is not None:
+            out.append(cur)
+            todo += [cur.left, cur.right]
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_left_child_has_the_better_mean_after_every_split(seed: int) -> None:
+    s = _fed("bo", n=50, seed=seed)
+    tree = s.build_tree()
+    tree.build()
+    splits = _internal(tree.root)
+    assert len(splits) >= 3
+    for node in splits:
+        assert node.left is not None and node.right is not None
+        left, right = tree.scores[node.left.idx], tree.scores[node.right.idx]
+        assert left.mean() >= right.mean()
+        assert node.left.mean == pytest.approx(left.mean())
+        # the children partition the parent, as the SVM routes them
+        assert sorted(np.concatenate([node.left.idx, node.right.idx])) == sorted(node.idx)
+        assert np.all(node.goes_left(tree.feats[node.left.idx]))
+        assert not np.any(node.goes_left(tree.feats[node.right.idx]))
+
+
+def test_minimizing_keeps_the_lower_values_on_the_left() -> None:
+    s = _fed("bo", n=40)
+    tree = s.build_tree()
+    assert tree.split(tree.root)
+    assert tree.root.left is not None and tree.root.right is not None
+    raw_left = -tree.scores[tree.root.left.idx]  # scores are negated values
+    raw_right = -tree.scores[tree.root.right.idx]
+    assert raw_left.mean() <= raw_right.mean()
+
+
+@pytest.mark.parametrize("solver", ["bo", "turbo"])
+def test_proposals_satisfy_every_svm_constraint_on_the_path(solver: str) -> None:
+    kw = {"max_round_evals": 3} if solver == "turbo" else {}
+    s = _fed(solver, n=45, cp=0.5, **kw)
+    checked = 0
+    for _ in range(6):
+        cfgs = s.suggest(3)
+        path = s._round.path if solver == "turbo" and s._round is not None else s.last_path
+        assert path, "expected a non-trivial path after 45 samples"
+        feats = s.space.features(s.space.to_rows(cfgs))
+        assert in_region(path, feats).all()
+        for node, went_left in path:
+            assert np.all(node.goes_left(feats) == went_left)
+        checked += len(cfgs)
+        f = nas.synthetic("ackley", 6)
+        s.observe([(c, f(c)) for c in cfgs])
+    assert checked == 18
+
+
+def test_cp_zero_selection_is_greedy() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.random((120, 3))
+    y = -((x - 0.7) ** 2).sum(1)
+    tree = PartitionTree(x, y, leaf_size=10, cp=0.0)
+    leaf, path = tree.select()
+    assert path and all(went_left for _, went_left in path)
+    assert leaf.mean == max(n.mean for n in tree.build())
+
+
+def test_large_cp_explores_the_less_visited_side() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.random((120, 3))
+    y = -((x - 0.7) ** 2).sum(1)
+    tree = PartitionTree(x, y, leaf_size=10, cp=1e6)
+    tree.split(tree.root)
+    assert tree.root.left is not None and tree.root.right is not None
+    _, path = tree.select()
+    smaller_is_left = tree.root.left.n < tree.root.right.n
+    assert path[0][1] == smaller_is_left
+
+
+def test_ucb_form() -> None:
+    assert ucb_score(2.0, 0, 10, 1.0) == math.inf
+    assert ucb_score(2.0, 4, 16, 0.0) == 2.0
+    assert ucb_score(2.0, 4, 16, 0.5) == pytest.approx(
+        2.0 + 2 * 0.5 * math.sqrt(2 * math.log(16) / 4)
+    )
+
+
+def test_two_means_separates_good_from_bad() -> None:
+    z = np.array([[0.0, 1.0], [0.1, 1.1], [5.0, -1.0], [5.1, -1.2]])
+    labels = two_means(z, z[:, 1])
+    assert labels.tolist() == [0, 0, 1, 1]
+
+
+def test_effective_cp_scales_with_the_observed_range() -> None:
+    s = _fed("bo", n=25, cp_fraction=0.1)
+    assert s.effective_cp() == pytest.approx(0.1 * float(np.ptp(s._scores)))
+    fixed = nas.LAMCTS(s.space, cp=3.0)
+    assert fixed.effective_cp() == 3.0
+
+
+def test_integer_and_categorical_suggestions_stay_native() -> None:
+    space = nas.Space(
+        {"n": nas.Int(-3, 3), "c": nas.Categorical(["a", "b", "c"]), "x": nas.Real(0, 1)}
+    )
+    s = nas.LAMCTS(space, seed=0, n_init=8, leaf_size=5, n_candidates=200)
+    ints, cats = set(), set()
+    for _ in range(40):
+        [c] = s.suggest(1)
+        assert isinstance(c["n"], int) and -3 <= c["n"] <= 3
+        assert c["c"] in ("a", "b", "c")
+        ints.add(c["n"])
+        cats.add(c["c"])
+        s.observe([(c, -abs(c["n"] - 2) + (c["c"] == "b") + c["x"])])
+    assert len(ints) >= 4 and cats == {"a", "b", "c"}
+    best = s.best()
+    assert best is not None and best[0]["n"] == 2 and best[0]["c"] == "b"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"solver": "cmaes"}, "solver"),
+        ({"leaf_size": 1}, "leaf_size"),
+        ({"cp": -1.0}, "cp"),
+        ({"kernel": "sigmoid"}, "kernel"),
+        ({"n_init": 1}, "n_init"),
+    ],
+)
+def test_bad_options_name_the_parameter(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        nas.LAMCTS(nas.synthetic("sphere", 2).space, **kwargs)  # type: ignore[arg-type]

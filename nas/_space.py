@@ -181,10 +181,7 @@ class Space:
         hw = np.broadcast_to(np.asarray(half_width, dtype=float), (p,))
         center = np.asarray(center, dtype=float)
         out = np.repeat(center[None, :], n, axis=0)
-        mask = rng.random((n, p)) < perturb_prob
-        none = ~mask.any(axis=1)
-        if none.any():
-            mask[none, rng.integers(0, p, size=int(none.sum()))] = True
+        mask = self._pick_params(rng, out, perturb_prob)
         u = rng.random((n, p))
         if self._real.any():
             lo = np.clip(center - hw, 0.0, 1.0)
@@ -213,6 +210,17 @@ class Space:
             out[:, cols] = np.where(switch[:, cols], vals[:, cols], out[:, cols])
         return self.canonical(out)
 
+    def _pick_params(self, rng: np.random.Generator, rows: np.ndarray, prob: float) -> np.ndarray:
+        """Mask of active parameters to change: each with ``prob``, at least one per row."""
+        active = self.active_mask(rows)
+        mask: np.ndarray = (rng.random(rows.shape) < prob) & active
+        none = ~mask.any(axis=1)
+        if none.any():
+            pick = rng.random((int(none.sum()), rows.shape[1]))
+            pick[~active[none]] = -1.0
+            mask[np.flatnonzero(none), np.argmax(pick, axis=1)] = True
+        return mask
+
     def mutate_rows(
         self, rng: np.random.Generator, rows: np.ndarray, rate: float, sigma: float = 0.1
     ) -> np.ndarray:
@@ -224,10 +232,7 @@ class Space:
         """
         rows = np.array(np.atleast_2d(rows), dtype=float)
         n, p = rows.shape
-        mask = rng.random((n, p)) < rate
-        none = ~mask.any(axis=1)
-        if none.any():
-            mask[none, rng.integers(0, p, size=int(none.sum()))] = True
+        mask = self._pick_params(rng, rows, rate)
         step = rng.normal(0.0, sigma, size=(n, p))
         real = mask & self._real
         vals = np.abs(rows + step)
@@ -236,7 +241,9 @@ class Space:
         k = self._n_values
         istep = np.round(step * np.maximum(k - 1, 1))
         istep = np.where(istep == 0, np.where(step >= 0, 1.0, -1.0), istep)
-        ivals = np.clip(rows + istep, 0, np.maximum(k - 1, 0))
+        ivals = rows + istep
+        ivals = np.where((ivals < 0) | (ivals > k - 1), rows - istep, ivals)  # bounce off a bound
+        ivals = np.clip(ivals, 0, np.maximum(k - 1, 0))
         ints = mask & self._int
         rows[ints] = ivals[ints]
         shift = 1 + np.floor(rng.random((n, p)) * np.maximum(k - 1, 1))

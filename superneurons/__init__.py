@@ -17,6 +17,7 @@ from superneurons._ext import _C
 from superneurons._units import format_bytes, parse_bytes
 from superneurons.errors import GraphError, OutOfMemoryError
 from superneurons.graph import Graph, LayerSpec, TensorHandle
+from superneurons.planning import MemoryPlan, plan
 from superneurons.session import POLICIES, Session, StepResult
 from superneurons.trainer import Trainer, load_checkpoint, save_checkpoint
 
@@ -43,6 +44,7 @@ __all__ = [
     "Graph",
     "GraphError",
     "LayerSpec",
+    "MemoryPlan",
     "OutOfMemoryError",
     "Session",
     "StepResult",
@@ -55,5 +57,6 @@ __all__ = [
     "load_checkpoint",
     "models",
     "parse_bytes",
+    "plan",
     "save_checkpoint",
 ]

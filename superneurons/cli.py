@@ -1,4 +1,4 @@
-"""The ``superneurons`` command line: ``train`` a zoo model, ``info`` about the build.
+"""The ``superneurons`` command line: ``train`` a zoo model, ``plan`` its memory, ``info``.
 
 Example:
     >>> from superneurons.cli import main
@@ -47,15 +47,18 @@ def _dataset(args: argparse.Namespace) -> tuple[ArrayDataset, ArrayDataset]:
         )
         return full.split(0.2, seed=args.seed)
     if args.data_dir is None:
-        raise SystemExit(f"--dataset {name} reads files: pass --data-dir DIRECTORY")
+        raise ValueError(f"--dataset {name} reads files: pass --data-dir DIRECTORY")
     if name == "cifar10":
         return sn.data.load_cifar10(args.data_dir)
     return sn.data.load_fashion_mnist(args.data_dir)
 
 
-def _model(args: argparse.Namespace, train: ArrayDataset) -> sn.Graph:
-    c, h, _w = train.sample_shape
-    common: dict[str, Any] = {"num_classes": train.num_classes, "image_size": h, "in_channels": c}
+def _model(args: argparse.Namespace, channels: int, image_size: int, classes: int) -> sn.Graph:
+    common: dict[str, Any] = {
+        "num_classes": classes,
+        "image_size": image_size,
+        "in_channels": channels,
+    }
     if args.model == "resnet":
         if args.n is not None:
             return sn.models.resnet(n=tuple(args.n), **common)
@@ -68,7 +71,8 @@ def _model(args: argparse.Namespace, train: ArrayDataset) -> sn.Graph:
 def _train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     train, test = _dataset(args)
-    graph = _model(args, train)
+    c, h, _w = train.sample_shape
+    graph = _model(args, c, h, train.num_classes)
     session = sn.Session(
         graph,
         args.batch,
@@ -139,6 +143,27 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan(args: argparse.Namespace) -> int:
+    imagenet = args.model != "resnet" or args.n is not None
+    size = args.image_size or (224 if imagenet else 32)
+    classes = args.classes or (1000 if imagenet else 10)
+    graph = _model(args, args.in_channels, size, classes)
+    p = sn.plan(graph, args.batch, policy=args.policy, budget=args.budget, device=args.device)
+    if args.plot:
+        p.plot(args.plot)
+    if args.json:
+        out = {"model": args.model, "layers": len(graph), **p.to_dict(steps=not args.no_steps)}
+        print(json.dumps(out))
+    else:
+        print(
+            f"{args.model}: {len(graph)} layers, {graph.num_params():,} parameters, "
+            f"image {size}x{size}"
+        )
+        print(p.summary())
+        print(p.table())
+    return 0 if p.fits or not args.check else 1
+
+
 def _info(args: argparse.Namespace) -> int:
     info = sn.build_info()
     if args.json:
@@ -179,6 +204,30 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", default=None, help="continue from this checkpoint")
     t.add_argument("--json", action="store_true", help="one JSON object per line")
     t.set_defaults(run=_train)
+    p_ = sub.add_parser("plan", help="plan one iteration's memory without running it")
+    p_.add_argument("--model", choices=MODELS, default="resnet")
+    p_.add_argument("--depth", type=int, default=20, help="CIFAR-style ResNet depth, 6n+2")
+    p_.add_argument(
+        "--n",
+        type=int,
+        nargs=4,
+        metavar=("N1", "N2", "N3", "N4"),
+        help="ImageNet bottleneck ResNet blocks per stage (depth 3*sum+2)",
+    )
+    p_.add_argument("--batch", type=int, default=16)
+    p_.add_argument(
+        "--image-size", type=int, default=None, help="default 224 (32 for CIFAR-style ResNets)"
+    )
+    p_.add_argument("--classes", type=int, default=None, help="default 1000 (10 for CIFAR)")
+    p_.add_argument("--in-channels", type=int, default=3)
+    p_.add_argument("--policy", choices=sn.POLICIES, default="liveness")
+    p_.add_argument("--budget", default=None, help="memory budget, e.g. 12GB")
+    p_.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p_.add_argument("--plot", default=None, help="write the per-step memory plot here (PNG)")
+    p_.add_argument("--json", action="store_true", help="one JSON object")
+    p_.add_argument("--no-steps", action="store_true", help="leave per-step records out of --json")
+    p_.add_argument("--check", action="store_true", help="exit 1 when the plan does not fit")
+    p_.set_defaults(run=_plan)
     i = sub.add_parser("info", help="what this installation was built with")
     i.add_argument("--json", action="store_true")
     i.set_defaults(run=_info)

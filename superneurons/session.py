@@ -24,6 +24,7 @@ import numpy.typing as npt
 from superneurons._ext import _C
 from superneurons._units import parse_bytes
 from superneurons.graph import Graph
+from superneurons.planning import MemoryPlan, from_raw
 
 __all__ = ["POLICIES", "Session", "StepResult"]
 
@@ -73,6 +74,12 @@ class Session:
     Parameters are initialised from ``seed`` (He for convolutions, Xavier for fully
     connected layers, unless ``init`` says otherwise); the same seed gives bit-identical
     runs.
+
+    The memory ``policy`` decides when tensors are allocated and freed (see
+    :func:`superneurons.plan`); every policy computes the same numbers. A plan that does
+    not fit ``budget`` raises :class:`superneurons.OutOfMemoryError` here, before anything
+    runs. ``debug_poison=True`` fills every released buffer with NaN, so a tensor used
+    after its planned release shows up in the loss (slow; for debugging).
     """
 
     def __init__(
@@ -85,6 +92,7 @@ class Session:
         budget: str | int | None = None,
         seed: int = 0,
         init: Init = "he",
+        debug_poison: bool = False,
     ) -> None:
         if not isinstance(graph, Graph):
             raise TypeError(f"graph must be a superneurons.Graph, got {type(graph).__name__}")
@@ -101,7 +109,13 @@ class Session:
         self.budget_bytes = parse_bytes(budget)
         self.seed = int(seed)
         self._core = _C.Session(
-            graph._core, batch_size, policy, self.device, self.budget_bytes, self.seed
+            graph._core,
+            batch_size,
+            policy,
+            self.device,
+            self.budget_bytes,
+            self.seed,
+            debug_poison,
         )
         self._state = {name: (kind, arr) for name, kind, arr in self._core.state()}
         self._initialise(init)
@@ -110,10 +124,12 @@ class Session:
     def _initialise(self, init: Init) -> None:
         rng = np.random.default_rng(self.seed)
         kinds = {s.name: s.kind for s in self.graph.layers}
-        for name, (_kind, arr) in self._state.items():
-            base = name.removesuffix(".momentum")
-            layer, role = base.rsplit(".", 1)
-            if base != name or role in ("bias", "beta", "running_mean"):
+        for name, (kind, arr) in self._state.items():
+            if kind in ("momentum", "grad"):
+                arr[...] = 0.0
+                continue
+            layer, role = name.rsplit(".", 1)
+            if role in ("bias", "beta", "running_mean"):
                 arr[...] = 0.0
             elif role in ("gamma", "running_var"):
                 arr[...] = 1.0
@@ -200,6 +216,15 @@ class Session:
         """Forward in inference mode (running BN statistics, no dropout)."""
         loss, correct, logits = self._core.evaluate(x, labels)
         return EvalResult(float(loss), int(correct), logits)
+
+    def plan(self) -> MemoryPlan:
+        """The memory plan this session executes (same as :func:`superneurons.plan`)."""
+        return from_raw(self.graph, self._core.plan(), self.device)
+
+    def memory_trace(self) -> list[int]:
+        """Bytes in use measured by the arena at every step of the last training
+        iteration; equals ``plan().bytes_in_use`` byte for byte."""
+        return list(self._core.memory_trace()["train"])
 
     def memory_stats(self) -> dict[str, int]:
         """The allocator's counters: capacity, in use, peak, live and total allocations."""

@@ -1,7 +1,8 @@
 #include "exec/session.h"
 
-#include <cmath>
-#include <sstream>
+#include <algorithm>
+#include <cstdlib>
+#include <limits>
 
 #include "core/errors.h"
 
@@ -16,91 +17,111 @@ uint64_t mix(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-std::string human_bytes(int64_t bytes) {
-  std::ostringstream s;
-  s << bytes << " B (" << static_cast<double>(bytes) / (1024.0 * 1024.0) << " MiB)";
-  return s.str();
-}
-
 }  // namespace
+
+void Session::ArenaDeleter::operator()(void* p) const { std::free(p); }
 
 Session::Session(Graph graph, SessionOptions options)
     : graph_(std::move(graph)), options_(std::move(options)) {
-  if (options_.batch_size < 1)
-    throw ArgumentError("batch_size must be >= 1, got " + std::to_string(options_.batch_size));
-  if (options_.policy != "none")
-    throw ArgumentError("memory policy '" + options_.policy +
-                        "' is not available in this build; available: none");
   if (options_.device != "cpu")
     throw ArgumentError("device '" + options_.device +
                         "' is not available in this build; available: cpu");
   backend_ = make_cpu_backend();
-  allocator_ = std::make_unique<HostAllocator>(options_.budget_bytes);
-  route_ = forward_route(graph_);  // validates the whole graph first
+  plan_ = plan_memory(graph_, *backend_, options_.batch_size, options_.policy,
+                      options_.budget_bytes);
+  if (!plan_.fits) throw OutOfMemoryError(plan_.oom_message);
+  route_ = forward_route(graph_);
 
-  // Note [Policy none]
-  // The baseline: every tensor of every step gets its own allocation, made once here and
-  // kept for the session's life, so nothing is ever reused. The memory policies of the
-  // runtime replace exactly this part with a plan.
-  const int64_t b = options_.batch_size;
-  buffers_.resize(static_cast<size_t>(graph_.size()));
-  labels_ = reinterpret_cast<int32_t*>(allocate_floats(b, "setup", graph_.loss_layer(), "labels"));
-  for (size_t step = 0; step < route_.size(); ++step) {
-    int id = route_[step];
-    const Layer& l = graph_.layer(id);
-    LayerBuffers& buf = buffers_[static_cast<size_t>(id)];
-    std::string where = "forward step " + std::to_string(step);
-    for (const ParamShape& p : param_shapes(graph_, id)) {
-      std::string base = l.name + "." + p.role;
-      float* data = allocate_floats(p.numel(), where, id, "a parameter");
-      buf.params.push_back(data);
-      buf.param_numel.push_back(p.numel());
-      state_.push_back({base, p.trainable ? "param" : "buffer", p.shape, data, id});
-      if (p.trainable) {
-        float* grad = allocate_floats(p.numel(), where, id, "a parameter gradient");
-        buf.param_grads.push_back(grad);
-        state_.push_back({base + ".grad", "grad", p.shape, grad, id});
-        float* v = allocate_floats(p.numel(), where, id, "momentum");
-        backend_->fill_zero(v, p.numel());
-        buf.momentum.push_back(v);
-        state_.push_back({base + ".momentum", "momentum", p.shape, v, id});
-      } else {
-        buf.param_grads.push_back(nullptr);
-        buf.momentum.push_back(nullptr);
-      }
+  // Note [The arena on the CPU]
+  // The pool's capacity is the budget (or the plan's need), exactly as on a device. The
+  // host only backs the part the plan reaches (high_water_bytes): the executor replays the
+  // planned sequence through a pool of the same capacity, so no offset lies beyond it.
+  const int64_t reserve_bytes = std::max<int64_t>(plan_.high_water_bytes, ArenaPool::kAlignmentBytes);
+  arena_.reset(std::aligned_alloc(static_cast<size_t>(ArenaPool::kAlignmentBytes),
+                                  static_cast<size_t>(reserve_bytes)));
+  if (!arena_)
+    throw OutOfMemoryError("cannot reserve the " + std::to_string(reserve_bytes) +
+                           "-byte arena in host memory; use a smaller batch or budget");
+  pool_ = std::make_unique<ArenaPool>(plan_.capacity_bytes, arena_.get());
+
+  const auto n = static_cast<size_t>(graph_.size());
+  act_.assign(n, nullptr);
+  grad_.assign(n, nullptr);
+  aux_.assign(n, nullptr);
+  ws_.assign(n, nullptr);
+  params_.resize(n);
+  param_grads_.resize(n);
+  momentum_.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    size_t count = param_shapes(graph_, static_cast<int>(i)).size();
+    params_[i].assign(count, nullptr);
+    param_grads_[i].assign(count, nullptr);
+    momentum_[i].assign(count, nullptr);
+  }
+  for (const TensorRef& t : plan_.setup.allocate) allocate(t);
+  setup_bytes_ = pool_->stats().in_use_bytes;
+  for (const TensorRef& t : plan_.setup.allocate) {
+    if (t.role != TensorRole::kParam && t.role != TensorRole::kParamGrad &&
+        t.role != TensorRole::kMomentum)
+      continue;
+    const ParamShape p = param_shapes(graph_, t.layer)[static_cast<size_t>(t.index)];
+    const std::string base = graph_.layer(t.layer).name + "." + p.role;
+    float* data = slot(t);
+    if (t.role == TensorRole::kParam)
+      state_.push_back({base, p.trainable ? "param" : "buffer", p.shape, data, t.layer});
+    else if (t.role == TensorRole::kParamGrad)
+      state_.push_back({base + ".grad", "grad", p.shape, data, t.layer});
+    else {
+      backend_->fill_zero(data, p.numel());
+      state_.push_back({base + ".momentum", "momentum", p.shape, data, t.layer});
     }
-    if (l.kind != LayerKind::kSoftmaxXent) {
-      buf.act = allocate_floats(b * l.out.numel(), where, id, "the output activation");
-      if (l.kind != LayerKind::kInput)
-        buf.grad = allocate_floats(b * l.out.numel(), where, id, "the output gradient");
-    }
-    int64_t aux = backend_->aux_floats(graph_, id, b);
-    if (aux > 0) buf.aux = allocate_floats(aux, where, id, "saved state");
-    int64_t ws = backend_->workspace_floats(graph_, id, b);
-    if (ws > 0) buf.workspace = allocate_floats(ws, where, id, "workspace");
   }
 }
 
-Session::~Session() = default;  // the allocator owns and frees every buffer
+Session::~Session() = default;
 
-float* Session::allocate_floats(int64_t count, const std::string& step, int layer,
-                                const char* what) {
-  int64_t bytes = count * static_cast<int64_t>(sizeof(float));
-  void* p = allocator_->allocate(bytes);
-  if (p == nullptr) {
-    AllocatorStats s = allocator_->stats();
-    std::ostringstream msg;
-    msg << "out of memory at " << step << " (layer '" << graph_.layer(layer).name << "', "
-        << kind_name(graph_.layer(layer).kind) << "): requested " << human_bytes(bytes)
-        << " for " << what << "; budget " << human_bytes(s.capacity_bytes) << ", in use "
-        << human_bytes(s.in_use_bytes) << ", free " << human_bytes(s.capacity_bytes - s.in_use_bytes)
-        << ", largest free block " << human_bytes(allocator_->largest_free_bytes())
-        << ". Hint: use a smaller batch size, a larger budget, or a memory policy that reuses "
-           "memory (policy '"
-        << options_.policy << "' keeps every tensor).";
-    throw OutOfMemoryError(msg.str());
+float*& Session::slot(const TensorRef& t) {
+  const auto u = static_cast<size_t>(t.layer);
+  const auto p = static_cast<size_t>(t.index);
+  switch (t.role) {
+    case TensorRole::kParam:
+      return params_[u][p];
+    case TensorRole::kParamGrad:
+      return param_grads_[u][p];
+    case TensorRole::kMomentum:
+      return momentum_[u][p];
+    case TensorRole::kLabels:
+      return reinterpret_cast<float*&>(labels_);
+    case TensorRole::kActivation:
+      return act_[u];
+    case TensorRole::kGradient:
+      return grad_[u];
+    case TensorRole::kAux:
+      return aux_[u];
+    case TensorRole::kWorkspace:
+      return ws_[u];
   }
-  return static_cast<float*>(p);
+  SN_ASSERT(false, "unknown tensor role");
+  return act_[u];
+}
+
+void Session::allocate(const TensorRef& t) {
+  float*& s = slot(t);
+  SN_ASSERT(s == nullptr, "plan allocates a tensor that is already live");
+  void* p = pool_->allocate(tensor_bytes(graph_, *backend_, options_.batch_size, t));
+  SN_ASSERT(p != nullptr, "the arena refused an allocation the plan had placed");
+  s = static_cast<float*>(p);
+}
+
+void Session::release(const TensorRef& t) {
+  float*& s = slot(t);
+  SN_ASSERT(s != nullptr, "plan releases a tensor that is not live");
+  if (options_.poison_freed) {
+    const int64_t count = tensor_bytes(graph_, *backend_, options_.batch_size, t) / 4;
+    std::fill(s, s + count, std::numeric_limits<float>::quiet_NaN());
+  }
+  pool_->free(s);
+  s = nullptr;
 }
 
 int64_t Session::num_classes() const {
@@ -126,41 +147,79 @@ void Session::check_batch(const float* x, const int32_t* labels, int64_t n) cons
 }
 
 LayerIO Session::io_for(int id, int64_t n) const {
-  const Layer& l = graph_.layer(id);
-  const LayerBuffers& buf = buffers_[static_cast<size_t>(id)];
+  const auto u = static_cast<size_t>(id);
   LayerIO io;
   io.n = n;
-  for (int in : l.inputs) {
-    const LayerBuffers& src = buffers_[static_cast<size_t>(in)];
-    io.x.push_back(src.act);
-    io.dx.push_back(src.grad);  // null for the data layer: no gradient needed there
+  for (int in : graph_.layer(id).inputs) {
+    io.x.push_back(act_[static_cast<size_t>(in)]);
+    io.dx.push_back(grad_[static_cast<size_t>(in)]);  // null for the data layer
   }
-  io.y = buf.act;
-  io.dy = buf.grad;
-  io.params = buf.params;
-  io.param_grads = buf.param_grads;
-  io.aux = buf.aux;
-  io.workspace = buf.workspace;
+  io.y = act_[u];
+  io.dy = grad_[u];
+  io.params = params_[u];
+  io.param_grads = param_grads_[u];
+  io.aux = aux_[u];
+  io.workspace = ws_[u];
   io.labels = labels_;
   io.dropout_seed = mix(mix(options_.seed ^ static_cast<uint64_t>(id) * 0x2545f4914f6cdd1dULL) ^
                         static_cast<uint64_t>(iteration_));
   return io;
 }
 
-void Session::run_forward(const float* x, const int32_t* labels, int64_t n, bool training,
-                          StepResult& result) {
-  check_batch(x, labels, n);
-  const int in = graph_.input_layer();
-  backend_->copy(buffers_[static_cast<size_t>(in)].act, x, n * graph_.layer(in).out.numel());
-  for (int64_t i = 0; i < n; ++i) labels_[i] = labels[i];
-  for (int id : route_) {
-    LayerIO io = io_for(id, n);
-    backend_->forward(graph_, id, io, training);
-    if (graph_.layer(id).kind == LayerKind::kSoftmaxXent) {
+void Session::run_step(const PlanStep& step, int64_t n, bool training, const float* x,
+                       std::vector<int64_t>& trace, size_t index, StepResult& result,
+                       float* logits_out) {
+  for (const TensorRef& t : step.allocate) allocate(t);
+  trace[index] = pool_->stats().in_use_bytes;
+  for (const TensorRef& t : step.zero_fill)
+    backend_->fill_zero(grad_[static_cast<size_t>(t.layer)],
+                        n * graph_.layer(t.layer).out.numel());
+  const Layer& l = graph_.layer(step.layer);
+  LayerIO io = io_for(step.layer, n);
+  if (step.phase == Phase::kForward) {
+    if (l.kind == LayerKind::kInput) backend_->copy(io.y, x, n * l.out.numel());
+    backend_->forward(graph_, step.layer, io, training);
+    if (l.kind == LayerKind::kSoftmaxXent) {
       result.loss = io.loss;
       result.correct = io.correct;
+      if (logits_out) backend_->copy(logits_out, io.x[0], n * num_classes());
     }
+  } else {
+    const BackwardReads reads = backward_reads(l.kind);
+    for (const float* x_in : io.x)
+      SN_ASSERT(!reads.inputs || x_in != nullptr, "backward needs an input the plan released");
+    SN_ASSERT(!reads.output || io.y != nullptr, "backward needs an output the plan released");
+    backend_->backward(graph_, step.layer, io);
   }
+  for (const TensorRef& t : step.release) release(t);
+}
+
+void Session::run_steps(const std::vector<PlanStep>& steps, int64_t n, bool training,
+                        const float* x, std::vector<int64_t>& trace, StepResult& result,
+                        float* logits_out) {
+  trace.assign(steps.size(), 0);
+  try {
+    for (size_t i = 0; i < steps.size(); ++i)
+      run_step(steps[i], n, training, x, trace, i, result, logits_out);
+  } catch (...) {
+    // Leave the arena as setup left it, so the session stays usable.
+    const int input = graph_.input_layer();
+    for (size_t u = 0; u < act_.size() && options_.policy != "none"; ++u) {
+      for (float** p : {&act_[u], &grad_[u], &aux_[u], &ws_[u]}) {
+        if (*p == nullptr || (p == &grad_[u] && static_cast<int>(u) == input)) continue;
+        pool_->free(*p);
+        *p = nullptr;
+      }
+    }
+    throw;
+  }
+}
+
+void Session::run_iteration(const float* x, const int32_t* labels, int64_t n,
+                            StepResult& result) {
+  check_batch(x, labels, n);
+  for (int64_t i = 0; i < n; ++i) labels_[i] = labels[i];
+  run_steps(plan_.train_steps, n, true, x, train_trace_, result, nullptr);
 }
 
 StepResult Session::train_step(const float* x, const int32_t* labels, int64_t n,
@@ -168,55 +227,42 @@ StepResult Session::train_step(const float* x, const int32_t* labels, int64_t n,
   if (!(sgd.lr >= 0.0f) || !(sgd.momentum >= 0.0f) || !(sgd.weight_decay >= 0.0f))
     throw ArgumentError("lr, momentum and weight_decay must be >= 0");
   StepResult result;
-  run_forward(x, labels, n, true, result);
-  run_backward(n);
+  run_iteration(x, labels, n, result);
   for (int id : route_) {
-    LayerBuffers& buf = buffers_[static_cast<size_t>(id)];
-    for (size_t p = 0; p < buf.params.size(); ++p)
-      if (buf.param_grads[p])
-        backend_->sgd_update(buf.param_numel[p], sgd, buf.params[p], buf.param_grads[p],
-                             buf.momentum[p]);
+    const auto u = static_cast<size_t>(id);
+    for (size_t p = 0; p < params_[u].size(); ++p)
+      if (param_grads_[u][p])
+        backend_->sgd_update(param_shapes(graph_, id)[p].numel(), sgd, params_[u][p],
+                             param_grads_[u][p], momentum_[u][p]);
   }
   ++iteration_;
   return result;
 }
 
-void Session::run_backward(int64_t n) {
-  // Gradients accumulate (fan-out), so each starts from zero.
-  for (int id : route_) {
-    LayerBuffers& buf = buffers_[static_cast<size_t>(id)];
-    if (buf.grad) backend_->fill_zero(buf.grad, n * graph_.layer(id).out.numel());
-  }
-  for (auto it = route_.rbegin(); it != route_.rend(); ++it) {
-    LayerIO io = io_for(*it, n);
-    backend_->backward(graph_, *it, io);
-  }
-}
-
 double Session::compute_gradients(const float* x, const int32_t* labels, int64_t n,
                                   float* input_grad_out) {
-  StepResult result;
-  run_forward(x, labels, n, true, result);
-  LayerBuffers& in = buffers_[static_cast<size_t>(graph_.input_layer())];
   // The data layer normally gets no gradient buffer; borrow the caller's for this call.
-  if (input_grad_out) in.grad = input_grad_out;
+  float*& in = grad_[static_cast<size_t>(graph_.input_layer())];
+  if (input_grad_out) {
+    in = input_grad_out;
+    backend_->fill_zero(in, n * graph_.layer(graph_.input_layer()).out.numel());
+  }
+  StepResult result;
   try {
-    run_backward(n);
+    run_iteration(x, labels, n, result);
   } catch (...) {
-    in.grad = nullptr;
+    in = nullptr;
     throw;
   }
-  in.grad = nullptr;
+  in = nullptr;
   return result.loss;
 }
 
 StepResult Session::evaluate(const float* x, const int32_t* labels, int64_t n, float* logits_out) {
+  check_batch(x, labels, n);
+  for (int64_t i = 0; i < n; ++i) labels_[i] = labels[i];
   StepResult result;
-  run_forward(x, labels, n, false, result);
-  if (logits_out) {
-    int logits_layer = graph_.layer(graph_.loss_layer()).inputs[0];
-    backend_->copy(logits_out, buffers_[static_cast<size_t>(logits_layer)].act, n * num_classes());
-  }
+  run_steps(plan_.eval_steps, n, false, x, eval_trace_, result, logits_out);
   return result;
 }
 

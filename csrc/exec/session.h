@@ -1,11 +1,13 @@
-// A compiled graph: buffers for one batch size, a route, and the loop that runs one
-// training iteration (forward, backward, SGD update) entirely in C++.
+// A compiled graph: a memory plan for one batch size and policy, an arena reserved for
+// it, and the loop that runs one training iteration (forward, backward, SGD update)
+// entirely in C++ by replaying the plan's steps.
 //
 // Usage:
-//   sn::SessionOptions opt;  opt.batch_size = 64;  opt.seed = 0;
-//   sn::Session s(graph, opt);
+//   sn::SessionOptions opt;  opt.batch_size = 64;  opt.policy = "liveness";
+//   sn::Session s(graph, opt);              // throws OutOfMemoryError if the plan does not fit
 //   sn::StepResult r = s.train_step(x, labels, /*n=*/64, sn::SgdConfig{0.1f, 0.9f, 5e-4f});
-//   for (auto& b : s.state()) ...  // parameters, running statistics, momentum
+//   for (auto& b : s.state()) ...          // parameters, running statistics, momentum
+//   s.memory_trace();                      // bytes in use at every step, as measured
 #pragma once
 
 #include <cstdint>
@@ -15,7 +17,8 @@
 
 #include "exec/backend.h"
 #include "graph/graph.h"
-#include "memory/allocator.h"
+#include "memory/arena_pool.h"
+#include "plan/memory_plan.h"
 
 namespace sn {
 
@@ -23,8 +26,10 @@ struct SessionOptions {
   int64_t batch_size = 1;
   std::string policy = "none";
   std::string device = "cpu";
-  int64_t budget_bytes = 0;  // 0: unlimited
+  int64_t budget_bytes = 0;  // 0: none, the arena is sized by the plan
   uint64_t seed = 0;         // dropout masks; parameters are initialised by the caller
+  bool poison_freed = false;  // debugging: fill released buffers with NaN (use-after-free
+                              // then shows up in the loss)
 };
 
 struct StepResult {
@@ -35,8 +40,8 @@ struct StepResult {
 // A persistent buffer the caller may view and overwrite (parameters, BN running
 // statistics, momentum): what a checkpoint holds.
 struct StateBuffer {
-  std::string name;   // "<layer>.<role>", momentum: "<layer>.<role>.momentum"
-  std::string kind;   // "param", "buffer" (not trained), "momentum" or "grad"
+  std::string name;  // "<layer>.<role>", momentum: "<layer>.<role>.momentum"
+  std::string kind;  // "param", "buffer" (not trained), "momentum" or "grad"
   std::vector<int64_t> shape;
   float* data = nullptr;
   int layer = -1;
@@ -61,39 +66,51 @@ class Session {
 
   const Graph& graph() const { return graph_; }
   const SessionOptions& options() const { return options_; }
+  const MemoryPlan& plan() const { return plan_; }
   const std::vector<int>& route() const { return route_; }
   const std::vector<StateBuffer>& state() const { return state_; }
   int64_t num_classes() const;
   int64_t iteration() const { return iteration_; }
   void set_iteration(int64_t it);
-  AllocatorStats memory_stats() const { return allocator_->stats(); }
+  AllocatorStats memory_stats() const { return pool_->stats(); }
+  // Bytes in use measured at setup and at every step of the last training iteration
+  // (after each step's allocations), and of the last inference pass.
+  int64_t setup_trace() const { return setup_bytes_; }
+  const std::vector<int64_t>& memory_trace() const { return train_trace_; }
+  const std::vector<int64_t>& eval_trace() const { return eval_trace_; }
 
  private:
-  struct LayerBuffers {
-    float* act = nullptr;
-    float* grad = nullptr;
-    float* aux = nullptr;
-    float* workspace = nullptr;
-    std::vector<float*> params, param_grads, momentum;
-    std::vector<int64_t> param_numel;
+  struct ArenaDeleter {
+    void operator()(void* p) const;
   };
 
-  float* allocate_floats(int64_t count, const std::string& step, int layer, const char* what);
+  float*& slot(const TensorRef& t);
+  void allocate(const TensorRef& t);
+  void release(const TensorRef& t);
   void check_batch(const float* x, const int32_t* labels, int64_t n) const;
-  void run_forward(const float* x, const int32_t* labels, int64_t n, bool training,
-                   StepResult& result);
   LayerIO io_for(int layer, int64_t n) const;
-  void run_backward(int64_t n);
+  void run_step(const PlanStep& step, int64_t n, bool training, const float* x,
+                std::vector<int64_t>& trace, size_t index, StepResult& result,
+                float* logits_out);
+  void run_steps(const std::vector<PlanStep>& steps, int64_t n, bool training, const float* x,
+                 std::vector<int64_t>& trace, StepResult& result, float* logits_out);
+  void run_iteration(const float* x, const int32_t* labels, int64_t n, StepResult& result);
 
   Graph graph_;
   SessionOptions options_;
   std::unique_ptr<Backend> backend_;
-  std::unique_ptr<Allocator> allocator_;
   std::vector<int> route_;
-  std::vector<LayerBuffers> buffers_;
+  MemoryPlan plan_;
+  std::unique_ptr<void, ArenaDeleter> arena_;
+  std::unique_ptr<ArenaPool> pool_;
+  // Per-layer buffers; null while not allocated.
+  std::vector<float*> act_, grad_, aux_, ws_;
+  std::vector<std::vector<float*>> params_, param_grads_, momentum_;
   std::vector<StateBuffer> state_;
   int32_t* labels_ = nullptr;
   int64_t iteration_ = 0;
+  int64_t setup_bytes_ = 0;
+  std::vector<int64_t> train_trace_, eval_trace_;
 };
 
 }  // namespace sn

@@ -9,5 +9,7 @@ PYBIND11_MODULE(_C, m) {
   sn::python::register_errors(m);
   sn::python::register_build_info(m);
   sn::python::register_graph(m);
+  sn::python::register_memory(m);
+  sn::python::register_plan(m);
   sn::python::register_session(m);
 }

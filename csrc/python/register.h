@@ -2,9 +2,16 @@
 
 #include <pybind11/pybind11.h>
 
+#include "plan/memory_plan.h"
+
 namespace sn::python {
 void register_errors(pybind11::module_& m);
 void register_build_info(pybind11::module_& m);
 void register_graph(pybind11::module_& m);
+void register_memory(pybind11::module_& m);
+void register_plan(pybind11::module_& m);
 void register_session(pybind11::module_& m);
+
+// The plan as a Python dict (shared by plan_memory and Session.plan).
+pybind11::dict plan_dict(const MemoryPlan& p);
 }  // namespace sn::python

@@ -31,17 +31,19 @@ int64_t batch_rows(const Session& s, const FloatArray& x, const LabelArray& y) {
 void register_session(py::module_& m) {
   py::class_<Session>(m, "Session")
       .def(py::init([](const Graph& g, int64_t batch, const std::string& policy,
-                       const std::string& device, int64_t budget_bytes, uint64_t seed) {
+                       const std::string& device, int64_t budget_bytes, uint64_t seed,
+                       bool poison_freed) {
              SessionOptions o;
              o.batch_size = batch;
              o.policy = policy;
              o.device = device;
              o.budget_bytes = budget_bytes;
              o.seed = seed;
+             o.poison_freed = poison_freed;
              return std::make_unique<Session>(g, o);
            }),
            py::arg("graph"), py::arg("batch_size"), py::arg("policy"), py::arg("device"),
-           py::arg("budget_bytes"), py::arg("seed"))
+           py::arg("budget_bytes"), py::arg("seed"), py::arg("poison_freed") = false)
       .def(
           "train_step",
           [](Session& s, const FloatArray& x, const LabelArray& y, float lr, float momentum,
@@ -92,6 +94,15 @@ void register_session(py::module_& m) {
                out.append(py::make_tuple(b.name, b.kind, view));
              }
              return out;
+           })
+      .def("plan", [](const Session& s) { return plan_dict(s.plan()); })
+      .def("memory_trace",
+           [](const Session& s) {
+             py::dict d;
+             d["setup_bytes"] = s.setup_trace();
+             d["train"] = s.memory_trace();
+             d["eval"] = s.eval_trace();
+             return d;
            })
       .def_property("iteration", &Session::iteration, &Session::set_iteration)
       .def_property_readonly("num_classes", &Session::num_classes)

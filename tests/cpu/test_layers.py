@@ -13,14 +13,20 @@ import superneurons as sn
 Builder = Callable[[sn.Graph, sn.TensorHandle], sn.TensorHandle]
 
 
+@pytest.fixture(params=["none", "liveness"])
+def policy(request: pytest.FixtureRequest) -> str:
+    """Every layer test runs under both memory policies: same numbers expected."""
+    return str(request.param)
+
+
 def session_for(
-    shape: tuple[int, int, int], build: Builder, n: int = 2, seed: int = 0
+    policy: str, shape: tuple[int, int, int], build: Builder, n: int = 2, seed: int = 0
 ) -> tuple[sn.Session, np.ndarray, np.ndarray]:
     g = sn.Graph()
     x = g.input(shape=shape, name="x")
     out = build(g, x)
     g.softmax_cross_entropy(out, name="loss")
-    s = sn.Session(g, batch_size=n, seed=seed)
+    s = sn.Session(g, batch_size=n, seed=seed, policy=policy)
     rng = np.random.default_rng(seed + 1)
     xb = rng.standard_normal((n, *shape)).astype(np.float32)
     yb = rng.integers(0, int(np.prod(out.shape)), n).astype(np.int32)
@@ -81,9 +87,10 @@ CONV_CASES = [
 
 @pytest.mark.parametrize("case", CONV_CASES, ids=[str(i) for i in range(len(CONV_CASES))])
 @pytest.mark.parametrize("bias", [True, False])
-def test_conv2d(case: tuple, bias: bool) -> None:
+def test_conv2d(policy: str, case: tuple, bias: bool) -> None:
     shape, out, kernel, stride, padding, dilation, groups = case
     s, xb, yb = session_for(
+        policy,
         shape,
         lambda g, x: g.conv2d(
             x, out, kernel, stride, padding, dilation, groups, bias=bias, name="L"
@@ -100,8 +107,8 @@ def test_conv2d(case: tuple, bias: bool) -> None:
 
 
 @pytest.mark.parametrize("bias", [True, False])
-def test_fc(bias: bool) -> None:
-    s, xb, yb = session_for((3, 2, 2), lambda g, x: g.fc(x, 5, bias=bias, name="L"), n=3)
+def test_fc(policy: str, bias: bool) -> None:
+    s, xb, yb = session_for(policy, (3, 2, 2), lambda g, x: g.fc(x, 5, bias=bias, name="L"), n=3)
     p = s.parameters()
     want = ref.fc(xb, p["L.weight"], p.get("L.bias"))
     np.testing.assert_allclose(
@@ -114,8 +121,8 @@ def away_from_zero(xb: np.ndarray) -> np.ndarray:
     return np.where(np.abs(xb) < 0.1, xb + np.sign(xb + 1e-9) * 0.2, xb).astype(np.float32)
 
 
-def test_relu() -> None:
-    s, xb, yb = session_for((2, 3, 3), lambda g, x: g.relu(x, name="L"))
+def test_relu(policy: str) -> None:
+    s, xb, yb = session_for(policy, (2, 3, 3), lambda g, x: g.relu(x, name="L"))
     xb = away_from_zero(xb)
     np.testing.assert_allclose(s.evaluate(xb, yb).logits.reshape(xb.shape), np.maximum(xb, 0))
     fd_check(s, xb, yb)
@@ -131,11 +138,11 @@ POOL_CASES = [
 
 @pytest.mark.parametrize("case", POOL_CASES, ids=[str(i) for i in range(len(POOL_CASES))])
 @pytest.mark.parametrize("mode", ["max", "avg"])
-def test_pool(case: tuple, mode: str) -> None:
+def test_pool(policy: str, case: tuple, mode: str) -> None:
     shape, kernel, stride, padding = case
     method = "maxpool" if mode == "max" else "avgpool"
     s, xb, yb = session_for(
-        shape, lambda g, x: getattr(g, method)(x, kernel, stride, padding, name="L")
+        policy, shape, lambda g, x: getattr(g, method)(x, kernel, stride, padding, name="L")
     )
     # Distinct, well separated values keep the max away from ties (finite differences).
     rng = np.random.default_rng(3)
@@ -148,17 +155,17 @@ def test_pool(case: tuple, mode: str) -> None:
     fd_check(s, xb, yb, eps=1e-3)
 
 
-def test_global_avgpool() -> None:
-    s, xb, yb = session_for((4, 3, 5), lambda g, x: g.global_avgpool(x, name="L"))
+def test_global_avgpool(policy: str) -> None:
+    s, xb, yb = session_for(policy, (4, 3, 5), lambda g, x: g.global_avgpool(x, name="L"))
     np.testing.assert_allclose(
         s.evaluate(xb, yb).logits, xb.mean(axis=(2, 3)), rtol=1e-5, atol=1e-6
     )
     fd_check(s, xb, yb)
 
 
-def test_batchnorm_train_and_inference() -> None:
+def test_batchnorm_train_and_inference(policy: str) -> None:
     s, xb, yb = session_for(
-        (3, 2, 3), lambda g, x: g.batchnorm(x, eps=1e-3, momentum=0.2, name="L"), n=4
+        policy, (3, 2, 3), lambda g, x: g.batchnorm(x, eps=1e-3, momentum=0.2, name="L"), n=4
     )
     state = s.state_dict()
     rng = np.random.default_rng(5)
@@ -188,18 +195,18 @@ def test_batchnorm_train_and_inference() -> None:
     fd_check(s, xb, yb, eps=1e-2)
 
 
-def test_batchnorm_training_forward_matches_reference() -> None:
+def test_batchnorm_training_forward_matches_reference(policy: str) -> None:
     # The training-mode output (batch statistics) is the logits of the loss.
-    s, xb, yb = session_for((2, 2, 2), lambda g, x: g.batchnorm(x, name="L"), n=5)
+    s, xb, yb = session_for(policy, (2, 2, 2), lambda g, x: g.batchnorm(x, name="L"), n=5)
     p = s.parameters()
     want = ref.batchnorm_train(xb, p["L.gamma"], p["L.beta"], 1e-5)
     loss, _, _ = s.gradients(xb, yb)
     assert loss == pytest.approx(ref.softmax_xent(want, yb), rel=1e-5)
 
 
-def test_lrn() -> None:
+def test_lrn(policy: str) -> None:
     s, xb, yb = session_for(
-        (7, 2, 2), lambda g, x: g.lrn(x, size=5, alpha=0.5, beta=0.75, k=2.0, name="L")
+        policy, (7, 2, 2), lambda g, x: g.lrn(x, size=5, alpha=0.5, beta=0.75, k=2.0, name="L")
     )
     want = ref.lrn(xb, 5, 0.5, 0.75, 2.0)
     np.testing.assert_allclose(
@@ -208,12 +215,12 @@ def test_lrn() -> None:
     fd_check(s, xb, yb)
 
 
-def test_add_and_fan_out() -> None:
+def test_add_and_fan_out(policy: str) -> None:
     # x feeds both inputs of the join and a branch: gradients of all uses must add up.
     def build(g: sn.Graph, x: sn.TensorHandle) -> sn.TensorHandle:
         return g.add(g.add(x, x), g.conv2d(x, 2, 1, name="c"), name="L")
 
-    s, xb, yb = session_for((2, 3, 3), build)
+    s, xb, yb = session_for(policy, (2, 3, 3), build)
     p = s.parameters()
     want = 2 * xb + ref.conv2d(xb, p["c.weight"], p["c.bias"], (1, 1), (0, 0), (1, 1), 1)
     np.testing.assert_allclose(
@@ -222,12 +229,12 @@ def test_add_and_fan_out() -> None:
     fd_check(s, xb, yb)
 
 
-def test_concat_and_flatten() -> None:
+def test_concat_and_flatten(policy: str) -> None:
     def build(g: sn.Graph, x: sn.TensorHandle) -> sn.TensorHandle:
         a = g.conv2d(x, 2, 1, name="a")
         return g.flatten(g.concat([a, x, a], name="cat"), name="L")
 
-    s, xb, yb = session_for((3, 2, 2), build)
+    s, xb, yb = session_for(policy, (3, 2, 2), build)
     p = s.parameters()
     a = ref.conv2d(xb, p["a.weight"], p["a.bias"], (1, 1), (0, 0), (1, 1), 1)
     want = np.concatenate([a, xb, a], axis=1).reshape(2, -1)
@@ -235,9 +242,9 @@ def test_concat_and_flatten() -> None:
     fd_check(s, xb, yb)
 
 
-def test_dropout_mask_is_replayed_and_changes_per_iteration() -> None:
+def test_dropout_mask_is_replayed_and_changes_per_iteration(policy: str) -> None:
     p = 0.4
-    s, xb, yb = session_for((4, 5, 5), lambda g, x: g.dropout(x, p, name="L"), n=4)
+    s, xb, yb = session_for(policy, (4, 5, 5), lambda g, x: g.dropout(x, p, name="L"), n=4)
     # Inference: identity.
     np.testing.assert_array_equal(s.evaluate(xb, yb).logits.reshape(xb.shape), xb)
     _, _, dx1 = s.gradients(xb, yb)
@@ -252,8 +259,8 @@ def test_dropout_mask_is_replayed_and_changes_per_iteration() -> None:
     assert not np.array_equal(dx3 != 0, kept)  # the next iteration draws a new mask
 
 
-def test_softmax_cross_entropy_loss_value() -> None:
-    s, xb, yb = session_for((6, 1, 1), lambda g, x: g.flatten(x, name="L"), n=5)
+def test_softmax_cross_entropy_loss_value(policy: str) -> None:
+    s, xb, yb = session_for(policy, (6, 1, 1), lambda g, x: g.flatten(x, name="L"), n=5)
     r = s.evaluate(xb, yb)
     assert r.loss == pytest.approx(ref.softmax_xent(xb, yb), rel=1e-6)
     assert r.correct == int((xb.reshape(5, 6).argmax(1) == yb).sum())

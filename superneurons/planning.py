@@ -1,0 +1,231 @@
+"""Shape-only memory planning: what one training iteration needs, step by step, without
+running anything.
+
+Example:
+    >>> import superneurons as sn
+    >>> g = sn.models.resnet(depth=20, num_classes=10, image_size=32)
+    >>> p = sn.plan(g, batch_size=64, policy="liveness", budget="1GB")
+    >>> p.fits, p.peak_bytes < p.baseline_bytes, p.layer_bound_bytes <= p.peak_bytes
+    (True, True, True)
+    >>> p.steps[0].phase, p.steps[-1].phase
+    ('forward', 'backward')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from superneurons._ext import _C
+from superneurons._units import format_bytes, parse_bytes
+from superneurons.graph import Graph
+
+__all__ = ["KindRow", "MemoryPlan", "PlanStep", "plan"]
+
+IntArray = npt.NDArray[np.int64]
+
+
+class PlanStep(NamedTuple):
+    """One step of the iteration: bytes in use during it (after its allocations)."""
+
+    index: int
+    layer: str
+    phase: str  # "forward" or "backward"
+    bytes_in_use: int
+    live_tensors: int
+
+
+class KindRow(NamedTuple):
+    """Bytes the layers of one kind hold (per-iteration tensors at the planned batch)."""
+
+    kind: str
+    layers: int
+    param_bytes: int  # parameters with their gradients and momentum
+    activation_bytes: int
+    gradient_bytes: int
+    other_bytes: int  # saved state and workspace
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """The result of :func:`plan`. Byte counts include the pool's 256-byte rounding."""
+
+    policy: str
+    device: str
+    batch_size: int
+    budget_bytes: int  # 0: no budget given
+    capacity_bytes: int  # the arena a session reserves
+    peak_bytes: int
+    layer_bound_bytes: int  # resident + the largest single-step working set, max(l_i)
+    baseline_bytes: int  # policy "none": every tensor at once
+    resident_bytes: int  # parameters, their gradients and momentum, labels
+    eval_peak_bytes: int
+    fits: bool
+    oom_message: str
+    offload_bytes: int = 0  # nothing is offloaded by the policies of this build
+    recompute_count: int = 0  # nothing is recomputed by the policies of this build
+    _layers: list[str] = field(repr=False, default_factory=list)
+    _kinds: list[str] = field(repr=False, default_factory=list)
+    _raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @cached_property
+    def steps(self) -> list[PlanStep]:
+        """Every forward and backward step of one training iteration."""
+        return self._steps("train_steps")
+
+    @cached_property
+    def eval_steps(self) -> list[PlanStep]:
+        """The steps of one inference pass."""
+        return self._steps("eval_steps")
+
+    def _steps(self, key: str) -> list[PlanStep]:
+        cols = self._raw[key]
+        names = self._layers
+        return [
+            PlanStep(i, names[layer], "forward" if phase == 0 else "backward", int(b), int(n))
+            for i, (layer, phase, b, n) in enumerate(
+                zip(
+                    cols["layer"].tolist(),
+                    cols["phase"].tolist(),
+                    cols["bytes_in_use"].tolist(),
+                    cols["live_tensors"].tolist(),
+                    strict=True,
+                )
+            )
+        ]
+
+    @property
+    def bytes_in_use(self) -> IntArray:
+        """Per-step bytes in use of the training iteration, as an array."""
+        arr: IntArray = self._raw["train_steps"]["bytes_in_use"]
+        return arr
+
+    def by_kind(self) -> list[KindRow]:
+        """How much each kind of layer holds, largest first."""
+        rows: dict[str, list[int]] = {}
+        raw = self._raw
+        for i, kind in enumerate(self._kinds):
+            r = rows.setdefault(kind, [0, 0, 0, 0, 0])
+            r[0] += 1
+            r[1] += int(raw["param_bytes"][i])
+            r[2] += int(raw["activation_bytes"][i])
+            r[3] += int(raw["gradient_bytes"][i])
+            r[4] += int(raw["aux_bytes"][i]) + int(raw["workspace_bytes"][i])
+        out = [KindRow(k, *v) for k, v in rows.items()]
+        return sorted(out, key=lambda r: -(r.param_bytes + r.activation_bytes + r.gradient_bytes))
+
+    def summary(self) -> str:
+        """A few lines for people."""
+        verdict = "fits" if self.fits else "does NOT fit"
+        budget = format_bytes(self.budget_bytes) if self.budget_bytes else "no budget"
+        return (
+            f"policy {self.policy}, batch {self.batch_size}, {budget}: {verdict}\n"
+            f"  peak            {format_bytes(self.peak_bytes)}\n"
+            f"  layer bound     {format_bytes(self.layer_bound_bytes)} "
+            f"(peak / bound = {self.peak_bytes / max(self.layer_bound_bytes, 1):.2f})\n"
+            f"  baseline (none) {format_bytes(self.baseline_bytes)}\n"
+            f"  resident        {format_bytes(self.resident_bytes)}"
+            + ("" if self.fits else f"\n  {self.oom_message}")
+        )
+
+    def table(self) -> str:
+        """The per-layer-kind table as text."""
+        lines = [
+            f"{'kind':<22}{'layers':>8}{'params':>14}{'activations':>14}"
+            f"{'gradients':>14}{'other':>14}"
+        ]
+        for r in self.by_kind():
+            lines.append(
+                f"{r.kind:<22}{r.layers:>8}{format_bytes(r.param_bytes):>14}"
+                f"{format_bytes(r.activation_bytes):>14}{format_bytes(r.gradient_bytes):>14}"
+                f"{format_bytes(r.other_bytes):>14}"
+            )
+        return "\n".join(lines)
+
+    def to_dict(self, steps: bool = True) -> dict[str, Any]:
+        """Plain data for JSON: the headline numbers, the kind table and (optionally) steps."""
+        out: dict[str, Any] = {
+            k: getattr(self, k)
+            for k in (
+                "policy",
+                "device",
+                "batch_size",
+                "budget_bytes",
+                "capacity_bytes",
+                "peak_bytes",
+                "layer_bound_bytes",
+                "baseline_bytes",
+                "resident_bytes",
+                "eval_peak_bytes",
+                "fits",
+                "offload_bytes",
+                "recompute_count",
+            )
+        }
+        if not self.fits:
+            out["oom_message"] = self.oom_message
+        out["by_kind"] = [r._asdict() for r in self.by_kind()]
+        if steps:
+            out["steps"] = [s._asdict() for s in self.steps]
+        return out
+
+    def plot(self, path: str | Path) -> Path:
+        """Per-step bytes in use and live tensors, forward and backward (like Fig. 8.10)."""
+        from superneurons.report import plot_plan
+
+        return plot_plan(self, Path(path))
+
+
+def plan(
+    graph: Graph,
+    batch_size: int,
+    policy: str = "liveness",
+    budget: str | int | None = None,
+    device: str = "cpu",
+) -> MemoryPlan:
+    """Plans one training iteration of ``graph`` without allocating or running anything.
+
+    Raises ValueError for an unknown policy or device and GraphError for a bad graph. A
+    plan that does not fit the budget is returned with ``fits=False`` and the reason in
+    ``oom_message`` (a Session would raise OutOfMemoryError with the same message).
+
+    Example:
+        >>> import superneurons as sn
+        >>> g = sn.models.alexnet(num_classes=1000, image_size=224)
+        >>> p = sn.plan(g, batch_size=200, policy="none", budget="1GB")
+        >>> p.fits
+        False
+    """
+    if not isinstance(graph, Graph):
+        raise TypeError(f"graph must be a superneurons.Graph, got {type(graph).__name__}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+        raise TypeError(f"batch_size must be an int, got {batch_size!r}")
+    raw = _C.plan_memory(graph._core, batch_size, policy, device, parse_bytes(budget))
+    return from_raw(graph, raw, device)
+
+
+def from_raw(graph: Graph, raw: dict[str, Any], device: str) -> MemoryPlan:
+    """Wraps the extension's plan dictionary (shared with Session.plan)."""
+    layers = graph.layers
+    return MemoryPlan(
+        policy=raw["policy"],
+        device=device,
+        batch_size=int(raw["batch_size"]),
+        budget_bytes=int(raw["budget_bytes"]),
+        capacity_bytes=int(raw["capacity_bytes"]),
+        peak_bytes=int(raw["peak_bytes"]),
+        layer_bound_bytes=int(raw["layer_bound_bytes"]),
+        baseline_bytes=int(raw["baseline_bytes"]),
+        resident_bytes=int(raw["resident_bytes"]),
+        eval_peak_bytes=int(raw["eval_peak_bytes"]),
+        fits=bool(raw["fits"]),
+        oom_message=str(raw["oom_message"]),
+        _layers=[s.name for s in layers],
+        _kinds=[s.kind for s in layers],
+        _raw=raw,
+    )

@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -30,7 +30,8 @@ __all__ = ["KindRow", "MemoryPlan", "PlanStep", "plan"]
 IntArray = npt.NDArray[np.int64]
 
 
-class PlanStep(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class PlanStep:
     """One step of the iteration: bytes in use during it (after its allocations)."""
 
     index: int
@@ -171,7 +172,7 @@ class MemoryPlan:
             out["oom_message"] = self.oom_message
         out["by_kind"] = [r._asdict() for r in self.by_kind()]
         if steps:
-            out["steps"] = [s._asdict() for s in self.steps]
+            out["steps"] = [asdict(s) for s in self.steps]
         return out
 
     def plot(self, path: str | Path) -> Path:

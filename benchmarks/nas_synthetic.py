@@ -1,0 +1,247 @@
+"""Benchmark the nas strategies on synthetic functions (Ackley, Levy, Rosenbrock).
+
+Every run is a sequential ask/tell loop (batch 1) up to the largest budget; the
+best value after ``b`` evaluations is read off the same run for every budget
+``b``. Prints a table of the median best value with its quartiles per
+function / dimension / budget / strategy, the suggestion overhead per strategy,
+and writes regret curves (median and interquartile band) as PNG files.
+
+    python benchmarks/nas_synthetic.py --quick            # minutes on 2 cores
+    python benchmarks/nas_synthetic.py --full --jobs 16   # the issue's grid
+    python benchmarks/nas_synthetic.py --functions ackley --dims 20 --budgets 100,300 \\
+        --seeds 5 --strategies lamcts-turbo,turbo,random --out /tmp/bench
+
+CMA-ES (package ``cma``) joins the comparison when it is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import nas
+
+FULL = {
+    "functions": ["ackley", "levy", "rosenbrock"],
+    "dims": [20, 100],
+    "budgets": [100, 500, 1000],
+    "seeds": 10,
+}
+QUICK = {
+    "functions": ["ackley", "levy", "rosenbrock"],
+    "dims": [20],
+    "budgets": [100, 300],
+    "seeds": 3,
+}
+STRATEGIES = ["lamcts-turbo", "lamcts-bo", "turbo", "bo", "random", "evolution", "cmaes"]
+
+
+def have_cma() -> bool:
+    try:
+        import cma  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def run_cmaes(f: nas.Synthetic, budget: int, seed: int) -> tuple[list[float], float]:
+    """CMA-ES on the unit cube (sigma0 = 0.3 of the range), same evaluation count."""
+    import cma
+
+    rng = np.random.default_rng(seed)
+    es = cma.CMAEvolutionStrategy(
+        rng.random(f.dim), 0.3, {"bounds": [0.0, 1.0], "seed": seed + 1, "verbose": -9}
+    )
+    values: list[float] = []
+    overhead = 0.0
+    while len(values) < budget:
+        t0 = time.perf_counter()
+        xs = es.ask()
+        overhead += time.perf_counter() - t0
+        ys = [f.evaluate(f.low + np.asarray(x) * (f.high - f.low)) for x in xs]
+        values += ys
+        t0 = time.perf_counter()
+        es.tell(xs, ys)
+        overhead += time.perf_counter() - t0
+    return values[:budget], overhead
+
+
+def run_one(task: tuple[str, int, str, int, int]) -> dict[str, Any]:
+    """One (function, dim, strategy, seed) run to ``budget`` evaluations."""
+    fname, dim, strategy, seed, budget = task
+    f = nas.synthetic(fname, dim)
+    t_start = time.perf_counter()
+    if strategy == "cmaes":
+        values, overhead = run_cmaes(f, budget, seed)
+    else:
+        s = nas.make_strategy(strategy, f.space, seed=seed, maximize=False)
+        values, overhead = [], 0.0
+        for _ in range(budget):
+            t0 = time.perf_counter()
+            [cfg] = s.suggest(1)
+            overhead += time.perf_counter() - t0
+            v = f(cfg)
+            values.append(v)
+            s.observe([(cfg, v)])
+    return {
+        "function": fname,
+        "dim": dim,
+        "strategy": strategy,
+        "seed": seed,
+        "best_so_far": np.minimum.accumulate(values).tolist(),
+        "overhead_s_per_suggestion": overhead / budget,
+        "wall_s": time.perf_counter() - t_start,
+    }
+
+
+def quartiles(x: Sequence[float]) -> tuple[float, float, float]:
+    q = np.percentile(np.asarray(x), [25, 50, 75])
+    return float(q[1]), float(q[0]), float(q[2])
+
+
+def table(runs: list[dict[str, Any]], budgets: list[int], strategies: list[str]) -> str:
+    """Markdown: one row per function/dim/budget, one column per strategy."""
+    head = "| function | dim | evals | " + " | ".join(strategies) + " |"
+    lines = [head, "|" + "---|" * (3 + len(strategies))]
+    keys = sorted({(r["function"], r["dim"]) for r in runs})
+    for fname, dim in keys:
+        for b in budgets:
+            cells, medians = [], []
+            for s in strategies:
+                vals = [
+                    r["best_so_far"][b - 1]
+                    for r in runs
+                    if (r["function"], r["dim"], r["strategy"]) == (fname, dim, s)
+                ]
+                if not vals:
+                    cells.append("-")
+                    medians.append(math.inf)
+                    continue
+                med, lo, hi = quartiles(vals)
+                medians.append(med)
+                cells.append(f"{med:.3g} [{lo:.3g}, {hi:.3g}]")
+            best = int(np.argmin(medians))
+            cells[best] = f"**{cells[best]}**"
+            lines.append(f"| {fname} | {dim} | {b} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def overhead_table(runs: list[dict[str, Any]], strategies: list[str]) -> str:
+    lines = ["| strategy | dim | median overhead per suggestion (ms) |", "|---|---|---|"]
+    for s in strategies:
+        for dim in sorted({r["dim"] for r in runs}):
+            xs = [
+                r["overhead_s_per_suggestion"]
+                for r in runs
+                if r["strategy"] == s and r["dim"] == dim
+            ]
+            if xs:
+                lines.append(f"| {s} | {dim} | {1000 * float(np.median(xs)):.1f} |")
+    return "\n".join(lines)
+
+
+def plot(runs: list[dict[str, Any]], strategies: list[str], out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for fname, dim in sorted({(r["function"], r["dim"]) for r in runs}):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for s in strategies:
+            curves = [
+                r["best_so_far"]
+                for r in runs
+                if (r["function"], r["dim"], r["strategy"]) == (fname, dim, s)
+            ]
+            if not curves:
+                continue
+            arr = np.asarray(curves)  # regret = value - optimum, and every optimum is 0
+            q25, med, q75 = np.percentile(arr, [25, 50, 75], axis=0)
+            x = np.arange(1, arr.shape[1] + 1)
+            ax.plot(x, med, label=s)
+            ax.fill_between(x, q25, q75, alpha=0.2)
+        ax.set_yscale("log")
+        ax.set_xlabel("evaluations")
+        ax.set_ylabel("regret (best value - optimum)")
+        ax.set_title(f"{fname}-{dim}")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = out / f"regret_{fname}_{dim}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    grid = p.add_mutually_exclusive_group()
+    grid.add_argument("--quick", action="store_true", help="20-d, budgets 100/300, 3 seeds")
+    grid.add_argument(
+        "--full", action="store_true", help="the issue's grid (20/100-d, 100/500/1000, 10 seeds)"
+    )
+    p.add_argument("--functions", default=None, help="comma-separated, e.g. ackley,levy")
+    p.add_argument("--dims", default=None, help="comma-separated, e.g. 20,100")
+    p.add_argument("--budgets", default=None, help="comma-separated, e.g. 100,500")
+    p.add_argument("--seeds", type=int, default=None)
+    p.add_argument("--strategies", default=",".join(STRATEGIES))
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel runs")
+    p.add_argument("--out", default="benchmark-nas", help="directory for results.json and plots")
+    args = p.parse_args(argv)
+
+    cfg = dict(FULL if args.full else QUICK)
+    if args.functions:
+        cfg["functions"] = args.functions.split(",")
+    if args.dims:
+        cfg["dims"] = [int(d) for d in args.dims.split(",")]
+    if args.budgets:
+        cfg["budgets"] = sorted(int(b) for b in args.budgets.split(","))
+    if args.seeds:
+        cfg["seeds"] = args.seeds
+    strategies = [s for s in args.strategies.split(",") if s != "cmaes" or have_cma()]
+    unknown = [s for s in strategies if s != "cmaes" and s not in nas.STRATEGIES]
+    if unknown:
+        p.error(f"unknown strategies {unknown}")
+    budget = max(cfg["budgets"])
+    tasks = [
+        (fn, d, s, seed, budget)
+        for fn in cfg["functions"]
+        for d in cfg["dims"]
+        for s in strategies
+        for seed in range(cfg["seeds"])
+    ]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"{len(tasks)} runs of {budget} evaluations on {args.jobs} processes ...", flush=True)
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        runs = list(pool.map(run_one, tasks))
+    print(f"done in {time.perf_counter() - t0:.0f} s\n")
+    (out / "results.json").write_text(json.dumps({"config": cfg, "runs": runs}))
+    print("median best value [25%, 75%] over seeds (lower is better; optimum 0)\n")
+    print(table(runs, cfg["budgets"], strategies))
+    print("\nsuggestion overhead (strategy time only, objective excluded)\n")
+    print(overhead_table(runs, strategies))
+    for path in plot(runs, strategies, out):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 
 #include "core/errors.h"
@@ -91,7 +92,7 @@ float*& Session::slot(const TensorRef& t) {
     case TensorRole::kMomentum:
       return momentum_[u][p];
     case TensorRole::kLabels:
-      return reinterpret_cast<float*&>(labels_);
+      return labels_;
     case TensorRole::kActivation:
       return act_[u];
     case TensorRole::kGradient:
@@ -160,7 +161,7 @@ LayerIO Session::io_for(int id, int64_t n) const {
   io.param_grads = param_grads_[u];
   io.aux = aux_[u];
   io.workspace = ws_[u];
-  io.labels = labels_;
+  io.labels = reinterpret_cast<const int32_t*>(labels_);
   io.dropout_seed = mix(mix(options_.seed ^ static_cast<uint64_t>(id) * 0x2545f4914f6cdd1dULL) ^
                         static_cast<uint64_t>(iteration_));
   return io;
@@ -218,7 +219,7 @@ void Session::run_steps(const std::vector<PlanStep>& steps, int64_t n, bool trai
 void Session::run_iteration(const float* x, const int32_t* labels, int64_t n,
                             StepResult& result) {
   check_batch(x, labels, n);
-  for (int64_t i = 0; i < n; ++i) labels_[i] = labels[i];
+  std::memcpy(labels_, labels, static_cast<size_t>(n) * sizeof(int32_t));
   run_steps(plan_.train_steps, n, true, x, train_trace_, result, nullptr);
 }
 
@@ -260,7 +261,7 @@ double Session::compute_gradients(const float* x, const int32_t* labels, int64_t
 
 StepResult Session::evaluate(const float* x, const int32_t* labels, int64_t n, float* logits_out) {
   check_batch(x, labels, n);
-  for (int64_t i = 0; i < n; ++i) labels_[i] = labels[i];
+  std::memcpy(labels_, labels, static_cast<size_t>(n) * sizeof(int32_t));
   StepResult result;
   run_steps(plan_.eval_steps, n, false, x, eval_trace_, result, logits_out);
   return result;

@@ -107,7 +107,7 @@ class Session {
   std::vector<float*> act_, grad_, aux_, ws_;
   std::vector<std::vector<float*>> params_, param_grads_, momentum_;
   std::vector<StateBuffer> state_;
-  int32_t* labels_ = nullptr;
+  float* labels_ = nullptr;  // int32 labels in a float-typed slot (see slot())
   int64_t iteration_ = 0;
   int64_t setup_bytes_ = 0;
   std::vector<int64_t> train_trace_, eval_trace_;

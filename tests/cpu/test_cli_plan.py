@@ -1,0 +1,100 @@
+"""`superneurons plan`: the JSON contract, the plot, and very deep networks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from superneurons.cli import main
+
+FIELDS = {
+    "peak_bytes",
+    "layer_bound_bytes",
+    "baseline_bytes",
+    "fits",
+    "budget_bytes",
+    "offload_bytes",
+    "recompute_count",
+    "steps",
+    "by_kind",
+    "policy",
+    "batch_size",
+}
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
+    assert main(["plan", *args, "--json"]) == 0
+    out: dict = json.loads(capsys.readouterr().out)
+    return out
+
+
+def test_plan_json_contract(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    png = tmp_path / "mem.png"
+    d = run_json(
+        capsys,
+        "--model",
+        "resnet",
+        "--depth",
+        "8",
+        "--batch",
+        "8",
+        "--policy",
+        "liveness",
+        "--budget",
+        "64MB",
+        "--plot",
+        str(png),
+    )
+    assert FIELDS <= set(d)
+    assert d["budget_bytes"] == 64 * 2**20 and d["fits"] is True
+    assert d["layer_bound_bytes"] <= d["peak_bytes"] < d["baseline_bytes"]
+    steps = d["steps"]
+    assert [s["index"] for s in steps] == list(range(len(steps)))
+    assert {s["phase"] for s in steps} == {"forward", "backward"}
+    assert max(s["bytes_in_use"] for s in steps) == d["peak_bytes"]
+    assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plan_reports_not_fitting(capsys: pytest.CaptureFixture[str]) -> None:
+    d = run_json(
+        capsys,
+        "--model",
+        "alexnet",
+        "--batch",
+        "200",
+        "--policy",
+        "none",
+        "--budget",
+        "1GB",
+        "--no-steps",
+    )
+    assert d["fits"] is False and "steps" not in d
+    assert "out of memory" in d["oom_message"] and "liveness" in d["oom_message"]
+    assert main(["plan", "--model", "alexnet", "--batch", "200", "--budget", "1GB", "--check"]) == 1
+
+
+def test_plan_of_2500_residual_units(capsys: pytest.CaptureFixture[str]) -> None:
+    """depth 3 * 2500 + 2 = 7502: plans without running (parameters alone exceed 12 GiB,
+    so it cannot fit until parameters join the tensor pool)."""
+    d = run_json(
+        capsys,
+        "--model",
+        "resnet",
+        "--n",
+        "6",
+        "32",
+        "2456",
+        "6",
+        "--batch",
+        "16",
+        "--policy",
+        "liveness",
+        "--budget",
+        "12GB",
+        "--no-steps",
+    )
+    assert d["layers"] > 25_000
+    assert d["fits"] is False
+    assert d["resident_bytes"] > 12 * 2**30

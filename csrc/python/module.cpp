@@ -12,4 +12,5 @@ PYBIND11_MODULE(_C, m) {
   sn::python::register_memory(m);
   sn::python::register_plan(m);
   sn::python::register_session(m);
+  sn::python::register_cuda(m);
 }

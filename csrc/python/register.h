@@ -11,6 +11,7 @@ void register_graph(pybind11::module_& m);
 void register_memory(pybind11::module_& m);
 void register_plan(pybind11::module_& m);
 void register_session(pybind11::module_& m);
+void register_cuda(pybind11::module_& m);
 
 // The plan as a Python dict (shared by plan_memory and Session.plan).
 pybind11::dict plan_dict(const MemoryPlan& p);

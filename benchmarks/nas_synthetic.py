@@ -23,7 +23,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -78,15 +78,31 @@ def run_cmaes(f: nas.Synthetic, budget: int, seed: int) -> tuple[list[float], fl
     return values[:budget], overhead
 
 
-def run_one(task: tuple[str, int, str, int, int]) -> dict[str, Any]:
+def parse_variant(text: str) -> tuple[str, str, dict[str, Any]]:
+    """``LABEL=NAME:key=value,key=value`` -> (label, strategy name, options)."""
+    label, sep, rest = text.partition("=")
+    if not sep:
+        raise ValueError(f"--variant expects LABEL=NAME[:key=value,...], got {text!r}")
+    name, _, opts = rest.partition(":")
+    options: dict[str, Any] = {}
+    for item in filter(None, opts.split(",")):
+        key, _, raw = item.partition("=")
+        try:
+            options[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[key] = raw
+    return label, name, options
+
+
+def run_one(task: tuple[str, int, str, int, int, str, dict[str, Any]]) -> dict[str, Any]:
     """One (function, dim, strategy, seed) run to ``budget`` evaluations."""
-    fname, dim, strategy, seed, budget = task
+    fname, dim, label, seed, budget, strategy, options = task
     f = nas.synthetic(fname, dim)
     t_start = time.perf_counter()
     if strategy == "cmaes":
         values, overhead = run_cmaes(f, budget, seed)
     else:
-        s = nas.make_strategy(strategy, f.space, seed=seed, maximize=False)
+        s = nas.make_strategy(strategy, f.space, seed=seed, maximize=False, **options)
         values, overhead = [], 0.0
         for _ in range(budget):
             t0 = time.perf_counter()
@@ -98,7 +114,7 @@ def run_one(task: tuple[str, int, str, int, int]) -> dict[str, Any]:
     return {
         "function": fname,
         "dim": dim,
-        "strategy": strategy,
+        "strategy": label,
         "seed": seed,
         "best_so_far": np.minimum.accumulate(values).tolist(),
         "overhead_s_per_suggestion": overhead / budget,
@@ -201,6 +217,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--budgets", default=None, help="comma-separated, e.g. 100,500")
     p.add_argument("--seeds", type=int, default=None)
     p.add_argument("--strategies", default=",".join(STRATEGIES))
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="LABEL=NAME:k=v,...",
+        help="an extra column: a strategy with options, e.g. lamcts-cp1=lamcts:cp=1.0",
+    )
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel runs")
     p.add_argument("--out", default="benchmark-nas", help="directory for results.json and plots")
     args = p.parse_args(argv)
@@ -215,25 +238,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.seeds:
         cfg["seeds"] = args.seeds
     strategies = [s for s in args.strategies.split(",") if s != "cmaes" or have_cma()]
-    unknown = [s for s in strategies if s != "cmaes" and s not in nas.STRATEGIES]
+    columns: list[tuple[str, str, dict[str, Any]]] = [(s, s, {}) for s in strategies]
+    columns += [parse_variant(v) for v in args.variant]
+    unknown = [name for _, name, _ in columns if name != "cmaes" and name not in nas.STRATEGIES]
     if unknown:
         p.error(f"unknown strategies {unknown}")
+    strategies = [label for label, _, _ in columns]
     budget = max(cfg["budgets"])
     tasks = [
-        (fn, d, s, seed, budget)
+        (fn, d, label, seed, budget, name, opts)
         for fn in cfg["functions"]
         for d in cfg["dims"]
-        for s in strategies
+        for label, name, opts in columns
         for seed in range(cfg["seeds"])
     ]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"{len(tasks)} runs of {budget} evaluations on {args.jobs} processes ...", flush=True)
     t0 = time.perf_counter()
+    runs: list[dict[str, Any]] = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        runs = list(pool.map(run_one, tasks))
+        for fut in as_completed([pool.submit(run_one, t) for t in tasks]):
+            runs.append(fut.result())
+            # saved as we go, so an interrupted grid still leaves its finished runs
+            (out / "results.json").write_text(json.dumps({"config": cfg, "runs": runs}))
     print(f"done in {time.perf_counter() - t0:.0f} s\n")
-    (out / "results.json").write_text(json.dumps({"config": cfg, "runs": runs}))
     print("median best value [25%, 75%] over seeds (lower is better; optimum 0)\n")
     print(table(runs, cfg["budgets"], strategies))
     print("\nsuggestion overhead (strategy time only, objective excluded)\n")

@@ -28,4 +28,5 @@ for live, size in ((16, 4 << 10), (256, 64 << 10), (1024, 1 << 20), (64, 16 << 2
     print(f"{live:>6}{size >> 10:>8}Ki{pool:>12.1f}{cuda:>12.1f}{cuda / pool:>8.1f}x")
 PY
 cd - >/dev/null
-python3 -m pytest -q -p no:cacheprovider tests/unit tests/cpu 2>&1 | tail -5 | tee "$OUT/pytest.txt"
+# From tests/, so that the installed package is imported, not the source tree.
+(cd tests && python3 -m pytest -q -p no:cacheprovider unit cpu 2>&1 | tail -15) | tee "$OUT/pytest.txt"

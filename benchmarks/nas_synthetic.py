@@ -140,6 +140,7 @@ def table(runs: list[dict[str, Any]], budgets: list[int], strategies: list[str])
                     r["best_so_far"][b - 1]
                     for r in runs
                     if (r["function"], r["dim"], r["strategy"]) == (fname, dim, s)
+                    and len(r["best_so_far"]) >= b
                 ]
                 if not vals:
                     cells.append("-")
@@ -203,6 +204,26 @@ def plot(runs: list[dict[str, Any]], strategies: list[str], out: Path) -> list[P
     return paths
 
 
+def report(paths: list[str], budgets: str | None, strategies: str, out: Path) -> int:
+    """Tables and plots of saved runs (several files merge; later runs add columns)."""
+    runs: list[dict[str, Any]] = []
+    for path in paths:
+        runs += json.loads(Path(path).read_text())["runs"]
+    present = list(dict.fromkeys(r["strategy"] for r in runs))
+    order = [s for s in strategies.split(",") if s in present]
+    order += [s for s in present if s not in order]
+    longest = max(len(r["best_so_far"]) for r in runs)
+    marks = sorted(int(b) for b in budgets.split(",")) if budgets else [longest]
+    out.mkdir(parents=True, exist_ok=True)
+    print("median best value [25%, 75%] over seeds (lower is better; optimum 0)\n")
+    print(table(runs, marks, order))
+    print("\nsuggestion overhead (strategy time only, objective excluded)\n")
+    print(overhead_table(runs, order))
+    for path in plot(runs, order, out):
+        print(f"wrote {path}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -226,7 +247,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel runs")
     p.add_argument("--out", default="benchmark-nas", help="directory for results.json and plots")
+    p.add_argument(
+        "--report",
+        nargs="+",
+        metavar="RESULTS_JSON",
+        help="no runs: print the tables and plots of saved results.json files (merged)",
+    )
     args = p.parse_args(argv)
+    if args.report:
+        return report(args.report, args.budgets, args.strategies, Path(args.out))
 
     cfg = dict(FULL if args.full else QUICK)
     if args.functions:

@@ -7,9 +7,13 @@ cd "$ROOT"
 export PATH="$VENV/bin:$PATH"
 jobs="$(nproc 2>/dev/null || echo 2)"
 
-echo "== ruff, mypy"
+echo "== ruff, mypy, clang-format"
 ruff check superneurons nas tests benchmarks
+ruff format --check superneurons nas tests benchmarks
 mypy
+if command -v clang-format >/dev/null; then
+  clang-format --dry-run --Werror $(git ls-files 'csrc/*.cpp' 'csrc/*.h' 'csrc/*.cu' 'tests/cpp/*.cpp')
+fi
 
 echo "== C++ tests (ctest), plain and sanitized"
 for mode in plain sanitize; do

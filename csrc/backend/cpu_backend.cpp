@@ -73,7 +73,9 @@ cpu::LrnGeom lrn_geom(const Layer& l, int64_t n) {
   return r;
 }
 
-float* param_or_null(const std::vector<float*>& v, size_t i) { return i < v.size() ? v[i] : nullptr; }
+float* param_or_null(const std::vector<float*>& v, size_t i) {
+  return i < v.size() ? v[i] : nullptr;
+}
 
 class CpuBackend final : public Backend {
  public:
@@ -182,11 +184,10 @@ class CpuBackend final : public Backend {
                              io.param_grads[0], param_or_null(io.param_grads, 1), io.workspace);
         break;
       case LayerKind::kFc:
-        cpu::fc_backward(n, g.layer(l.inputs[0]).out.numel(), l.out.c, io.x[0], io.params[0],
-                         io.dy, io.dx[0], io.param_grads[0], param_or_null(io.param_grads, 1));
+        cpu::fc_backward(n, g.layer(l.inputs[0]).out.numel(), l.out.c, io.x[0], io.params[0], io.dy,
+                         io.dx[0], io.param_grads[0], param_or_null(io.param_grads, 1));
         break;
-      case LayerKind::kBatchNorm:
-      {
+      case LayerKind::kBatchNorm: {
         // The kernel always writes dx; on the data layer nobody reads it (rare: scratch).
         std::vector<float> scratch(io.dx[0] ? 0 : static_cast<size_t>(count));
         float* dx = io.dx[0] ? io.dx[0] : scratch.data();
@@ -213,7 +214,8 @@ class CpuBackend final : public Backend {
         if (io.dx[0]) cpu::dropout_backward(count, l.attrs.p, io.dropout_seed, io.dy, io.dx[0]);
         break;
       case LayerKind::kLrn:
-        if (io.dx[0]) cpu::lrn_backward(lrn_geom(l, n), io.x[0], io.y, io.dy, io.dx[0], io.workspace);
+        if (io.dx[0])
+          cpu::lrn_backward(lrn_geom(l, n), io.x[0], io.y, io.dy, io.dx[0], io.workspace);
         break;
       case LayerKind::kAdd:
       case LayerKind::kFlatten:

@@ -45,9 +45,9 @@ class InternalError : public std::logic_error {
 
 }  // namespace sn
 
-#define SN_ASSERT(cond, msg)                                                              \
-  do {                                                                                    \
-    if (!(cond))                                                                          \
+#define SN_ASSERT(cond, msg)                                                                   \
+  do {                                                                                         \
+    if (!(cond))                                                                               \
       throw ::sn::InternalError(std::string("internal error: ") + (msg) + " [" #cond "] at " + \
-                                __FILE__ + ":" + std::to_string(__LINE__));               \
+                                __FILE__ + ":" + std::to_string(__LINE__));                    \
   } while (0)

@@ -28,8 +28,8 @@ Session::Session(Graph graph, SessionOptions options)
     throw ArgumentError("device '" + options_.device +
                         "' is not available in this build; available: cpu");
   backend_ = make_cpu_backend();
-  plan_ = plan_memory(graph_, *backend_, options_.batch_size, options_.policy,
-                      options_.budget_bytes);
+  plan_ =
+      plan_memory(graph_, *backend_, options_.batch_size, options_.policy, options_.budget_bytes);
   if (!plan_.fits) throw OutOfMemoryError(plan_.oom_message);
   route_ = forward_route(graph_);
 
@@ -37,7 +37,8 @@ Session::Session(Graph graph, SessionOptions options)
   // The pool's capacity is the budget (or the plan's need), exactly as on a device. The
   // host only backs the part the plan reaches (high_water_bytes): the executor replays the
   // planned sequence through a pool of the same capacity, so no offset lies beyond it.
-  const int64_t reserve_bytes = std::max<int64_t>(plan_.high_water_bytes, ArenaPool::kAlignmentBytes);
+  const int64_t reserve_bytes =
+      std::max<int64_t>(plan_.high_water_bytes, ArenaPool::kAlignmentBytes);
   arena_.reset(std::aligned_alloc(static_cast<size_t>(ArenaPool::kAlignmentBytes),
                                   static_cast<size_t>(reserve_bytes)));
   if (!arena_)
@@ -142,9 +143,8 @@ void Session::check_batch(const float* x, const int32_t* labels, int64_t n) cons
   const int64_t classes = num_classes();
   for (int64_t i = 0; i < n; ++i)
     if (labels[i] < 0 || labels[i] >= classes)
-      throw ArgumentError("label " + std::to_string(labels[i]) + " at index " +
-                          std::to_string(i) + " is outside [0, " + std::to_string(classes) +
-                          ")");
+      throw ArgumentError("label " + std::to_string(labels[i]) + " at index " + std::to_string(i) +
+                          " is outside [0, " + std::to_string(classes) + ")");
 }
 
 LayerIO Session::io_for(int id, int64_t n) const {
@@ -173,8 +173,7 @@ void Session::run_step(const PlanStep& step, int64_t n, bool training, const flo
   for (const TensorRef& t : step.allocate) allocate(t);
   trace[index] = pool_->stats().in_use_bytes;
   for (const TensorRef& t : step.zero_fill)
-    backend_->fill_zero(grad_[static_cast<size_t>(t.layer)],
-                        n * graph_.layer(t.layer).out.numel());
+    backend_->fill_zero(grad_[static_cast<size_t>(t.layer)], n * graph_.layer(t.layer).out.numel());
   const Layer& l = graph_.layer(step.layer);
   LayerIO io = io_for(step.layer, n);
   if (step.phase == Phase::kForward) {
@@ -216,8 +215,7 @@ void Session::run_steps(const std::vector<PlanStep>& steps, int64_t n, bool trai
   }
 }
 
-void Session::run_iteration(const float* x, const int32_t* labels, int64_t n,
-                            StepResult& result) {
+void Session::run_iteration(const float* x, const int32_t* labels, int64_t n, StepResult& result) {
   check_batch(x, labels, n);
   std::memcpy(labels_, labels, static_cast<size_t>(n) * sizeof(int32_t));
   run_steps(plan_.train_steps, n, true, x, train_trace_, result, nullptr);

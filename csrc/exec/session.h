@@ -26,8 +26,8 @@ struct SessionOptions {
   int64_t batch_size = 1;
   std::string policy = "none";
   std::string device = "cpu";
-  int64_t budget_bytes = 0;  // 0: none, the arena is sized by the plan
-  uint64_t seed = 0;         // dropout masks; parameters are initialised by the caller
+  int64_t budget_bytes = 0;   // 0: none, the arena is sized by the plan
+  uint64_t seed = 0;          // dropout masks; parameters are initialised by the caller
   bool poison_freed = false;  // debugging: fill released buffers with NaN (use-after-free
                               // then shows up in the loss)
 };
@@ -59,8 +59,7 @@ class Session {
   // Forward and backward in training mode without the update: leaves the parameter
   // gradients in the "grad" state buffers and, when input_grad_out is not null, writes the
   // gradient of the loss with respect to x there. For gradient checks and analysis.
-  double compute_gradients(const float* x, const int32_t* labels, int64_t n,
-                           float* input_grad_out);
+  double compute_gradients(const float* x, const int32_t* labels, int64_t n, float* input_grad_out);
   // Inference mode (BN running statistics, no dropout). logits_out: [n, classes] or null.
   StepResult evaluate(const float* x, const int32_t* labels, int64_t n, float* logits_out);
 
@@ -90,8 +89,7 @@ class Session {
   void check_batch(const float* x, const int32_t* labels, int64_t n) const;
   LayerIO io_for(int layer, int64_t n) const;
   void run_step(const PlanStep& step, int64_t n, bool training, const float* x,
-                std::vector<int64_t>& trace, size_t index, StepResult& result,
-                float* logits_out);
+                std::vector<int64_t>& trace, size_t index, StepResult& result, float* logits_out);
   void run_steps(const std::vector<PlanStep>& steps, int64_t n, bool training, const float* x,
                  std::vector<int64_t>& trace, StepResult& result, float* logits_out);
   void run_iteration(const float* x, const int32_t* labels, int64_t n, StepResult& result);

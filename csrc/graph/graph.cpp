@@ -71,8 +71,8 @@ class AttrReader {
       throw GraphError(layer_, key + " must be an integer, got " + std::to_string(v));
     auto i = static_cast<int64_t>(v);
     if (i < min_value)
-      throw GraphError(layer_, key + " must be >= " + std::to_string(min_value) + ", got " +
-                                   std::to_string(i));
+      throw GraphError(
+          layer_, key + " must be >= " + std::to_string(min_value) + ", got " + std::to_string(i));
     return i;
   }
 
@@ -109,8 +109,7 @@ class AttrReader {
 };
 
 std::string dims_str(const Dims& d) {
-  return "(" + std::to_string(d.c) + ", " + std::to_string(d.h) + ", " + std::to_string(d.w) +
-         ")";
+  return "(" + std::to_string(d.c) + ", " + std::to_string(d.h) + ", " + std::to_string(d.w) + ")";
 }
 
 // Output length of a sliding window; throws when the window does not fit.
@@ -118,10 +117,10 @@ int64_t window_out(const std::string& layer, const char* axis, int64_t in, int64
                    int64_t stride, int64_t pad, int64_t dilation) {
   int64_t span = dilation * (kernel - 1) + 1;
   if (in + 2 * pad < span)
-    throw GraphError(layer, std::string("kernel spans ") + std::to_string(span) + " along " +
-                                axis + " but the padded input is only " +
-                                std::to_string(in + 2 * pad) + " (input " + std::to_string(in) +
-                                ", padding " + std::to_string(pad) + ")");
+    throw GraphError(layer, std::string("kernel spans ") + std::to_string(span) + " along " + axis +
+                                " but the padded input is only " + std::to_string(in + 2 * pad) +
+                                " (input " + std::to_string(in) + ", padding " +
+                                std::to_string(pad) + ")");
   return (in + 2 * pad - span) / stride + 1;
 }
 
@@ -149,8 +148,8 @@ Layer make_layer(const std::string& name, const KindInfo& info, std::vector<int>
                  const std::vector<Dims>& in, const AttrMap& attrs) {
   for (const auto& kv : attrs)
     if (std::find(info.attrs.begin(), info.attrs.end(), kv.first) == info.attrs.end())
-      throw GraphError(name, std::string("unknown hyperparameter '") + kv.first + "' for " +
-                                 info.name);
+      throw GraphError(name,
+                       std::string("unknown hyperparameter '") + kv.first + "' for " + info.name);
   Layer l;
   l.name = name;
   l.kind = info.kind;
@@ -172,9 +171,8 @@ Layer make_layer(const std::string& name, const KindInfo& info, std::vector<int>
       a.bias = r.flag("bias", true);
       if (in[0].c % a.groups != 0 || a.out_channels % a.groups != 0)
         throw GraphError(name, "groups=" + std::to_string(a.groups) +
-                                   " must divide both input channels (" +
-                                   std::to_string(in[0].c) + ") and out_channels (" +
-                                   std::to_string(a.out_channels) + ")");
+                                   " must divide both input channels (" + std::to_string(in[0].c) +
+                                   ") and out_channels (" + std::to_string(a.out_channels) + ")");
       l.out = {a.out_channels,
                window_out(name, "height", in[0].h, a.kernel_h, a.stride_h, a.pad_h, a.dilation_h),
                window_out(name, "width", in[0].w, a.kernel_w, a.stride_w, a.pad_w, a.dilation_w)};
@@ -274,8 +272,8 @@ int Graph::add(const std::string& name, const std::string& kind,
   if (n_in < info.min_inputs || (info.max_inputs >= 0 && n_in > info.max_inputs)) {
     std::string want = info.max_inputs < 0 ? "at least " + std::to_string(info.min_inputs)
                                            : std::to_string(info.min_inputs);
-    throw GraphError(name, std::string(info.name) + " takes " + want + " input(s), got " +
-                               std::to_string(n_in));
+    throw GraphError(
+        name, std::string(info.name) + " takes " + want + " input(s), got " + std::to_string(n_in));
   }
   std::vector<int> ids;
   std::vector<Dims> dims;

@@ -49,19 +49,19 @@ struct Dims {
 
 // The union of every kind's hyperparameters, typed and validated.
 struct LayerAttrs {
-  Dims input_shape;                                      // input
-  int64_t out_channels = 0;                              // conv2d
-  int64_t kernel_h = 1, kernel_w = 1;                    // conv2d, pools
-  int64_t stride_h = 1, stride_w = 1;                    // conv2d, pools
-  int64_t pad_h = 0, pad_w = 0;                          // conv2d, pools
-  int64_t dilation_h = 1, dilation_w = 1;                // conv2d
-  int64_t groups = 1;                                    // conv2d
-  bool bias = true;                                      // conv2d, fc
-  int64_t out_features = 0;                              // fc
-  float p = 0.5f;                                        // dropout
-  float eps = 1e-5f, momentum = 0.1f;                    // batchnorm
-  int64_t size = 5;                                      // lrn (channels)
-  float alpha = 1e-4f, beta = 0.75f, k = 2.0f;           // lrn
+  Dims input_shape;                             // input
+  int64_t out_channels = 0;                     // conv2d
+  int64_t kernel_h = 1, kernel_w = 1;           // conv2d, pools
+  int64_t stride_h = 1, stride_w = 1;           // conv2d, pools
+  int64_t pad_h = 0, pad_w = 0;                 // conv2d, pools
+  int64_t dilation_h = 1, dilation_w = 1;       // conv2d
+  int64_t groups = 1;                           // conv2d
+  bool bias = true;                             // conv2d, fc
+  int64_t out_features = 0;                     // fc
+  float p = 0.5f;                               // dropout
+  float eps = 1e-5f, momentum = 0.1f;           // batchnorm
+  int64_t size = 5;                             // lrn (channels)
+  float alpha = 1e-4f, beta = 0.75f, k = 2.0f;  // lrn
 };
 
 struct Layer {
@@ -69,7 +69,7 @@ struct Layer {
   LayerKind kind = LayerKind::kInput;
   std::vector<int> inputs;  // layer indices
   LayerAttrs attrs;
-  Dims out;                 // per-sample output shape
+  Dims out;  // per-sample output shape
 };
 
 // Hyperparameters as they arrive from Python: name -> number.

@@ -20,8 +20,8 @@ struct AllocatorStats {
   int64_t capacity_bytes = 0;  // 0: unlimited
   int64_t in_use_bytes = 0;
   int64_t peak_bytes = 0;
-  int64_t num_allocs = 0;      // live allocations
-  int64_t total_allocs = 0;    // allocate() calls that succeeded, ever
+  int64_t num_allocs = 0;    // live allocations
+  int64_t total_allocs = 0;  // allocate() calls that succeeded, ever
 };
 
 class Allocator {

@@ -40,10 +40,10 @@ class ArenaPool final : public Allocator {
   // Rounds size_bytes up to a multiple of kAlignmentBytes (0 becomes one unit).
   static int64_t rounded(int64_t size_bytes);
 
-  int64_t allocate_offset(int64_t size_bytes);   // O(log n)
-  void free_offset(int64_t offset);              // O(log n); coalesces with free neighbours
+  int64_t allocate_offset(int64_t size_bytes);  // O(log n)
+  void free_offset(int64_t offset);             // O(log n); coalesces with free neighbours
   void free_offset_after(int64_t offset, std::function<bool()> done);
-  int collect();                                 // frees parked blocks that are done; count
+  int collect();  // frees parked blocks that are done; count
 
   // Allocator interface over base + offset; allocate() returns nullptr when nothing fits.
   void* allocate(int64_t size_bytes) override;
@@ -71,7 +71,7 @@ class ArenaPool final : public Allocator {
 
   int64_t capacity_bytes_;
   char* base_;
-  std::map<int64_t, int64_t> free_by_offset_;          // offset -> size
+  std::map<int64_t, int64_t> free_by_offset_;           // offset -> size
   std::set<std::pair<int64_t, int64_t>> free_by_size_;  // (size, offset)
   std::map<int64_t, int64_t> used_;                     // offset -> size
   std::map<int64_t, std::function<bool()>> parked_;     // offset -> done predicate

@@ -28,8 +28,8 @@ int64_t HostAllocator::largest_free_bytes() const {
 
 void* HostAllocator::allocate(int64_t size_bytes) {
   SN_ASSERT(size_bytes >= 0, "negative allocation");
-  int64_t rounded = std::max<int64_t>(kAlignmentBytes, (size_bytes + kAlignmentBytes - 1) /
-                                                           kAlignmentBytes * kAlignmentBytes);
+  int64_t rounded = std::max<int64_t>(
+      kAlignmentBytes, (size_bytes + kAlignmentBytes - 1) / kAlignmentBytes * kAlignmentBytes);
   if (stats_.capacity_bytes > 0 && stats_.in_use_bytes + rounded > stats_.capacity_bytes)
     return nullptr;
   void* p = std::aligned_alloc(static_cast<size_t>(kAlignmentBytes), static_cast<size_t>(rounded));

@@ -1,3 +1,5 @@
+#include "plan/memory_plan.h"
+
 #include <algorithm>
 #include <limits>
 #include <sstream>
@@ -5,7 +7,6 @@
 
 #include "core/errors.h"
 #include "memory/arena_pool.h"
-#include "plan/memory_plan.h"
 
 namespace sn {
 namespace {
@@ -87,7 +88,8 @@ struct Sizes {
       const auto u = static_cast<size_t>(i);
       params[u] = param_shapes(g, i);
       const Layer& l = g.layer(i);
-      act[u] = l.kind == LayerKind::kSoftmaxXent ? 0 : ArenaPool::rounded(batch * l.out.numel() * 4);
+      act[u] =
+          l.kind == LayerKind::kSoftmaxXent ? 0 : ArenaPool::rounded(batch * l.out.numel() * 4);
       int64_t a = be.aux_floats(g, i, batch), w = be.workspace_floats(g, i, batch);
       aux[u] = a > 0 ? ArenaPool::rounded(a * 4) : 0;
       ws[u] = w > 0 ? ArenaPool::rounded(w * 4) : 0;
@@ -216,8 +218,7 @@ MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_siz
     throw ArgumentError("memory policy '" + policy + "' is not available in this build; " +
                         "available: " + policy_names());
   if (budget_bytes < 0)
-    throw ArgumentError("budget must be >= 0 bytes (0: none), got " +
-                        std::to_string(budget_bytes));
+    throw ArgumentError("budget must be >= 0 bytes (0: none), got " + std::to_string(budget_bytes));
   const std::vector<int> route = forward_route(g);  // validates the graph
   const Sizes sizes(g, backend, batch_size);
   const bool keep_all = policy == "none";
@@ -273,7 +274,8 @@ MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_siz
       int last = fwd[u];
       for (int c : g.consumers(id)) {
         last = std::max(last, fwd[static_cast<size_t>(c)]);
-        if (backward_reads(g.layer(c).kind).inputs) last = std::max(last, bwd[static_cast<size_t>(c)]);
+        if (backward_reads(g.layer(c).kind).inputs)
+          last = std::max(last, bwd[static_cast<size_t>(c)]);
       }
       if (backward_reads(l.kind).output) last = std::max(last, bwd[u]);
       TensorRef act{id, TensorRole::kActivation, 0};
@@ -386,7 +388,8 @@ MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_siz
   SimResult free_run = simulate(plan, g, sizes, kUnlimitedBytes, true, nullptr);
   SN_ASSERT(free_run.fits, "an unlimited arena ran out of memory");
   plan.peak_bytes = plan.setup.bytes_in_use;
-  for (const PlanStep& s : plan.train_steps) plan.peak_bytes = std::max(plan.peak_bytes, s.bytes_in_use);
+  for (const PlanStep& s : plan.train_steps)
+    plan.peak_bytes = std::max(plan.peak_bytes, s.bytes_in_use);
   for (const PlanStep& s : plan.eval_steps)
     plan.eval_peak_bytes = std::max(plan.eval_peak_bytes, s.bytes_in_use);
   plan.eval_peak_bytes = std::max(plan.eval_peak_bytes, plan.setup.bytes_in_use);

@@ -66,23 +66,22 @@ struct BlockRecord {
 struct MemoryPlan {
   std::string policy;
   int64_t batch_size = 0;
-  PlanStep setup;                      // resident tensors (and, for `none`, everything)
-  std::vector<PlanStep> train_steps;   // forward steps, then backward steps
-  std::vector<PlanStep> eval_steps;    // one inference pass
-  int64_t budget_bytes = 0;            // 0: none given
-  int64_t capacity_bytes = 0;          // the arena's capacity (the budget when given)
-  int64_t high_water_bytes = 0;        // largest end offset the arena hands out
+  PlanStep setup;                     // resident tensors (and, for `none`, everything)
+  std::vector<PlanStep> train_steps;  // forward steps, then backward steps
+  std::vector<PlanStep> eval_steps;   // one inference pass
+  int64_t budget_bytes = 0;           // 0: none given
+  int64_t capacity_bytes = 0;         // the arena's capacity (the budget when given)
+  int64_t high_water_bytes = 0;       // largest end offset the arena hands out
   int64_t resident_bytes = 0;
-  int64_t peak_bytes = 0;              // max bytes in use over setup and every step
+  int64_t peak_bytes = 0;  // max bytes in use over setup and every step
   int64_t eval_peak_bytes = 0;
-  int64_t layer_bound_bytes = 0;       // resident + the largest single-step working set
-  int64_t baseline_bytes = 0;          // policy `none`: every tensor at once
+  int64_t layer_bound_bytes = 0;  // resident + the largest single-step working set
+  int64_t baseline_bytes = 0;     // policy `none`: every tensor at once
   bool fits = true;
-  std::string oom_message;             // why not, when !fits
-  std::vector<BlockRecord> blocks;     // placements under capacity_bytes (when fits)
+  std::string oom_message;          // why not, when !fits
+  std::vector<BlockRecord> blocks;  // placements under capacity_bytes (when fits)
   // Per layer, bytes of each per-iteration tensor (rounded to the pool's alignment).
-  std::vector<int64_t> activation_bytes, gradient_bytes, aux_bytes, workspace_bytes,
-      param_bytes;
+  std::vector<int64_t> activation_bytes, gradient_bytes, aux_bytes, workspace_bytes, param_bytes;
 };
 
 // Which activations a layer's backward step reads: its inputs', its own output's.

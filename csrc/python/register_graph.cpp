@@ -15,8 +15,8 @@ void register_graph(py::module_& m) {
            py::arg("attrs"))
       .def_static(
           "from_specs",
-          [](const std::vector<std::tuple<std::string, std::string, std::vector<std::string>,
-                                          AttrMap>>& specs) {
+          [](const std::vector<
+              std::tuple<std::string, std::string, std::vector<std::string>, AttrMap>>& specs) {
             std::vector<LayerSpec> v;
             for (const auto& [name, kind, inputs, attrs] : specs)
               v.push_back({name, kind, inputs, attrs});

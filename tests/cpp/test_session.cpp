@@ -24,15 +24,15 @@ void check(bool ok, const std::string& what) {
 sn::Graph residual_net() {
   sn::Graph g;
   g.add("x", "input", {}, {{"c", 3}, {"h", 6}, {"w", 6}});
-  g.add("c1", "conv2d", {"x"}, {{"out_channels", 4}, {"kernel_h", 3}, {"kernel_w", 3},
-                                {"pad_h", 1}, {"pad_w", 1}});
+  g.add("c1", "conv2d", {"x"},
+        {{"out_channels", 4}, {"kernel_h", 3}, {"kernel_w", 3}, {"pad_h", 1}, {"pad_w", 1}});
   g.add("bn1", "batchnorm", {"c1"}, {});
   g.add("r1", "relu", {"bn1"}, {});
-  g.add("c2", "conv2d", {"r1"}, {{"out_channels", 4}, {"kernel_h", 3}, {"kernel_w", 3},
-                                 {"pad_h", 1}, {"pad_w", 1}});
+  g.add("c2", "conv2d", {"r1"},
+        {{"out_channels", 4}, {"kernel_h", 3}, {"kernel_w", 3}, {"pad_h", 1}, {"pad_w", 1}});
   g.add("j", "add", {"c2", "r1"}, {});
-  g.add("p", "maxpool", {"j"}, {{"kernel_h", 2}, {"kernel_w", 2}, {"stride_h", 2},
-                                {"stride_w", 2}});
+  g.add("p", "maxpool", {"j"},
+        {{"kernel_h", 2}, {"kernel_w", 2}, {"stride_h", 2}, {"stride_w", 2}});
   g.add("cat", "concat", {"p", "p"}, {});
   g.add("d", "dropout", {"cat"}, {{"p", 0.25}});
   g.add("n", "lrn", {"d"}, {{"size", 3}});
@@ -55,7 +55,9 @@ std::vector<double> train(const std::string& policy, std::vector<int64_t>* trace
     int64_t n = 1;
     for (int64_t d : b.shape) n *= d;
     for (int64_t i = 0; i < n; ++i)
-      b.data[i] = b.kind == "param" ? normal(rng) : (b.name.find("running_var") != std::string::npos ? 1.0f : 0.0f);
+      b.data[i] = b.kind == "param"
+                      ? normal(rng)
+                      : (b.name.find("running_var") != std::string::npos ? 1.0f : 0.0f);
   }
   std::vector<float> x(4 * 3 * 6 * 6);
   for (float& v : x) v = normal(rng);

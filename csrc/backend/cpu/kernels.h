@@ -24,14 +24,14 @@ namespace sn::cpu {
 
 // ---------------------------------------------------------------- convolution
 struct ConvGeom {
-  int64_t n = 1;                       // batch
+  int64_t n = 1;  // batch
   int64_t c_in = 1, h_in = 1, w_in = 1;
   int64_t c_out = 1, h_out = 1, w_out = 1;
   int64_t kernel_h = 1, kernel_w = 1;
   int64_t stride_h = 1, stride_w = 1;
   int64_t pad_h = 0, pad_w = 0;
   int64_t dilation_h = 1, dilation_w = 1;
-  int64_t groups = 1;                  // c_in and c_out are both divisible by groups
+  int64_t groups = 1;  // c_in and c_out are both divisible by groups
 };
 // Weight layout: [c_out, c_in / groups, kernel_h, kernel_w]; bias: [c_out].
 // im2col buffer for one image and one group; 0 for 1x1, stride-1, unpadded convs, which
@@ -49,8 +49,8 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
 void fc_forward(int64_t n, int64_t in_features, int64_t out_features, const float* x,
                 const float* w, const float* bias /*nullable*/, float* y);
 void fc_backward(int64_t n, int64_t in_features, int64_t out_features, const float* x,
-                 const float* w, const float* dy, float* dx /*nullable, accumulated*/,
-                 float* dw, float* dbias /*nullable*/);
+                 const float* w, const float* dy, float* dx /*nullable, accumulated*/, float* dw,
+                 float* dbias /*nullable*/);
 
 // ------------------------------------------------------------------ pooling
 struct PoolGeom {
@@ -80,12 +80,11 @@ struct BatchNormGeom {
 // running_mean and running_var are nullable: a recomputed forward passes nullptr so that
 // the running statistics move once per iteration.
 void batchnorm_forward_train(const BatchNormGeom& g, const float* x, const float* gamma,
-                             const float* beta, float* y, float* save_mean,
-                             float* save_invstd, float* running_mean /*nullable*/,
-                             float* running_var /*nullable*/);
+                             const float* beta, float* y, float* save_mean, float* save_invstd,
+                             float* running_mean /*nullable*/, float* running_var /*nullable*/);
 void batchnorm_forward_infer(const BatchNormGeom& g, const float* x, const float* gamma,
-                             const float* beta, const float* running_mean,
-                             const float* running_var, float* y);
+                             const float* beta, const float* running_mean, const float* running_var,
+                             float* y);
 void batchnorm_backward(const BatchNormGeom& g, const float* x, const float* gamma,
                         const float* save_mean, const float* save_invstd, const float* dy,
                         float* dx, float* dgamma, float* dbeta);
@@ -113,8 +112,8 @@ struct LrnGeom {
 };
 int64_t lrn_workspace_floats(const LrnGeom& g);  // scale buffer + one row, for one image
 void lrn_forward(const LrnGeom& g, const float* x, float* y, float* workspace);
-void lrn_backward(const LrnGeom& g, const float* x, const float* y, const float* dy,
-                  float* dx, float* workspace);
+void lrn_backward(const LrnGeom& g, const float* x, const float* y, const float* dy, float* dx,
+                  float* workspace);
 
 // ------------------------------------------------------------------- concat
 // Channel concatenation of `num_inputs` tensors [n, c_i, hw] into y [n, sum c_i, hw].
@@ -128,11 +127,11 @@ void concat_backward(int64_t n, int64_t hw, int64_t num_inputs, const float* dy,
 // logits [n, classes], labels in [0, classes). probs [n, classes] is saved for backward.
 // Returns the mean loss over the batch; correct (nullable) receives the number of rows
 // whose argmax equals the label.
-float softmax_xent_forward(int64_t n, int64_t classes, const float* logits,
-                           const int32_t* labels, float* probs, int64_t* correct);
+float softmax_xent_forward(int64_t n, int64_t classes, const float* logits, const int32_t* labels,
+                           float* probs, int64_t* correct);
 // dlogits += (probs - onehot(labels)) / n
-void softmax_xent_backward(int64_t n, int64_t classes, const float* probs,
-                           const int32_t* labels, float* dlogits);
+void softmax_xent_backward(int64_t n, int64_t classes, const float* probs, const int32_t* labels,
+                           float* dlogits);
 
 // -------------------------------------------------------------------- SGD
 // v = momentum * v + (dw + weight_decay * w); w -= lr * v

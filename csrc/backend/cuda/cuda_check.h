@@ -19,10 +19,10 @@ class CudaError : public std::runtime_error {
 
 }  // namespace sn
 
-#define SN_CUDA_CHECK(stmt)                                                                 \
-  do {                                                                                      \
-    cudaError_t sn_status_ = (stmt);                                                        \
-    if (sn_status_ != cudaSuccess)                                                          \
+#define SN_CUDA_CHECK(stmt)                                                                     \
+  do {                                                                                          \
+    cudaError_t sn_status_ = (stmt);                                                            \
+    if (sn_status_ != cudaSuccess)                                                              \
       throw ::sn::CudaError(std::string(#stmt) + " failed: " + cudaGetErrorString(sn_status_) + \
-                            " at " + __FILE__ + ":" + std::to_string(__LINE__));            \
+                            " at " + __FILE__ + ":" + std::to_string(__LINE__));                \
   } while (0)

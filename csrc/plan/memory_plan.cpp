@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <set>
 #include <sstream>
 #include <unordered_map>
 
@@ -374,7 +375,9 @@ MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_siz
     BackwardReads reads = backward_reads(l.kind);
     if (forward || reads.output) bytes += sizes.act[u];
     if (!forward && s.layer != loss) bytes += sizes.act[u];  // dy
-    for (int in : l.inputs) {
+    // add(x, x) and concat([a, a]) read one tensor twice: count it once.
+    const std::set<int> distinct(l.inputs.begin(), l.inputs.end());
+    for (int in : distinct) {
       const auto v = static_cast<size_t>(in);
       if (forward || reads.inputs) bytes += sizes.act[v];
       if (!forward && in != input) bytes += sizes.act[v];  // dx

@@ -173,6 +173,14 @@ def dags(draw: st.DrawFn) -> sn.Graph:
     return g
 
 
+def test_layer_bound_counts_a_repeated_input_once() -> None:
+    g = sn.Graph()
+    x = g.input(shape=(2, 4, 4), name="x")
+    g.softmax_cross_entropy(g.fc(g.add(x, x, name="twice"), 3, name="fc"), name="loss")
+    p = sn.plan(g, 8, policy="liveness")
+    assert p.layer_bound_bytes <= p.peak_bytes
+
+
 @settings(max_examples=40, deadline=None)
 @given(dags(), st.integers(1, 6))
 def test_live_tensors_never_overlap(g: sn.Graph, batch: int) -> None:

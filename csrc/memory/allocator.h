@@ -1,18 +1,15 @@
-// The allocator interface every memory policy allocates through, and the baseline
-// host allocator.
+// The allocator interface (allocate / free / stats) that pools implement.
 //
-// Usage:
-//   sn::HostAllocator pool(/*budget_bytes=*/256 << 20);
-//   void* p = pool.allocate(4096);     // nullptr when the budget would be exceeded
-//   pool.free(p);
-//   auto s = pool.stats();             // in_use_bytes, peak_bytes, ...
+// Usage (sn::ArenaPool in memory/arena_pool.h is the implementation):
+//   void* p = allocator.allocate(4096);   // nullptr when it does not fit
+//   allocator.free(p);
+//   auto s = allocator.stats();           // in_use_bytes, peak_bytes, ...
 //
 // Allocators never throw on a request that does not fit: they return nullptr, and the
 // executor, which knows the step and the layer, raises OutOfMemoryError with context.
 #pragma once
 
 #include <cstdint>
-#include <unordered_map>
 
 namespace sn {
 
@@ -31,25 +28,6 @@ class Allocator {
   virtual void free(void* ptr) = 0;
   virtual AllocatorStats stats() const = 0;
   virtual int64_t largest_free_bytes() const = 0;
-};
-
-// Policy `none`: one system allocation per request, counted against an optional budget.
-// Every block is 64-byte aligned (one cache line, enough for AVX-512 loads).
-class HostAllocator final : public Allocator {
- public:
-  explicit HostAllocator(int64_t budget_bytes);
-  ~HostAllocator() override;
-  HostAllocator(const HostAllocator&) = delete;
-  HostAllocator& operator=(const HostAllocator&) = delete;
-
-  void* allocate(int64_t size_bytes) override;
-  void free(void* ptr) override;
-  AllocatorStats stats() const override { return stats_; }
-  int64_t largest_free_bytes() const override;
-
- private:
-  AllocatorStats stats_;
-  std::unordered_map<void*, int64_t> sizes_bytes_;
 };
 
 }  // namespace sn

@@ -9,9 +9,10 @@ SVMs on the path, with one of two leaf solvers:
   centred on the best of them and candidates kept inside both the trust region
   and the SVM region. A round lasts until the trust region collapses (as in the
   source) or ``max_round_evals`` results of the run came back.
-- ``solver="bo"``: every suggestion is a round: a GP on the leaf's samples and
-  EI over candidates drawn in boxes of several sizes around the leaf's samples,
-  kept only inside the region (a simplification of the source's Fig. 5.4).
+- ``solver="bo"``: every suggestion is a round: a GP on all samples (the best
+  250 at most) and EI over candidates drawn in boxes of several sizes around the
+  leaf's best samples and uniformly, kept only inside the region (a
+  simplification of the source's Fig. 5.4).
 
 Candidates outside the region are pulled toward the leaf's best sample (see
 ``pull_inside``), so proposals satisfy every SVM constraint on the path.
@@ -32,7 +33,8 @@ from nas._turbo import _MAX_GP_POINTS, Region, TrustRegion, propose_in_region, p
 
 __all__ = ["LAMCTS"]
 
-_BO_SCALES = (0.01, 0.03, 0.1, 0.3)  # half-widths of the boxes around leaf samples (unit)
+_BO_SCALES = (0.02, 0.05, 0.1, 0.2)  # half-widths of the boxes around leaf samples (unit)
+_BO_SEEDS = 5  # best leaf samples that candidate boxes are drawn around
 
 
 @dataclass
@@ -202,27 +204,29 @@ class LAMCTS(Strategy):
         leaf, path = tree.select()
         self.last_leaf, self.last_path = leaf, path
         self.rounds += 1
-        idx = leaf.idx if leaf.n >= 3 else np.arange(self.n_observed)
-        idx = self._gp_indices(np.asarray(idx))
-        self.gp.fit(self.space.features(self._rows[idx]), self._scores[idx], optimize=True)
+        # The GP sees every sample (the best 250 at most): a leaf holds at most
+        # leaf_size of them, too few for a GP in 20+ dimensions. The leaf decides
+        # where to look: candidates are drawn around its best samples and kept
+        # inside its region.
+        idx = np.argsort(-self._scores)[:_MAX_GP_POINTS]
+        self._fit_gp(idx)
         inside = self.region(path)
-        per = max(1, math.ceil(self.n_candidates / len(idx)))
-        boxes = []
-        for i in idx:
-            half = self.rng.choice(_BO_SCALES, size=(per, 1))
-            for h in np.unique(half):
-                k = int((half == h).sum())
-                boxes.append(self.space.box_rows(self.rng, self._rows[i], float(h), k))
+        leaf_idx = np.asarray(leaf.idx)
+        seeds = leaf_idx[np.argsort(-self._scores[leaf_idx])[:_BO_SEEDS]]
+        per = max(1, self.n_candidates // (len(seeds) * len(_BO_SCALES)))
+        prob = min(1.0, 20.0 / self.space.n_params)
+        boxes = [
+            self.space.box_rows(self.rng, self._rows[i], h, per, prob)
+            for i in seeds
+            for h in _BO_SCALES
+        ]
+        center = self._rows[seeds[0]]
         cands = np.vstack([*boxes, self.space.sample_rows(self.rng, self.n_candidates // 4)])
-        cands = cands[inside(cands)]
+        cands = pull_inside(self.space, center, cands, inside)
         if len(cands) < n:
-            center = self._rows[idx[np.argmax(self._scores[idx])]]
-            pulled = pull_inside(
-                self.space, center, self.space.box_rows(self.rng, center, 0.1, 4 * n), inside
-            )
-            cands = np.vstack([cands, pulled, self._rejection_rows(inside, n)])
+            cands = np.vstack([cands, self._rejection_rows(inside, n)])
         mean, std = self.gp.predict(self.space.features(cands))
-        ei = expected_improvement(mean, std, float(self._scores[idx].max()))
+        ei = expected_improvement(mean, std, float(self._scores.max()))
         return self._finish(cands[np.argsort(-ei)], n, exclude=exclude)
 
     def _rejection_rows(self, inside: Region, n: int) -> np.ndarray:

@@ -137,7 +137,8 @@ def _train(args: argparse.Namespace) -> int:
     else:
         print(
             f"done: final loss {summary['final_loss']:.4f}, test accuracy "
-            f"{summary['test_accuracy']:.4f}, peak memory {sn.format_bytes(mem['peak_bytes'])}, "
+            f"{summary['test_accuracy']:.4f}, "
+            f"peak memory {sn.format_bytes(int(mem['peak_bytes']))}, "
             f"{summary['time_s']:.1f} s"
         )
     return 0

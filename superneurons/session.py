@@ -226,6 +226,8 @@ class Session:
         iteration; equals ``plan().bytes_in_use`` byte for byte."""
         return list(self._core.memory_trace()["train"])
 
-    def memory_stats(self) -> dict[str, int]:
-        """The allocator's counters: capacity, in use, peak, live and total allocations."""
+    def memory_stats(self) -> dict[str, int | float]:
+        """The arena's counters: capacity, bytes in use and at peak, live and total
+        allocations, largest free block, fragmentation (0: the free space is one block)
+        and the highest offset ever handed out."""
         return dict(self._core.memory_stats())

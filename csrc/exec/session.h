@@ -72,6 +72,7 @@ class Session {
   int64_t iteration() const { return iteration_; }
   void set_iteration(int64_t it);
   AllocatorStats memory_stats() const { return pool_->stats(); }
+  const ArenaPool& pool() const { return *pool_; }
   // Bytes in use measured at setup and at every step of the last training iteration
   // (after each step's allocations), and of the last inference pass.
   int64_t setup_trace() const { return setup_bytes_; }

@@ -115,6 +115,9 @@ void register_session(py::module_& m) {
         d["peak_bytes"] = st.peak_bytes;
         d["num_allocs"] = st.num_allocs;
         d["total_allocs"] = st.total_allocs;
+        d["largest_free_bytes"] = s.pool().largest_free_bytes();
+        d["fragmentation"] = s.pool().fragmentation();
+        d["high_water_bytes"] = s.pool().high_water_bytes();
         return d;
       });
 }

@@ -1,7 +1,10 @@
 """The one module that imports the C++ extension ``superneurons._C``.
 
 OpenBLAS ships in the ``scipy_openblas32`` wheel; the extension finds it through its
-RPATH, and as a fallback (editable or unusual installs) we load it here first.
+RPATH, and as a fallback (unusual install layouts) we load it here first. It is loaded
+privately (RTLD_LOCAL): the dynamic loader then satisfies _C's dependency by soname,
+while the symbols stay out of the global namespace, where they could interpose on
+another OpenBLAS copy (SciPy's or NumPy's) in the same process.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ try:
 
     _lib = os.path.join(_openblas.get_lib_dir(), "libscipy_openblas.so")
     if os.path.exists(_lib):
-        ctypes.CDLL(_lib, mode=ctypes.RTLD_GLOBAL)
+        ctypes.CDLL(_lib, mode=ctypes.RTLD_LOCAL)
 except ImportError:  # pragma: no cover - a broken install; _C's import error says more
     pass
 

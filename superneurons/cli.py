@@ -197,7 +197,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=0.1)
     t.add_argument("--momentum", type=float, default=0.9)
     t.add_argument("--weight-decay", type=float, default=5e-4)
-    t.add_argument("--policy", choices=sn.POLICIES, default="none")
+    t.add_argument("--policy", choices=sn.POLICIES, default="liveness")
     t.add_argument("--budget", default=None, help="memory budget, e.g. 256MB (default: none)")
     t.add_argument("--device", default="cpu")
     t.add_argument("--seed", type=int, default=0)

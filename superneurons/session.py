@@ -88,7 +88,7 @@ class Session:
         batch_size: int,
         *,
         device: str = "cpu",
-        policy: str = "none",
+        policy: str = "liveness",
         budget: str | int | None = None,
         seed: int = 0,
         init: Init = "he",

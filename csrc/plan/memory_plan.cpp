@@ -1,6 +1,7 @@
 #include "plan/memory_plan.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <limits>
 #include <set>
 #include <sstream>
@@ -68,9 +69,16 @@ int64_t key_of(const TensorRef& t) {
 }
 
 std::string bytes_str(int64_t b) {
-  std::ostringstream s;
-  s << b << " B (" << static_cast<double>(b) / (1024.0 * 1024.0) << " MiB)";
-  return s.str();
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024.0 && u < 4) {
+    v /= 1024.0;
+    ++u;
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.2f %s", v, units[u]);
+  return std::to_string(b) + " B" + (u == 0 ? std::string() : std::string(" (") + buf + ")");
 }
 
 // Sizes of every tensor, computed once per layer.

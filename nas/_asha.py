@@ -111,6 +111,10 @@ class ASHA(Strategy):
             value = None if score == -math.inf else (score if self.maximize else -score)
             self.searcher.observe([(self._searcher_cfg.pop(cid), value)])
 
+    def _check_observation(self, config: Config) -> None:
+        if config.get("_trial") not in self._jobs:
+            raise ValueError("asha: observe() takes back only its own suggestions (with '_trial')")
+
     def _tell(self, configs: list[Config], rows: np.ndarray, scores: np.ndarray) -> None:
         for cfg, score in zip(configs, scores, strict=True):
             self._record(cfg, float(score))

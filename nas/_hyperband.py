@@ -181,6 +181,12 @@ class Hyperband(Strategy):
         if not b.queued:
             self._active.remove(b)
 
+    def _check_observation(self, config: Config) -> None:
+        if config.get("_trial") not in self._jobs:
+            raise ValueError(
+                "hyperband: observe() takes back only its own suggestions (with '_trial')"
+            )
+
     def _tell(self, configs: list[Config], rows: np.ndarray, scores: np.ndarray) -> None:
         for cfg, score in zip(configs, scores, strict=True):
             self._record(cfg, float(score))

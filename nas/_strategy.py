@@ -95,6 +95,7 @@ class Strategy(ABC):
             if not isinstance(item, (tuple, list)) or len(item) != 2:
                 raise ValueError(f"observe: expected (config, value) pairs, got {item!r}")
             cfg, value = dict(item[0]), item[1]
+            self._check_observation(cfg)
             if value is not None:
                 if isinstance(value, bool) or not isinstance(
                     value, (int, float, np.integer, np.floating)
@@ -159,6 +160,10 @@ class Strategy(ABC):
         """Hook: new successful observations (already appended to the data)."""
         return None
 
+    def _check_observation(self, config: Config) -> None:
+        """Hook: raise ``ValueError`` for a config this strategy cannot take back."""
+        return None
+
     def _tell_failure(self, config: Config) -> None:
         """Hook: a suggested trial failed for good."""
         return None
@@ -213,8 +218,3 @@ class Strategy(ABC):
                 "the space may be exhausted (suggest fewer at a time)"
             )
         return chosen
-
-    def _pending_rows(self) -> np.ndarray:
-        if not self.pending:
-            return np.zeros((0, self.space.n_params))
-        return self.space.to_rows([strip_meta(c) for c in self.pending.values()])

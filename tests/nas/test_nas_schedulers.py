@@ -110,6 +110,14 @@ def test_asha_every_job_is_what_algorithm_3_would_pick() -> None:
     assert counts[1] > counts[3] > counts[9] >= 1
 
 
+@pytest.mark.parametrize("name", ["hyperband", "asha"])
+def test_schedulers_reject_configs_they_did_not_suggest(name: str) -> None:
+    s = nas.make_strategy(name, SPACE, seed=0, max_fidelity=9)
+    with pytest.raises(ValueError, match="its own suggestions"):
+        s.observe([({"x": 0.5}, 1.0)])
+    assert s.n_observed == 0
+
+
 def test_asha_never_promotes_a_failed_trial() -> None:
     asha = nas.ASHA(SPACE, seed=0, min_fidelity=1, max_fidelity=9, eta=3)
     jobs = asha.suggest(3)

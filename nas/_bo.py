@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nas._gp import GP, expected_improvement
+from nas._gp import GP, expected_improvement, gp_subset
 from nas._space import Config, Space
 from nas._strategy import Strategy
 from nas._turbo import _MAX_GP_POINTS
@@ -20,7 +20,8 @@ class BayesOpt(Strategy):
 
     After ``n_init`` uniform points, each batch takes the top-EI distinct
     candidates among ``n_candidates`` uniform draws and as many drawn in boxes
-    around the best few points. The GP keeps the best ``250`` points at most.
+    around the best few points. The GP is fit on 250 points at most (see
+    ``gp_subset``).
 
     >>> import nas
     >>> space = nas.Space({"x": nas.Real(-2, 2)})
@@ -49,7 +50,6 @@ class BayesOpt(Strategy):
         if self.n_candidates < 1:
             raise ValueError(f"bo: n_candidates must be >= 1, got {n_candidates}")
         self.gp = GP()
-        self._opt_at = 0
 
     def _suggest(self, n: int) -> list[Config]:
         n_rand = (
@@ -60,14 +60,12 @@ class BayesOpt(Strategy):
         out = self._finish(self.space.sample_rows(self.rng, 2 * n_rand), n_rand) if n_rand else []
         if n == n_rand:
             return out
-        idx = np.argsort(-self._scores)[:_MAX_GP_POINTS]
-        optimize = len(idx) >= self._opt_at
+        idx = gp_subset(np.arange(self.n_observed), self._scores, self._rows, _MAX_GP_POINTS)
+        optimize = self.gp.refit_due(self.n_observed)
         self.gp.fit(self.space.features(self._rows[idx]), self._scores[idx], optimize=optimize)
-        if optimize:
-            self._opt_at = len(idx) + max(1, len(idx) // 10)
         local = []
         per = max(1, self.n_candidates // (_N_INCUMBENTS * len(_LOCAL_SCALES)))
-        for i in idx[:_N_INCUMBENTS]:
+        for i in np.argsort(-self._scores)[:_N_INCUMBENTS]:
             for h in _LOCAL_SCALES:
                 local.append(
                     self.space.box_rows(

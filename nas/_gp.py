@@ -19,7 +19,7 @@ from scipy.linalg import cho_solve, solve_triangular
 from scipy.optimize import minimize
 from scipy.special import ndtr
 
-__all__ = ["GP", "expected_improvement"]
+__all__ = ["GP", "expected_improvement", "gp_subset"]
 
 _SQRT5 = math.sqrt(5.0)
 _LENGTH_BOUNDS = (0.005, 2.0)  # unit-cube length scales (TuRBO)
@@ -57,6 +57,22 @@ class GP:
             raise ValueError(f"GP: maxiter must be >= 0, got {maxiter}")
         self.maxiter = maxiter
         self.theta: np.ndarray | None = None  # log [lengths..., signal, noise]
+        self._opt_at = 0  # data size at which hyper-parameters are re-optimized next
+
+    def refit_due(self, n_seen: int) -> bool:
+        """True when the data grew by 10% since the last hyper-parameter fit.
+
+        ``n_seen`` counts all the observations the model is about, not only the
+        (capped) subset it is fit on, so a capped GP keeps adapting.
+        """
+        if n_seen >= self._opt_at:
+            self._opt_at = n_seen + max(1, n_seen // 10)
+            return True
+        return False
+
+    def schedule_refit(self) -> None:
+        """Re-optimize hyper-parameters at the next ``refit_due`` (e.g. after a restart)."""
+        self._opt_at = 0
 
     @property
     def lengthscales(self) -> np.ndarray:
@@ -166,6 +182,30 @@ class GP:
         draws = (ks @ self._alpha)[:, None] + lc @ z
         out: np.ndarray = (self._mu + self._sd * draws).T
         return out
+
+
+def gp_subset(
+    idx: np.ndarray,
+    scores: np.ndarray,
+    rows: np.ndarray,
+    cap: int,
+    center: np.ndarray | None = None,
+) -> np.ndarray:
+    """At most ``cap`` of the indices ``idx`` to fit a GP on.
+
+    With a ``center``: the nearest (L1 on native rows), a local model. Without: the
+    best half and the most recent rest, so new (even bad) points always enter the
+    model; a model of only the best points would keep proposing the same failures.
+    """
+    idx = np.asarray(idx)
+    if len(idx) <= cap:
+        return idx
+    if center is not None:
+        d = np.abs(rows[idx] - center).sum(1)
+        return idx[np.argsort(d, kind="stable")[:cap]]
+    best = idx[np.argsort(-scores[idx], kind="stable")[: cap // 2]]
+    rest = np.setdiff1d(idx, best)
+    return np.concatenate([best, np.sort(rest)[-(cap - len(best)) :]])
 
 
 def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:

@@ -9,8 +9,8 @@ SVMs on the path, with one of two leaf solvers:
   centred on the best of them and candidates kept inside both the trust region
   and the SVM region. A round lasts until the trust region collapses (as in the
   source) or ``max_round_evals`` results of the run came back.
-- ``solver="bo"``: every suggestion is a round: a GP on all samples (the best
-  250 at most) and EI over candidates drawn in boxes of several sizes around the
+- ``solver="bo"``: every suggestion is a round: a GP on all samples (250 at
+  most, see ``gp_subset``) and EI over candidates drawn in boxes of several sizes around the
   leaf's best samples and uniformly, kept only inside the region (a
   simplification of the source's Fig. 5.4).
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nas._gp import GP, expected_improvement
+from nas._gp import GP, expected_improvement, gp_subset
 from nas._space import Config, Space
 from nas._strategy import Strategy
 from nas._tree import Node, PartitionTree, Path, in_region
@@ -115,7 +115,6 @@ class LAMCTS(Strategy):
         self.last_path: Path = []
         self.last_leaf: Node | None = None
         self._round: _Round | None = None
-        self._opt_at = 0
 
     # --------------------------------------------------------------- tree
     def effective_cp(self) -> float:
@@ -161,22 +160,13 @@ class LAMCTS(Strategy):
         leaf, path = tree.select()
         self.last_leaf, self.last_path = leaf, path
         self.rounds += 1
-        self._opt_at = 0
+        self.gp.schedule_refit()
         tr = TrustRegion(self.space.n_params, batch_size=self.batch_size)
         return _Round(path=path, idx=[int(i) for i in leaf.idx], tr=tr)
 
-    def _gp_indices(self, idx: np.ndarray) -> np.ndarray:
-        if len(idx) > _MAX_GP_POINTS:
-            best = self._rows[idx[np.argmax(self._scores[idx])]]
-            d = np.abs(self._rows[idx] - best).sum(1)
-            idx = idx[np.argsort(d)[:_MAX_GP_POINTS]]
-        return idx
-
-    def _fit_gp(self, idx: np.ndarray) -> None:
-        optimize = len(idx) >= self._opt_at
+    def _fit_gp(self, idx: np.ndarray, n_seen: int) -> None:
+        optimize = self.gp.refit_due(n_seen)
         self.gp.fit(self.space.features(self._rows[idx]), self._scores[idx], optimize=optimize)
-        if optimize:
-            self._opt_at = len(idx) + max(1, len(idx) // 10)
 
     def _suggest_turbo(self, n: int, exclude: list[Config]) -> list[Config]:
         rnd = self._round
@@ -186,8 +176,12 @@ class LAMCTS(Strategy):
             or (self.max_round_evals is not None and rnd.evals >= self.max_round_evals)
         ):
             rnd = self._round = self._new_round()
-        idx = self._gp_indices(np.array(rnd.idx))
-        self._fit_gp(idx)
+        ridx = np.array(rnd.idx)
+        center_idx = ridx[np.argmax(self._scores[ridx])]
+        idx = gp_subset(
+            ridx, self._scores, self._rows, _MAX_GP_POINTS, center=self._rows[center_idx]
+        )
+        self._fit_gp(idx, len(ridx))
         center = self._rows[idx[np.argmax(self._scores[idx])]]
         inside = self.region(rnd.path)
         cands = propose_in_region(
@@ -204,12 +198,12 @@ class LAMCTS(Strategy):
         leaf, path = tree.select()
         self.last_leaf, self.last_path = leaf, path
         self.rounds += 1
-        # The GP sees every sample (the best 250 at most): a leaf holds at most
+        # The GP sees every sample (250 at most, see gp_subset): a leaf holds at most
         # leaf_size of them, too few for a GP in 20+ dimensions. The leaf decides
         # where to look: candidates are drawn around its best samples and kept
         # inside its region.
-        idx = np.argsort(-self._scores)[:_MAX_GP_POINTS]
-        self._fit_gp(idx)
+        idx = gp_subset(np.arange(self.n_observed), self._scores, self._rows, _MAX_GP_POINTS)
+        self._fit_gp(idx, self.n_observed)
         inside = self.region(path)
         leaf_idx = np.asarray(leaf.idx)
         seeds = leaf_idx[np.argsort(-self._scores[leaf_idx])[:_BO_SEEDS]]

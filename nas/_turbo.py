@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nas._gp import GP
+from nas._gp import GP, gp_subset
 from nas._space import Config, Space
 from nas._strategy import Strategy
 
@@ -193,7 +193,6 @@ class TuRBO(Strategy):
         self.restarts = 0
         self._run_idx: list[int] = []
         self._run_keys: set[bytes] = set()
-        self._opt_at = 0
 
     def _suggest(self, n: int) -> list[Config]:
         taken = self._taken_keys()
@@ -213,17 +212,11 @@ class TuRBO(Strategy):
     def _run_rows_for_gp(self) -> np.ndarray:
         idx = np.array(self._run_idx)
         best = idx[np.argmax(self._scores[idx])]
-        if len(idx) > _MAX_GP_POINTS:
-            d = np.abs(self._rows[idx] - self._rows[best]).sum(1)
-            idx = idx[np.argsort(d)[:_MAX_GP_POINTS]]
-        return idx
+        return gp_subset(idx, self._scores, self._rows, _MAX_GP_POINTS, center=self._rows[best])
 
     def _tr_candidates(self, idx: np.ndarray, n: int) -> np.ndarray:
         feats = self.space.features(self._rows[idx])
-        optimize = len(idx) >= self._opt_at
-        self.gp.fit(feats, self._scores[idx], optimize=optimize)
-        if optimize:
-            self._opt_at = len(idx) + max(1, len(idx) // 10)
+        self.gp.fit(feats, self._scores[idx], optimize=self.gp.refit_due(len(self._run_idx)))
         center = self._rows[idx[np.argmax(self._scores[idx])]]
         return propose_in_region(
             self.space, self.rng, self.gp, center, self.tr.length, n, self.n_candidates
@@ -244,4 +237,5 @@ class TuRBO(Strategy):
             if self.tr.collapsed:
                 self.restarts += 1
                 self.tr.reset()
-                self._run_idx, self._run_keys, self._opt_at = [], set(), 0
+                self._run_idx, self._run_keys = [], set()
+                self.gp.schedule_refit()

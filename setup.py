@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +25,13 @@ class CMakeBuild(build_ext):
 
     def build_extension(self, ext: Extension) -> None:
         out_dir = Path(self.get_ext_fullpath(ext.name)).resolve().parent
-        build_dir = Path(os.environ.get("SUPERNEURONS_BUILD_DIR", ROOT / "build" / "py"))
+        # One build folder per interpreter and CMake: a venv and the system Python must not
+        # share one, and pip's isolated builds bring a new CMake/Ninja in a temporary prefix
+        # each time, which a cached build folder would still point to.
+        tools = f"{sys.executable}|{shutil.which('cmake')}|{shutil.which('ninja')}"
+        tag = hashlib.sha1(tools.encode()).hexdigest()[:10]
+        default = ROOT / "build" / f"py-{sys.version_info[0]}{sys.version_info[1]}-{tag}"
+        build_dir = Path(os.environ.get("SUPERNEURONS_BUILD_DIR", default))
         build_dir.mkdir(parents=True, exist_ok=True)
         cuda = os.environ.get("SUPERNEURONS_CUDA", "AUTO")
         config = [

@@ -14,11 +14,12 @@ from typing import Any
 
 from superneurons import data, models
 from superneurons._ext import _C
+from superneurons._policies import PLANNED_POLICIES, POLICIES
 from superneurons._units import format_bytes, parse_bytes
 from superneurons.errors import GraphError, OutOfMemoryError
 from superneurons.graph import Graph, LayerSpec, TensorHandle
 from superneurons.planning import MemoryPlan, plan
-from superneurons.session import POLICIES, Session, StepResult
+from superneurons.session import Session, StepResult
 from superneurons.trainer import Trainer, load_checkpoint, save_checkpoint
 
 __version__ = "0.1.0"
@@ -40,6 +41,7 @@ def build_info() -> dict[str, Any]:
 
 
 __all__ = [
+    "PLANNED_POLICIES",
     "POLICIES",
     "Graph",
     "GraphError",

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,18 +60,29 @@ class LayerSpec:
         }
 
 
+def _is_int(v: object) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
 def _pair(value: IntPair, what: str) -> tuple[int, int]:
-    if isinstance(value, bool):
-        raise TypeError(f"{what} must be an int or a pair of ints, got {value!r}")
-    if isinstance(value, int):
-        return value, value
-    if (
-        isinstance(value, Sequence)
-        and len(value) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-    ):
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value), int(value)
+    if isinstance(value, Sequence) and len(value) == 2 and all(_is_int(v) for v in value):
         return int(value[0]), int(value[1])
     raise TypeError(f"{what} must be an int or a pair of ints, got {value!r}")
+
+
+def _numbers(layer: str, attrs: Mapping[str, object]) -> dict[str, float]:
+    """Hyperparameters as the core takes them; anything not a real number is a GraphError."""
+    out: dict[str, float] = {}
+    for key, value in attrs.items():
+        if isinstance(value, bool):
+            out[key] = float(value)
+        elif isinstance(value, numbers.Real):
+            out[key] = value  # type: ignore[assignment]
+        else:
+            raise GraphError(f"layer '{layer}': {key} must be a number, got {value!r}")
+    return out
 
 
 class Graph:
@@ -93,6 +105,21 @@ class Graph:
 
     def __repr__(self) -> str:
         return f"Graph({len(self)} layers, {self.num_params():,} parameters)"
+
+    def tensor(self, name: str) -> TensorHandle:
+        """The output of the layer called ``name``, to build on it later.
+
+        Example:
+            >>> import superneurons as sn
+            >>> g = sn.Graph()
+            >>> _ = g.input(shape=(3, 8, 8), name="data")
+            >>> g.tensor("data").shape
+            (3, 8, 8)
+        """
+        for spec in self._specs:
+            if spec.name == name:
+                return TensorHandle(name, spec.shape, id(self))
+        raise GraphError(f"layer '{name}' does not exist")
 
     def num_params(self) -> int:
         """Number of trainable parameters.
@@ -134,6 +161,8 @@ class Graph:
             >>> [s.name for s in g.layers]
             ['x', 'fc', 'loss']
         """
+        if not isinstance(data, Mapping):
+            raise GraphError(f"graph data must be a mapping with a 'layers' list, got {data!r}")
         layers = data.get("layers")
         if not isinstance(layers, list):
             raise GraphError("graph data needs a 'layers' list")
@@ -141,7 +170,10 @@ class Graph:
         for i, item in enumerate(layers):
             if not isinstance(item, Mapping) or "name" not in item or "kind" not in item:
                 raise GraphError(f"layer #{i} needs at least 'name' and 'kind'")
-            attrs = {str(k): float(v) for k, v in dict(item.get("attrs", {})).items()}
+            raw_attrs = item.get("attrs", {})
+            if not isinstance(raw_attrs, Mapping):
+                raise GraphError(f"layer '{item['name']}': attrs must be a mapping")
+            attrs = _numbers(str(item["name"]), {str(k): v for k, v in raw_attrs.items()})
             specs.append(
                 (
                     str(item["name"]),
@@ -165,9 +197,11 @@ class Graph:
         self,
         kind: str,
         inputs: Iterable[TensorHandle],
-        attrs: Mapping[str, float],
+        attrs: Mapping[str, object],
         name: str | None,
     ) -> TensorHandle:
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"layer name must be a string, got {name!r}")
         ins = list(inputs)
         for t in ins:
             if not isinstance(t, TensorHandle) or t.graph_id != id(self):
@@ -180,9 +214,10 @@ class Graph:
                 n += 1
             self._counts[kind] = n
             name = f"{kind}{n}"
-        self._core.add(name, kind, [t.name for t in ins], dict(attrs))
+        values = _numbers(name, attrs)
+        self._core.add(name, kind, [t.name for t in ins], values)
         c, h, w = self._core.shape(len(self._specs))
-        spec = LayerSpec(name, kind, tuple(t.name for t in ins), dict(attrs), (c, h, w))
+        spec = LayerSpec(name, kind, tuple(t.name for t in ins), values, (c, h, w))
         self._specs.append(spec)
         self._names.add(name)
         return TensorHandle(name, spec.shape, id(self))

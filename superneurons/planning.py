@@ -22,10 +22,23 @@ import numpy as np
 import numpy.typing as npt
 
 from superneurons._ext import _C
+from superneurons._policies import check_policy
 from superneurons._units import format_bytes, parse_bytes
-from superneurons.graph import Graph
+from superneurons.graph import Graph, LayerSpec
 
 __all__ = ["KindRow", "MemoryPlan", "PlanStep", "plan"]
+
+# TensorRole in csrc/plan/memory_plan.h, in order.
+_ROLES = (
+    "param",
+    "param.grad",
+    "param.momentum",
+    "labels",
+    "activation",
+    "gradient",
+    "aux",
+    "workspace",
+)
 
 IntArray = npt.NDArray[np.int64]
 
@@ -99,6 +112,46 @@ class MemoryPlan:
                 )
             )
         ]
+
+    def live_set(self, step: int, when: str = "during") -> list[str]:
+        """Names of the tensors live at a training step: ``"before"`` it runs, ``"during"``
+        it (after its allocations) or ``"after"`` it (after its releases). A name is
+        ``"<layer>:<role>"``, e.g. ``"conv1:activation"``; resident tensors included.
+
+        Example:
+            >>> import superneurons as sn
+            >>> g = sn.Graph()
+            >>> x = g.input(shape=(2, 1, 1), name="x")
+            >>> _ = g.softmax_cross_entropy(g.fc(x, 2, name="fc"), name="loss")
+            >>> p = sn.plan(g, 4)
+            >>> p.live_set(0, "after")[:2], p.live_set(0, "after")[-1]
+            (['loss:labels', 'fc:weight'], 'x:activation')
+            >>> [t for t in p.live_set(4, "during") if not t.startswith("fc:")]
+            ['loss:labels', 'x:activation']
+        """
+        if when not in ("before", "during", "after"):
+            raise ValueError(f"when must be 'before', 'during' or 'after', got {when!r}")
+        n = len(self._raw["train_steps"]["layer"])
+        if not 0 <= step < n:
+            raise ValueError(f"step must be in [0, {n}), got {step}")
+        b = self._raw["blocks"]
+        first, last = b["first_step"], b["last_step"]
+        if when == "before":
+            live = (first < step) & (last >= step)
+        elif when == "during":
+            live = (first <= step) & (last >= step)
+        else:
+            live = (first <= step) & (last > step)
+        return [self._block_name(i) for i in np.flatnonzero(live).tolist()]
+
+    def _block_name(self, i: int) -> str:
+        b = self._raw["blocks"]
+        layer = int(b["layer"][i])
+        role = _ROLES[int(b["role"][i])]
+        if role in ("param", "param.grad", "param.momentum"):
+            suffix = role.removeprefix("param")
+            role = self._raw["param_roles"][layer][int(b["index"][i])] + suffix
+        return f"{self._layers[layer]}:{role}"
 
     @property
     def bytes_in_use(self) -> IntArray:
@@ -206,13 +259,15 @@ def plan(
         raise TypeError(f"graph must be a superneurons.Graph, got {type(graph).__name__}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int):
         raise TypeError(f"batch_size must be an int, got {batch_size!r}")
+    check_policy(policy)
+    if device in ("gpu",) or device.startswith("cuda"):
+        device = "cuda"  # one plan per device kind: tensor sizes do not depend on the index
     raw = _C.plan_memory(graph._core, batch_size, policy, device, parse_bytes(budget))
-    return from_raw(graph, raw, device)
+    return from_raw(graph.layers, raw, device)
 
 
-def from_raw(graph: Graph, raw: dict[str, Any], device: str) -> MemoryPlan:
+def from_raw(layers: list[LayerSpec], raw: dict[str, Any], device: str) -> MemoryPlan:
     """Wraps the extension's plan dictionary (shared with Session.plan)."""
-    layers = graph.layers
     return MemoryPlan(
         policy=raw["policy"],
         device=device,

@@ -24,17 +24,18 @@ def plot_plan(plan: MemoryPlan, path: Path) -> Path:
         >>> sn.plan(g, 16).plot(out).exists()
         True
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure with the Agg canvas: no pyplot, so the user's backend is left alone.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     raw = plan._raw["train_steps"]
     mib = np.asarray(raw["bytes_in_use"], dtype=np.float64) / 2**20
     live = np.asarray(raw["live_tensors"])
     backward = np.asarray(raw["phase"]) == 1
     x = np.arange(len(mib))
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    fig = Figure(figsize=(10, 6))
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1, sharex=True)
     for mask, label, color in (
         (~backward, "forward", "tab:blue"),
         (backward, "backward", "tab:orange"),
@@ -55,5 +56,4 @@ def plot_plan(plan: MemoryPlan, path: Path) -> Path:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path

@@ -22,13 +22,28 @@ import numpy as np
 import numpy.typing as npt
 
 from superneurons._ext import _C
+from superneurons._policies import check_policy
 from superneurons._units import parse_bytes
 from superneurons.graph import Graph
 from superneurons.planning import MemoryPlan, from_raw
 
-__all__ = ["POLICIES", "Session", "StepResult"]
+__all__ = ["Session", "StepResult", "labels_int32"]
 
-POLICIES = ("none", "liveness", "liveness+offload", "liveness+recompute", "superneurons")
+
+def labels_int32(labels: npt.ArrayLike, num_classes: int) -> npt.NDArray[np.int32]:
+    """Labels as the core takes them: an integer array, every value in [0, num_classes)."""
+    y = np.asarray(labels)
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"labels must be an integer array, got dtype {y.dtype}")
+    if y.ndim != 1:
+        raise ValueError(f"labels must have shape (n,), got {y.shape}")
+    bad = np.flatnonzero((y < 0) | (y >= num_classes))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"label {y[i]} at index {i} is outside [0, {num_classes})")
+    return np.ascontiguousarray(y, dtype=np.int32)
+
+
 Init = Literal["he", "xavier", "gaussian"]
 
 
@@ -98,8 +113,9 @@ class Session:
             raise TypeError(f"graph must be a superneurons.Graph, got {type(graph).__name__}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        if policy not in POLICIES:
-            raise ValueError(f"unknown memory policy {policy!r}; choose one of {POLICIES}")
+        check_policy(policy)
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+            raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
         if init not in ("he", "xavier", "gaussian"):
             raise ValueError(f"unknown init {init!r}; choose 'he', 'xavier' or 'gaussian'")
         self.graph = graph
@@ -118,6 +134,7 @@ class Session:
             debug_poison,
         )
         self._state = {name: (kind, arr) for name, kind, arr in self._core.state()}
+        self._layers = graph.layers  # the graph as compiled (the user may extend it later)
         self._initialise(init)
 
     # -------------------------------------------------------------------- parameters
@@ -169,14 +186,19 @@ class Session:
             raise ValueError(
                 f"state does not match this graph: missing {missing[:5]}, unexpected {extra[:5]}"
             )
+        # Check everything before writing anything: a bad state changes nothing.
+        arrays = {}
         for name, (_kind, arr) in persistent.items():
             src = np.asarray(state[name])
             if src.shape != arr.shape:
                 raise ValueError(f"state '{name}' has shape {src.shape}, expected {arr.shape}")
+            arrays[name] = src.astype(np.float32, copy=False)
+        iteration = int(state.get("__iteration__", self._core.iteration))
+        if iteration < 0:
+            raise ValueError(f"state '__iteration__' must be >= 0, got {iteration}")
         for name, (_kind, arr) in persistent.items():
-            arr[...] = state[name]
-        if "__iteration__" in state:
-            self._core.iteration = int(state["__iteration__"])
+            arr[...] = arrays[name]
+        self._core.iteration = iteration
 
     # ----------------------------------------------------------------------- running
     @property
@@ -197,7 +219,8 @@ class Session:
         weight_decay: float = 0.0,
     ) -> StepResult:
         """One forward, backward and SGD step on up to ``batch_size`` samples."""
-        loss, correct = self._core.train_step(x, labels, lr, momentum, weight_decay)
+        y = labels_int32(labels, self.num_classes)
+        loss, correct = self._core.train_step(x, y, lr, momentum, weight_decay)
         return StepResult(float(loss), int(correct))
 
     def gradients(
@@ -208,23 +231,27 @@ class Session:
         Runs in training mode with the current iteration's dropout masks, so repeated
         calls on the same batch give the same result (what finite differences need).
         """
-        loss, dx = self._core.compute_gradients(x, labels)
+        loss, dx = self._core.compute_gradients(x, labels_int32(labels, self.num_classes))
         grads = {n.removesuffix(".grad"): a for n, (k, a) in self._state.items() if k == "grad"}
         return float(loss), grads, dx
 
     def evaluate(self, x: npt.ArrayLike, labels: npt.ArrayLike) -> EvalResult:
         """Forward in inference mode (running BN statistics, no dropout)."""
-        loss, correct, logits = self._core.evaluate(x, labels)
+        y = labels_int32(labels, self.num_classes)
+        loss, correct, logits = self._core.evaluate(x, y)
         return EvalResult(float(loss), int(correct), logits)
 
     def plan(self) -> MemoryPlan:
         """The memory plan this session executes (same as :func:`superneurons.plan`)."""
-        return from_raw(self.graph, self._core.plan(), self.device)
+        return from_raw(self._layers, self._core.plan(), self.device)
 
-    def memory_trace(self) -> list[int]:
-        """Bytes in use measured by the arena at every step of the last training
-        iteration; equals ``plan().bytes_in_use`` byte for byte."""
-        return list(self._core.memory_trace()["train"])
+    def memory_trace(self, phase: str = "train") -> list[int]:
+        """Bytes in use measured by the arena at every step of the last training iteration
+        (``phase="train"``) or inference pass (``"eval"``); they equal the plan's
+        ``steps`` / ``eval_steps`` byte for byte."""
+        if phase not in ("train", "eval"):
+            raise ValueError(f"phase must be 'train' or 'eval', got {phase!r}")
+        return list(self._core.memory_trace()[phase])
 
     def memory_stats(self) -> dict[str, int | float]:
         """The arena's counters: capacity, bytes in use and at peak, live and total

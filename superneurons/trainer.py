@@ -128,6 +128,8 @@ class Trainer:
         """
         if epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {epochs}")
+        if len(train) == 0:
+            raise ValueError("the training set is empty")
         loader = DataLoader(train, self.session.batch_size, shuffle=True, seed=seed)
         steps = len(loader)
         while self.epoch < epochs:

@@ -123,7 +123,9 @@ class CpuBackend final : public Backend {
       case LayerKind::kBatchNorm:
         if (training)
           cpu::batchnorm_forward_train(bn_geom(l, n), io.x[0], io.params[0], io.params[1], io.y,
-                                       io.aux, io.aux + l.out.c, io.params[2], io.params[3]);
+                                       io.aux, io.aux + l.out.c,
+                                       io.update_running_stats ? io.params[2] : nullptr,
+                                       io.update_running_stats ? io.params[3] : nullptr);
         else
           cpu::batchnorm_forward_infer(bn_geom(l, n), io.x[0], io.params[0], io.params[1],
                                        io.params[2], io.params[3], io.y);
@@ -187,14 +189,10 @@ class CpuBackend final : public Backend {
         cpu::fc_backward(n, g.layer(l.inputs[0]).out.numel(), l.out.c, io.x[0], io.params[0], io.dy,
                          io.dx[0], io.param_grads[0], param_or_null(io.param_grads, 1));
         break;
-      case LayerKind::kBatchNorm: {
-        // The kernel always writes dx; on the data layer nobody reads it (rare: scratch).
-        std::vector<float> scratch(io.dx[0] ? 0 : static_cast<size_t>(count));
-        float* dx = io.dx[0] ? io.dx[0] : scratch.data();
+      case LayerKind::kBatchNorm:
         cpu::batchnorm_backward(bn_geom(l, n), io.x[0], io.params[0], io.aux, io.aux + l.out.c,
-                                io.dy, dx, io.param_grads[0], io.param_grads[1]);
+                                io.dy, io.dx[0], io.param_grads[0], io.param_grads[1]);
         break;
-      }
       case LayerKind::kRelu:
         if (io.dx[0]) cpu::relu_backward(count, io.x[0], io.dy, io.dx[0]);
         break;

@@ -18,19 +18,20 @@ namespace sn {
 
 // Pointers one layer step reads and writes. Unused pointers stay null.
 struct LayerIO {
-  int64_t n = 0;                    // samples in this batch (<= compiled batch size)
-  std::vector<const float*> x;      // input activations, one per layer input
-  std::vector<float*> dx;           // input gradients (accumulated); null: not needed
-  float* y = nullptr;               // output activation
-  const float* dy = nullptr;        // output gradient
-  std::vector<float*> params;       // in param_shapes() order
-  std::vector<float*> param_grads;  // same order; null for buffers that are not trained
-  float* aux = nullptr;             // state saved from forward for backward (aux_floats)
-  float* workspace = nullptr;       // scratch (workspace_floats)
-  const int32_t* labels = nullptr;  // loss layer
-  uint64_t dropout_seed = 0;        // dropout layer: mask = f(seed, element index)
-  double loss = 0.0;                // out: loss layer
-  int64_t correct = 0;              // out: loss layer, rows whose argmax is the label
+  int64_t n = 0;                     // samples in this batch (<= compiled batch size)
+  std::vector<const float*> x;       // input activations, one per layer input
+  std::vector<float*> dx;            // input gradients (accumulated); null: not needed
+  float* y = nullptr;                // output activation
+  const float* dy = nullptr;         // output gradient
+  std::vector<float*> params;        // in param_shapes() order
+  std::vector<float*> param_grads;   // same order; null for buffers that are not trained
+  float* aux = nullptr;              // state saved from forward for backward (aux_floats)
+  float* workspace = nullptr;        // scratch (workspace_floats)
+  const int32_t* labels = nullptr;   // loss layer
+  uint64_t dropout_seed = 0;         // dropout layer: mask = f(seed, element index)
+  bool update_running_stats = true;  // batchnorm in training mode
+  double loss = 0.0;                 // out: loss layer
+  int64_t correct = 0;               // out: loss layer, rows whose argmax is the label
 };
 
 struct SgdConfig {

@@ -7,6 +7,20 @@
 
 #include "core/errors.h"
 
+// Note [Sanitizers and the arena]
+// The arena is one host allocation, so AddressSanitizer alone cannot see a kernel writing
+// past its tensor into a neighbour. In sanitized builds every block the plan does not hold
+// is poisoned: touching it is reported like a heap overflow. Blocks are unpoisoned at
+// their pool size (rounded up to 256 bytes), so an overrun inside that slack goes unseen.
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define SN_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), static_cast<size_t>(n))
+#define SN_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), static_cast<size_t>(n))
+#else
+#define SN_POISON(p, n) ((void)(p), (void)(n))
+#define SN_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 namespace sn {
 namespace {
 
@@ -45,6 +59,8 @@ Session::Session(Graph graph, SessionOptions options)
     throw OutOfMemoryError("cannot reserve the " + std::to_string(reserve_bytes) +
                            "-byte arena in host memory; use a smaller batch or budget");
   pool_ = std::make_unique<ArenaPool>(plan_.capacity_bytes, arena_.get());
+  reserved_bytes_ = reserve_bytes;
+  SN_POISON(arena_.get(), reserved_bytes_);
 
   const auto n = static_cast<size_t>(graph_.size());
   act_.assign(n, nullptr);
@@ -80,7 +96,7 @@ Session::Session(Graph graph, SessionOptions options)
   }
 }
 
-Session::~Session() = default;
+Session::~Session() { SN_UNPOISON(arena_.get(), reserved_bytes_); }
 
 float*& Session::slot(const TensorRef& t) {
   const auto u = static_cast<size_t>(t.layer);
@@ -110,8 +126,9 @@ float*& Session::slot(const TensorRef& t) {
 void Session::allocate(const TensorRef& t) {
   float*& s = slot(t);
   SN_ASSERT(s == nullptr, "plan allocates a tensor that is already live");
-  void* p = pool_->allocate(tensor_bytes(graph_, *backend_, options_.batch_size, t));
+  void* p = pool_->allocate(t.size_bytes);
   SN_ASSERT(p != nullptr, "the arena refused an allocation the plan had placed");
+  SN_UNPOISON(p, t.size_bytes);
   s = static_cast<float*>(p);
 }
 
@@ -119,9 +136,10 @@ void Session::release(const TensorRef& t) {
   float*& s = slot(t);
   SN_ASSERT(s != nullptr, "plan releases a tensor that is not live");
   if (options_.poison_freed) {
-    const int64_t count = tensor_bytes(graph_, *backend_, options_.batch_size, t) / 4;
+    const int64_t count = t.size_bytes / 4;
     std::fill(s, s + count, std::numeric_limits<float>::quiet_NaN());
   }
+  SN_POISON(s, t.size_bytes);
   pool_->free(s);
   s = nullptr;
 }
@@ -162,6 +180,7 @@ LayerIO Session::io_for(int id, int64_t n) const {
   io.aux = aux_[u];
   io.workspace = ws_[u];
   io.labels = reinterpret_cast<const int32_t*>(labels_);
+  io.update_running_stats = update_running_stats_;
   io.dropout_seed = mix(mix(options_.seed ^ static_cast<uint64_t>(id) * 0x2545f4914f6cdd1dULL) ^
                         static_cast<uint64_t>(iteration_));
   return io;
@@ -223,6 +242,7 @@ void Session::run_iteration(const float* x, const int32_t* labels, int64_t n, St
 
 StepResult Session::train_step(const float* x, const int32_t* labels, int64_t n,
                                const SgdConfig& sgd) {
+  std::lock_guard<std::mutex> lock(mutex_);
   if (!(sgd.lr >= 0.0f) || !(sgd.momentum >= 0.0f) || !(sgd.weight_decay >= 0.0f))
     throw ArgumentError("lr, momentum and weight_decay must be >= 0");
   StepResult result;
@@ -240,6 +260,9 @@ StepResult Session::train_step(const float* x, const int32_t* labels, int64_t n,
 
 double Session::compute_gradients(const float* x, const int32_t* labels, int64_t n,
                                   float* input_grad_out) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  // An analysis call: the BN running statistics must not move.
+  update_running_stats_ = false;
   // The data layer normally gets no gradient buffer; borrow the caller's for this call.
   float*& in = grad_[static_cast<size_t>(graph_.input_layer())];
   if (input_grad_out) {
@@ -251,13 +274,16 @@ double Session::compute_gradients(const float* x, const int32_t* labels, int64_t
     run_iteration(x, labels, n, result);
   } catch (...) {
     in = nullptr;
+    update_running_stats_ = true;
     throw;
   }
   in = nullptr;
+  update_running_stats_ = true;
   return result.loss;
 }
 
 StepResult Session::evaluate(const float* x, const int32_t* labels, int64_t n, float* logits_out) {
+  std::lock_guard<std::mutex> lock(mutex_);
   check_batch(x, labels, n);
   std::memcpy(labels_, labels, static_cast<size_t>(n) * sizeof(int32_t));
   StepResult result;

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -58,7 +59,8 @@ class Session {
   StepResult train_step(const float* x, const int32_t* labels, int64_t n, const SgdConfig& sgd);
   // Forward and backward in training mode without the update: leaves the parameter
   // gradients in the "grad" state buffers and, when input_grad_out is not null, writes the
-  // gradient of the loss with respect to x there. For gradient checks and analysis.
+  // gradient of the loss with respect to x there. BN running statistics do not move.
+  // For gradient checks and analysis.
   double compute_gradients(const float* x, const int32_t* labels, int64_t n, float* input_grad_out);
   // Inference mode (BN running statistics, no dropout). logits_out: [n, classes] or null.
   StepResult evaluate(const float* x, const int32_t* labels, int64_t n, float* logits_out);
@@ -109,6 +111,9 @@ class Session {
   float* labels_ = nullptr;  // int32 labels in a float-typed slot (see slot())
   int64_t iteration_ = 0;
   int64_t setup_bytes_ = 0;
+  int64_t reserved_bytes_ = 0;
+  bool update_running_stats_ = true;
+  std::mutex mutex_;  // one step at a time: Python releases the GIL while a step runs
   std::vector<int64_t> train_trace_, eval_trace_;
 };
 

@@ -69,6 +69,9 @@ class AttrReader {
     double v = it->second;
     if (!std::isfinite(v) || v != std::floor(v))
       throw GraphError(layer_, key + " must be an integer, got " + std::to_string(v));
+    constexpr double kLargest = 9007199254740992.0;  // 2^53: exact in a double
+    if (std::fabs(v) > kLargest)
+      throw GraphError(layer_, key + " is too large: " + std::to_string(v));
     auto i = static_cast<int64_t>(v);
     if (i < min_value)
       throw GraphError(
@@ -241,6 +244,13 @@ Layer make_layer(const std::string& name, const KindInfo& info, std::vector<int>
       l.out = {1, 1, 1};
       break;
   }
+  // Per-sample sizes stay far below int64 overflow even after multiplying by a batch.
+  constexpr int64_t kMaxElements = int64_t{1} << 40;  // elements per sample
+  const double elements =
+      static_cast<double>(l.out.c) * static_cast<double>(l.out.h) * static_cast<double>(l.out.w);
+  if (elements > static_cast<double>(kMaxElements))
+    throw GraphError(name, "output shape " + dims_str(l.out) + " is too large (over 2^40 " +
+                               "elements per sample)");
   return l;
 }
 
@@ -310,31 +320,46 @@ Graph Graph::from_specs(const std::vector<LayerSpec>& specs) {
     if (!by_name.emplace(specs[i].name, i).second)
       throw GraphError(specs[i].name, "a layer with this name already exists");
   }
-  // Kahn's algorithm in spec order; what remains afterwards lies on or behind a cycle.
+  // Kahn's algorithm taking the lowest spec index first: specs already in a topological
+  // order keep it (so a graph round-trips through to_dict/from_dict unchanged).
   std::vector<int> pending(specs.size(), 0);
   std::vector<std::vector<size_t>> users(specs.size());
+  std::vector<std::vector<size_t>> producers(specs.size());
   for (size_t i = 0; i < specs.size(); ++i) {
     for (const auto& in : specs[i].inputs) {
       auto it = by_name.find(in);
       if (it == by_name.end()) throw GraphError(specs[i].name, "input '" + in + "' does not exist");
       ++pending[i];
       users[it->second].push_back(i);
+      producers[i].push_back(it->second);
     }
   }
-  std::vector<size_t> order, ready;
-  for (size_t i = specs.size(); i-- > 0;)
-    if (pending[i] == 0) ready.push_back(i);
+  std::vector<size_t> order;
+  std::set<size_t> ready;
+  for (size_t i = 0; i < specs.size(); ++i)
+    if (pending[i] == 0) ready.insert(i);
   while (!ready.empty()) {
-    size_t i = ready.back();
-    ready.pop_back();
+    size_t i = *ready.begin();
+    ready.erase(ready.begin());
     order.push_back(i);
     for (size_t u : users[i])
-      if (--pending[u] == 0) ready.push_back(u);
+      if (--pending[u] == 0) ready.insert(u);
   }
   if (order.size() != specs.size()) {
-    for (size_t i = 0; i < specs.size(); ++i)
-      if (pending[i] > 0)
-        throw GraphError(specs[i].name, "the graph has a cycle through this layer");
+    // Walk backwards through unfinished producers until a layer repeats: it lies on a
+    // cycle (a layer merely downstream of one would not be revisited).
+    size_t at = 0;
+    while (pending[at] == 0) ++at;
+    std::vector<bool> seen(specs.size(), false);
+    while (!seen[at]) {
+      seen[at] = true;
+      for (size_t p : producers[at])
+        if (pending[p] > 0) {
+          at = p;
+          break;
+        }
+    }
+    throw GraphError(specs[at].name, "the graph has a cycle through this layer");
   }
   Graph g;
   for (size_t i : order) g.add(specs[i].name, specs[i].kind, specs[i].inputs, specs[i].attrs);

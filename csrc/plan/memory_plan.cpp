@@ -81,6 +81,15 @@ std::string bytes_str(int64_t b) {
   return std::to_string(b) + " B" + (u == 0 ? std::string() : std::string(" (") + buf + ")");
 }
 
+// a * b, or ArgumentError when the product does not fit in int64.
+int64_t checked_mul(int64_t a, int64_t b, const std::string& what) {
+  int64_t out = 0;
+  if (__builtin_mul_overflow(a, b, &out))
+    throw ArgumentError(what + " overflows 64-bit byte counts (" + std::to_string(a) + " x " +
+                        std::to_string(b) + "); use a smaller batch or input");
+  return out;
+}
+
 // Sizes of every tensor, computed once per layer.
 struct Sizes {
   std::vector<std::vector<ParamShape>> params;
@@ -97,13 +106,14 @@ struct Sizes {
       const auto u = static_cast<size_t>(i);
       params[u] = param_shapes(g, i);
       const Layer& l = g.layer(i);
-      act[u] =
-          l.kind == LayerKind::kSoftmaxXent ? 0 : ArenaPool::rounded(batch * l.out.numel() * 4);
+      const std::string what = "the output of layer '" + l.name + "'";
+      const int64_t act_bytes = checked_mul(checked_mul(batch, l.out.numel(), what), 4, what);
+      act[u] = l.kind == LayerKind::kSoftmaxXent ? 0 : ArenaPool::rounded(act_bytes);
       int64_t a = be.aux_floats(g, i, batch), w = be.workspace_floats(g, i, batch);
       aux[u] = a > 0 ? ArenaPool::rounded(a * 4) : 0;
       ws[u] = w > 0 ? ArenaPool::rounded(w * 4) : 0;
     }
-    labels = ArenaPool::rounded(batch * 4);
+    labels = ArenaPool::rounded(checked_mul(batch, 4, "the labels"));
   }
 
   int64_t of(const TensorRef& t) const {
@@ -135,8 +145,8 @@ struct SimResult {
 
 // Replays the plan through a virtual pool of the given capacity. With record, stores the
 // bytes in use and live tensor count of every step into the plan.
-SimResult simulate(MemoryPlan& plan, const Graph& g, const Sizes& sizes, int64_t capacity,
-                   bool record, std::vector<BlockRecord>* blocks) {
+SimResult simulate(MemoryPlan& plan, const Graph& g, int64_t capacity, bool record,
+                   std::vector<BlockRecord>* blocks) {
   ArenaPool pool(capacity, nullptr);
   std::unordered_map<int64_t, int64_t> offsets;
   std::unordered_map<int64_t, size_t> open_blocks;  // tensor key -> index in *blocks
@@ -157,16 +167,22 @@ SimResult simulate(MemoryPlan& plan, const Graph& g, const Sizes& sizes, int64_t
       << bytes_str(pool.free_bytes()) << ", largest free block "
       << bytes_str(pool.largest_free_bytes()) << ". This plan (policy '" << plan.policy
       << "', batch " << plan.batch_size << ") needs " << bytes_str(plan.peak_bytes)
-      << " at its peak. Hint: use a smaller batch size, a larger budget";
-    if (plan.policy == "none") m << ", or policy 'liveness', which frees tensors after last use";
-    m << ".";
+      << " at its peak. ";
+    if (plan.resident_bytes > capacity) {
+      m << "Parameters, their gradients and momentum alone need " << bytes_str(plan.resident_bytes)
+        << ", more than the budget, so a smaller batch cannot help: use a larger budget.";
+    } else {
+      m << "Hint: use a smaller batch size, a larger budget";
+      if (plan.policy == "none") m << ", or policy 'liveness', which frees tensors after last use";
+      m << ".";
+    }
     result.fits = false;
     result.message = m.str();
   };
   auto run = [&](PlanStep& s, size_t index) {
     const int step = s.phase == Phase::kSetup ? -1 : static_cast<int>(index);
     for (const TensorRef& t : s.allocate) {
-      int64_t bytes = sizes.of(t);
+      const int64_t bytes = t.size_bytes;
       int64_t off = pool.allocate_offset(bytes);
       if (off == ArenaPool::kNoSpace) {
         fail(s, index, t, bytes);
@@ -213,11 +229,6 @@ SimResult simulate(MemoryPlan& plan, const Graph& g, const Sizes& sizes, int64_t
 }  // namespace
 
 const char* policy_names() { return "none, liveness"; }
-
-int64_t tensor_bytes(const Graph& g, const Backend& backend, int64_t batch_size,
-                     const TensorRef& t) {
-  return Sizes(g, backend, batch_size).of(t);
-}
 
 MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_size,
                        const std::string& policy, int64_t budget_bytes) {
@@ -394,9 +405,23 @@ MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_siz
   }
   plan.layer_bound_bytes = plan.resident_bytes + largest_step;
 
+  // Every reference carries its size, so the executor never recomputes one.
+  auto stamp = [&](std::vector<TensorRef>& refs) {
+    for (TensorRef& t : refs) t.size_bytes = sizes.of(t);
+  };
+  auto stamp_step = [&](PlanStep& s) {
+    stamp(s.allocate);
+    stamp(s.zero_fill);
+    stamp(s.release);
+  };
+  stamp_step(plan.setup);
+  for (PlanStep& s : plan.train_steps) stamp_step(s);
+  for (PlanStep& s : plan.eval_steps) stamp_step(s);
+
   // Simulate: unlimited first (the trace and the peak), then under the arena's capacity.
   constexpr int64_t kUnlimitedBytes = int64_t{1} << 60;  // bytes: a virtual arena only
-  SimResult free_run = simulate(plan, g, sizes, kUnlimitedBytes, true, nullptr);
+  std::vector<BlockRecord> unlimited_blocks;
+  SimResult free_run = simulate(plan, g, kUnlimitedBytes, true, &unlimited_blocks);
   SN_ASSERT(free_run.fits, "an unlimited arena ran out of memory");
   plan.peak_bytes = plan.setup.bytes_in_use;
   for (const PlanStep& s : plan.train_steps)
@@ -407,17 +432,19 @@ MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_siz
   plan.peak_bytes = std::max(plan.peak_bytes, plan.eval_peak_bytes);
   if (budget_bytes > 0) {
     plan.capacity_bytes = budget_bytes / ArenaPool::kAlignmentBytes * ArenaPool::kAlignmentBytes;
-    SimResult capped = simulate(plan, g, sizes, plan.capacity_bytes, false, &plan.blocks);
+    SimResult capped = simulate(plan, g, plan.capacity_bytes, false, &plan.blocks);
     plan.fits = capped.fits;
     plan.oom_message = capped.message;
     plan.high_water_bytes = capped.high_water_bytes;
+    // A plan that does not fit still reports every tensor's lifetime (placed without limit).
+    if (!plan.fits) plan.blocks = std::move(unlimited_blocks);
   } else {
     // No budget: reserve what the plan reaches; best fit in a smaller arena can place
     // blocks differently, so grow until the same sequence fits (rarely more than once).
     plan.capacity_bytes = ArenaPool::rounded(std::max<int64_t>(free_run.high_water_bytes, 1));
     for (;;) {
       plan.blocks.clear();
-      SimResult capped = simulate(plan, g, sizes, plan.capacity_bytes, false, &plan.blocks);
+      SimResult capped = simulate(plan, g, plan.capacity_bytes, false, &plan.blocks);
       plan.high_water_bytes = capped.high_water_bytes;
       if (capped.fits) break;
       plan.capacity_bytes = ArenaPool::rounded(plan.capacity_bytes + plan.capacity_bytes / 8);

@@ -38,6 +38,7 @@ struct TensorRef {
   int layer = -1;
   TensorRole role = TensorRole::kActivation;
   int index = 0;
+  int64_t size_bytes = 0;  // filled in by plan_memory (rounded to the pool's alignment)
 };
 
 enum class Phase : uint8_t { kSetup, kForward, kBackward };
@@ -96,9 +97,5 @@ const char* policy_names();  // "none, liveness" (what this build plans)
 // Throws ArgumentError for an unknown policy or batch < 1, GraphError for a bad graph.
 MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_size,
                        const std::string& policy, int64_t budget_bytes);
-
-// Bytes of one tensor of the plan (rounded up to the pool alignment).
-int64_t tensor_bytes(const Graph& g, const Backend& backend, int64_t batch_size,
-                     const TensorRef& t);
 
 }  // namespace sn

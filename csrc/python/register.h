@@ -14,5 +14,5 @@ void register_session(pybind11::module_& m);
 void register_cuda(pybind11::module_& m);
 
 // The plan as a Python dict (shared by plan_memory and Session.plan).
-pybind11::dict plan_dict(const MemoryPlan& p);
+pybind11::dict plan_dict(const Graph& g, const MemoryPlan& p);
 }  // namespace sn::python

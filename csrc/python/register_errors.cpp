@@ -2,6 +2,7 @@
 
 #include "core/errors.h"
 #ifdef SN_WITH_CUDA
+#include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device.h"
 #endif
 #include "python/register.h"
@@ -27,6 +28,11 @@ void register_errors(py::module_& m) {
     } catch (const InternalError& e) {
       py::set_error(PyExc_RuntimeError, e.what());
     }
+#ifdef SN_WITH_CUDA
+    catch (const CudaError& e) {
+      py::set_error(PyExc_RuntimeError, e.what());
+    }
+#endif
   });
 }
 

@@ -37,7 +37,7 @@ py::dict steps_dict(const std::vector<PlanStep>& steps) {
 
 }  // namespace
 
-py::dict plan_dict(const MemoryPlan& p) {
+py::dict plan_dict(const Graph& g, const MemoryPlan& p) {
   py::dict d;
   d["policy"] = p.policy;
   d["batch_size"] = p.batch_size;
@@ -59,10 +59,11 @@ py::dict plan_dict(const MemoryPlan& p) {
   d["aux_bytes"] = to_array(p.aux_bytes);
   d["workspace_bytes"] = to_array(p.workspace_bytes);
   d["param_bytes"] = to_array(p.param_bytes);
-  std::vector<int64_t> layer, role, offset, size, first, last;
+  std::vector<int64_t> layer, role, index, offset, size, first, last;
   for (const BlockRecord& b : p.blocks) {
     layer.push_back(b.tensor.layer);
     role.push_back(static_cast<int64_t>(b.tensor.role));
+    index.push_back(b.tensor.index);
     offset.push_back(b.offset_bytes);
     size.push_back(b.size_bytes);
     first.push_back(b.first_step);
@@ -71,11 +72,19 @@ py::dict plan_dict(const MemoryPlan& p) {
   py::dict blocks;
   blocks["layer"] = to_array(layer);
   blocks["role"] = to_array(role);
+  blocks["index"] = to_array(index);
   blocks["offset_bytes"] = to_array(offset);
   blocks["size_bytes"] = to_array(size);
   blocks["first_step"] = to_array(first);
   blocks["last_step"] = to_array(last);
   d["blocks"] = blocks;
+  py::list param_roles;  // per layer: "weight", "bias", "gamma", ...
+  for (int i = 0; i < g.size(); ++i) {
+    py::list roles;
+    for (const ParamShape& ps : param_shapes(g, i)) roles.append(ps.role);
+    param_roles.append(roles);
+  }
+  d["param_roles"] = param_roles;
   return d;
 }
 
@@ -94,7 +103,7 @@ void register_plan(py::module_& m) {
           py::gil_scoped_release release;
           p = plan_memory(g, *backend, batch, policy, budget_bytes);
         }
-        return plan_dict(p);
+        return plan_dict(g, p);
       },
       py::arg("graph"), py::arg("batch_size"), py::arg("policy"), py::arg("device"),
       py::arg("budget_bytes"));

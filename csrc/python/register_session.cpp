@@ -95,7 +95,7 @@ void register_session(py::module_& m) {
              }
              return out;
            })
-      .def("plan", [](const Session& s) { return plan_dict(s.plan()); })
+      .def("plan", [](const Session& s) { return plan_dict(s.graph(), s.plan()); })
       .def("memory_trace",
            [](const Session& s) {
              py::dict d;

@@ -168,3 +168,59 @@ def test_bad_batches_handed_to_a_session() -> None:
     assert s.iteration == 0  # nothing ran
     s.train_step(x, np.array([0, 2], np.int32), lr=0.1)
     assert s.iteration == 1
+
+
+def test_labels_must_be_integers_in_range() -> None:
+    g, h = base()
+    g.softmax_cross_entropy(g.fc(h, 3))
+    s = sn.Session(g, batch_size=2)
+    x = np.zeros((2, 4, 6, 6), np.float32)
+    with pytest.raises(TypeError, match="integer array"):
+        s.train_step(x, np.array([1.9, 0.2]), lr=0.1)
+    with pytest.raises(ValueError, match="label 4294967297 at index 0"):
+        s.train_step(x, np.array([2**32 + 1, 0], np.int64), lr=0.1)
+    assert s.iteration == 0
+    assert s.train_step(x, np.array([2, 0], np.int64), lr=0.1).loss > 0  # int64 is fine
+
+
+def test_sizes_that_would_overflow_are_rejected() -> None:
+    g = sn.Graph()
+    x = g.input(shape=(3, 8, 8))
+    with pytest.raises(sn.GraphError, match="too large"):
+        g.conv2d(x, 10**30, 3, name="huge")
+    with pytest.raises(sn.GraphError, match="too large"):
+        g.input(shape=(2**20, 2**20, 2**20), name="wide")  # a second input: size first
+    g.softmax_cross_entropy(g.fc(x, 3))
+    with pytest.raises(ValueError, match="overflows"):
+        sn.plan(g, 2**62)
+
+
+def test_hyperparameters_must_be_numbers() -> None:
+    g = sn.Graph()
+    x = g.input(shape=(3, 8, 8))
+    with pytest.raises(sn.GraphError, match=r"'c1'.*out_channels must be a number"):
+        g.conv2d(x, "16", 3, name="c1")  # type: ignore[arg-type]
+    assert g.conv2d(x, np.int64(4), np.int64(3)).shape == (4, 6, 6)
+    with pytest.raises(sn.GraphError, match="mapping"):
+        sn.Graph.from_dict([1])  # type: ignore[arg-type]
+
+
+def test_round_trip_keeps_order_and_initialisation() -> None:
+    g = sn.models.resnet(depth=8, num_classes=10, image_size=8, in_channels=1)
+    again = sn.Graph.from_dict(g.to_dict())
+    assert [s.name for s in again.layers] == [s.name for s in g.layers]
+    assert again.route() == g.route()
+    a = sn.Session(g, batch_size=2, seed=3).parameters()
+    b = sn.Session(again, batch_size=2, seed=3).parameters()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_cycle_error_names_a_layer_on_the_cycle() -> None:
+    layers = [
+        spec("after", "relu", ["b"]),  # downstream of the cycle, listed first
+        GOOD[0],
+        spec("a", "add", ["x", "b"]),
+        spec("b", "relu", ["a"]),
+    ]
+    with pytest.raises(sn.GraphError, match=r"'(a|b)'.*cycle"):
+        sn.Graph.from_dict({"layers": layers})

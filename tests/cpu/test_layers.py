@@ -179,8 +179,11 @@ def test_batchnorm_train_and_inference(policy: str) -> None:
     np.testing.assert_allclose(
         s.evaluate(xb, yb).logits.reshape(xb.shape), want, rtol=1e-4, atol=1e-5
     )
-    # One training step moves the running statistics by the momentum rule.
+    # Gradient analysis leaves the running statistics alone ...
     s.gradients(xb, yb)
+    np.testing.assert_array_equal(s.state_dict()["L.running_mean"], state["L.running_mean"])
+    # ... and one training step moves them by the momentum rule.
+    s.train_step(xb, yb, lr=0.0)
     after = s.state_dict()
     batch_var = xb.var(axis=(0, 2, 3), ddof=1)
     np.testing.assert_allclose(
@@ -265,3 +268,15 @@ def test_softmax_cross_entropy_loss_value(policy: str) -> None:
     assert r.loss == pytest.approx(ref.softmax_xent(xb, yb), rel=1e-6)
     assert r.correct == int((xb.reshape(5, 6).argmax(1) == yb).sum())
     fd_check(s, xb, yb)
+
+
+def test_partial_batch_gradients(policy: str) -> None:
+    """A last batch smaller than the compiled one: same numbers as a session of that size."""
+    build: Builder = lambda g, x: g.fc(g.relu(g.batchnorm(g.conv2d(x, 3, 3, padding=1))), 4)  # noqa: E731
+    s, xb, yb = session_for(policy, (2, 4, 4), build, n=5)
+    fd_check(s, xb[:3], yb[:3])
+    small, _, _ = session_for(policy, (2, 4, 4), build, n=3)
+    small.load_state_dict(s.state_dict())
+    np.testing.assert_array_equal(
+        s.gradients(xb[:3], yb[:3])[2], small.gradients(xb[:3], yb[:3])[2]
+    )

@@ -178,7 +178,23 @@ def test_layer_bound_counts_a_repeated_input_once() -> None:
     x = g.input(shape=(2, 4, 4), name="x")
     g.softmax_cross_entropy(g.fc(g.add(x, x, name="twice"), 3, name="fc"), name="loss")
     p = sn.plan(g, 8, policy="liveness")
+    resident = 3 * (r256(3 * 32 * 4) + 256) + 256  # fc weight and bias x3, labels
+    # The largest step is fc's backward: dy (256 B), its input (1 KiB) and dx (1 KiB);
+    # add(x, x) forward reads x once: 1 KiB in, 1 KiB out.
+    assert p.layer_bound_bytes == resident + 256 + 2 * KB
     assert p.layer_bound_bytes <= p.peak_bytes
+
+
+def test_eval_trace_equals_plan_and_plan_survives_graph_growth() -> None:
+    g = fan_join_graph()
+    s = sn.Session(g, batch_size=8, policy="liveness")
+    x = np.ones((8, 2, 4, 4), np.float32)
+    s.evaluate(x, np.zeros(8, np.int32))
+    p = s.plan()
+    assert s.memory_trace("eval") == [st.bytes_in_use for st in p.eval_steps]
+    assert max(s.memory_trace("eval")) == p.eval_peak_bytes
+    g.relu(g.tensor("a"), name="later")
+    assert s.plan().table() == p.table()  # the compiled graph, not the grown one
 
 
 @settings(max_examples=40, deadline=None)
@@ -214,3 +230,24 @@ def test_liveness_trains_exactly_like_none(g: sn.Graph, batch: int, seed: int) -
         assert stats["in_use_bytes"] == live.plan().resident_bytes  # balanced
     np.testing.assert_array_equal(base.evaluate(x, y).logits, live.evaluate(x, y).logits)
     assert live.memory_trace() == live.plan().bytes_in_use.tolist()
+
+
+def test_live_sets_by_hand() -> None:
+    p = sn.plan(fan_join_graph(), batch_size=8, policy="liveness")
+
+    def per_iteration(step: int, when: str) -> list[str]:
+        names = p.live_set(step, when)
+        return sorted(n for n in names if n.split(":")[1] in ("activation", "gradient", "aux"))
+
+    acts = lambda *names: [f"{n}:activation" for n in names]  # noqa: E731
+    assert per_iteration(4, "before") == sorted(acts("x", "a", "b", "c"))
+    assert per_iteration(4, "during") == sorted(acts("x", "a", "b", "c", "d"))
+    assert per_iteration(4, "after") == sorted(acts("x", "a", "d"))
+    # Step 9 is d's backward: d(d) dies after it, d(b) and d(c) are born in it.
+    assert per_iteration(9, "during") == sorted(
+        [*acts("x", "a"), "b:gradient", "c:gradient", "d:gradient"]
+    )
+    assert per_iteration(9, "after") == sorted([*acts("x", "a"), "b:gradient", "c:gradient"])
+    assert per_iteration(12, "after") == []
+    with pytest.raises(ValueError, match="step must be"):
+        p.live_set(13)

@@ -163,3 +163,22 @@ def test_cli_reports_bad_input_without_a_traceback(capsys: pytest.CaptureFixture
     assert "depth" in capsys.readouterr().err
     assert main(["train", "--budget", "12 parsecs", "--epochs", "1"]) == 2
     assert "byte size" in capsys.readouterr().err
+
+
+def test_bad_state_changes_nothing() -> None:
+    s = sn.Session(small_net(), batch_size=4, seed=0)
+    state = s.state_dict()
+    before = {k: v.copy() for k, v in s.parameters().items()}
+    bad = {k: v + 1 for k, v in state.items()}
+    bad["__iteration__"] = np.array(-1)
+    with pytest.raises(ValueError, match="__iteration__"):
+        s.load_state_dict(bad)
+    assert all(np.array_equal(before[k], v) for k, v in s.parameters().items())
+
+
+def test_empty_training_set_is_rejected() -> None:
+    train, _ = sn.data.digits(seed=0)
+    empty = sn.data.ArrayDataset(train.x[:0], train.y[:0], num_classes=10)
+    trainer = sn.Trainer(sn.Session(small_net(), batch_size=4), lr=0.1)
+    with pytest.raises(ValueError, match="empty"):
+        trainer.fit(empty, 1, progress=False)

@@ -98,6 +98,7 @@ void batchnorm_backward(const BatchNormGeom& g, const float* x, const float* gam
     dbeta[c] = static_cast<float>(sum_dy);
     dgamma[c] = static_cast<float>(sum_dy_xhat);
 
+    if (dx == nullptr) continue;  // the data layer: only dgamma and dbeta are wanted
     const float k = gamma[c] * invstd;
     const float mean_dy = static_cast<float>(sum_dy / static_cast<double>(m));
     const float mean_dy_xhat = static_cast<float>(sum_dy_xhat / static_cast<double>(m));

@@ -14,14 +14,18 @@
 
 #include <cblas.h>
 
-#include <cassert>
 #include <cstdint>
 #include <limits>
+#include <string>
+
+#include "core/errors.h"
 
 namespace sn::cpu {
 
 inline blasint to_blasint(int64_t v) {
-  assert(v >= 0 && v <= std::numeric_limits<blasint>::max());
+  // Checked in every build type: a silently truncated dimension computes garbage.
+  SN_ASSERT(v >= 0 && v <= std::numeric_limits<blasint>::max(),
+            "matrix dimension " + std::to_string(v) + " exceeds 32-bit BLAS indices");
   return static_cast<blasint>(v);
 }
 

@@ -85,9 +85,10 @@ void batchnorm_forward_train(const BatchNormGeom& g, const float* x, const float
 void batchnorm_forward_infer(const BatchNormGeom& g, const float* x, const float* gamma,
                              const float* beta, const float* running_mean, const float* running_var,
                              float* y);
+// dx is nullable (accumulated when given).
 void batchnorm_backward(const BatchNormGeom& g, const float* x, const float* gamma,
                         const float* save_mean, const float* save_invstd, const float* dy,
-                        float* dx, float* dgamma, float* dbeta);
+                        float* dx /*nullable*/, float* dgamma, float* dbeta);
 
 // -------------------------------------------------------------- elementwise
 void relu_forward(int64_t count, const float* x, float* y);

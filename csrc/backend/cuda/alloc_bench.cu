@@ -1,4 +1,5 @@
 #include <chrono>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -42,12 +43,14 @@ AllocBenchResult bench_alloc(int64_t iterations, int64_t max_live, int64_t max_b
     throw ArgumentError("bench_alloc needs iterations >= 1, max_live >= 1, max_bytes >= 256");
   const std::vector<int64_t> sizes = draw_sizes(iterations, max_bytes, seed);
   const int64_t arena_bytes = ArenaPool::rounded(max_live * max_bytes * 2);
-  void* arena = nullptr;
-  SN_CUDA_CHECK(cudaMalloc(&arena, static_cast<size_t>(arena_bytes)));
+  void* raw = nullptr;
+  SN_CUDA_CHECK(cudaMalloc(&raw, static_cast<size_t>(arena_bytes)));
+  // Freed on every path, also when the timing loop throws.
+  std::unique_ptr<void, void (*)(void*)> arena(raw, [](void* p) { cudaFree(p); });
   AllocBenchResult r;
   r.ops = iterations;
   {
-    ArenaPool pool(arena_bytes, arena);
+    ArenaPool pool(arena_bytes, arena.get());
     r.pool_ns_per_op = time_ring(
         sizes, max_live,
         [&](int64_t b) {
@@ -57,7 +60,7 @@ AllocBenchResult bench_alloc(int64_t iterations, int64_t max_live, int64_t max_b
         },
         [&](void* p) { pool.free(p); });
   }
-  SN_CUDA_CHECK(cudaFree(arena));
+  arena.reset();
   r.cuda_ns_per_op = time_ring(
       sizes, max_live,
       [](int64_t b) {

@@ -51,6 +51,13 @@ def read_journal(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
     Raises ``ValueError`` if the file has no ``start`` header or a corrupt line
     other than the last.
+
+    >>> import nas, os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "run.jsonl")
+    >>> f = nas.synthetic("sphere", 2)
+    >>> _ = nas.optimize(f, f.space, "random", budget=3, executor="inline", journal=path)
+    >>> [e["event"] for e in nas.read_journal(path)][:3]
+    ['start', 'suggest', 'result']
     """
     p = Path(path)
     if not p.exists():

@@ -6,7 +6,9 @@ mean value ``V_j`` splits it: ``f_j(a) > V_j`` goes left (the good side, Eq. 4.2
 and the latent actions of 4.2.1). Selection follows the UCB of ``_tree.py``
 (same form and sign convention as LA-MCTS) down to a leaf, and new samples are
 drawn uniformly and kept only if they satisfy every linear constraint on the
-path (rejection sampling, the source's ``pi_rand``).
+path (rejection sampling, the source's ``pi_rand``); when the leaf is too small
+for uniform draws, candidates are drawn around the samples already in it, and
+only as a last resort the least-violating draws are used.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ __all__ = ["LaNAS"]
 _BATCH = 256  # rejection-sampling draws per round
 _ROUNDS = 40  # rounds before falling back to the least-violating draws
 _RIDGE = 1e-6  # ridge term of the least-squares fit (underdetermined nodes)
+_LOCAL_SCALES = (0.02, 0.05, 0.1)  # half-widths of boxes around in-leaf samples (unit)
 
 
 def _fit_linear(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -108,11 +111,20 @@ class LaNAS(Strategy):
         if self.n_observed < self.n_init:
             return self._finish(self.space.sample_rows(self.rng, 2 * n), n)
         path = self.last_path = self.select_path()
+        # Uniform draws first (the source's rejection sampling). A deep leaf can be
+        # too small for that, so later rounds draw around the observed samples that
+        # lie in the leaf (they satisfy every constraint by construction).
+        homes = self._rows[self.violation(path, self.space.features(self._rows)) <= 0]
         inside: list[np.ndarray] = []
         best_out = np.zeros((0, self.space.n_params))
         best_v = np.zeros(0)
-        for _ in range(_ROUNDS):
-            rows = self.space.sample_rows(self.rng, _BATCH)
+        for r in range(_ROUNDS):
+            if r < _ROUNDS // 4 or not len(homes):
+                rows = self.space.sample_rows(self.rng, _BATCH)
+            else:
+                centers = homes[self.rng.integers(0, len(homes), size=_BATCH)]
+                half = self.rng.choice(_LOCAL_SCALES)
+                rows = np.vstack([self.space.box_rows(self.rng, c, half, 1) for c in centers])
             v = self.violation(path, self.space.features(rows))
             inside.append(rows[v <= 0])
             best_out, best_v = np.vstack([best_out, rows]), np.concatenate([best_v, v])

@@ -175,19 +175,28 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="superneurons", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train a zoo model on a dataset under a memory budget")
-    t.add_argument("--model", choices=MODELS, default="resnet")
-    t.add_argument("--depth", type=int, default=20, help="CIFAR-style ResNet depth, 6n+2")
-    t.add_argument(
+def _model_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", choices=MODELS, default="resnet")
+    p.add_argument("--depth", type=int, default=20, help="CIFAR-style ResNet depth, 6n+2")
+    p.add_argument(
         "--n",
         type=int,
         nargs=4,
         metavar=("N1", "N2", "N3", "N4"),
         help="ImageNet bottleneck ResNet blocks per stage (depth 3*sum+2)",
     )
+
+
+def _memory_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--policy", choices=sn.POLICIES + sn.PLANNED_POLICIES, default="liveness")
+    p.add_argument("--budget", default=None, help="memory budget, e.g. 12GB (default: none)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="superneurons", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train a zoo model on a dataset under a memory budget")
+    _model_arguments(t)
     t.add_argument("--dataset", choices=DATASETS, default="digits")
     t.add_argument("--data-dir", default=None, help="directory of CIFAR-10 / Fashion-MNIST files")
     t.add_argument("--samples", type=int, default=2000, help="synthetic datasets: samples")
@@ -197,8 +206,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=0.1)
     t.add_argument("--momentum", type=float, default=0.9)
     t.add_argument("--weight-decay", type=float, default=5e-4)
-    t.add_argument("--policy", choices=sn.POLICIES + sn.PLANNED_POLICIES, default="liveness")
-    t.add_argument("--budget", default=None, help="memory budget, e.g. 256MB (default: none)")
+    _memory_arguments(t)
     t.add_argument("--device", default="cpu")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--checkpoint", default=None, help="write a checkpoint here after each epoch")
@@ -206,23 +214,14 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--json", action="store_true", help="one JSON object per line")
     t.set_defaults(run=_train)
     p_ = sub.add_parser("plan", help="plan one iteration's memory without running it")
-    p_.add_argument("--model", choices=MODELS, default="resnet")
-    p_.add_argument("--depth", type=int, default=20, help="CIFAR-style ResNet depth, 6n+2")
-    p_.add_argument(
-        "--n",
-        type=int,
-        nargs=4,
-        metavar=("N1", "N2", "N3", "N4"),
-        help="ImageNet bottleneck ResNet blocks per stage (depth 3*sum+2)",
-    )
+    _model_arguments(p_)
     p_.add_argument("--batch", type=int, default=16)
     p_.add_argument(
         "--image-size", type=int, default=None, help="default 224 (32 for CIFAR-style ResNets)"
     )
     p_.add_argument("--classes", type=int, default=None, help="default 1000 (10 for CIFAR)")
     p_.add_argument("--in-channels", type=int, default=3)
-    p_.add_argument("--policy", choices=sn.POLICIES + sn.PLANNED_POLICIES, default="liveness")
-    p_.add_argument("--budget", default=None, help="memory budget, e.g. 12GB")
+    _memory_arguments(p_)
     p_.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p_.add_argument("--plot", default=None, help="write the per-step memory plot here (PNG)")
     p_.add_argument("--json", action="store_true", help="one JSON object")

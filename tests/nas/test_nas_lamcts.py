@@ -159,3 +159,31 @@ def test_integer_and_categorical_suggestions_stay_native() -> None:
 def test_bad_options_name_the_parameter(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         nas.LAMCTS(nas.synthetic("sphere", 2).space, **kwargs)  # type: ignore[arg-type]
+
+
+def _fed_lanas(cp: float | None, n: int = 40) -> nas.LaNAS:
+    space = nas.Space({"a": nas.Real(0, 1), "b": nas.Real(0, 1), "c": nas.Real(0, 1)})
+    s = nas.LaNAS(space, seed=0, height=4, n_init=20, cp=cp)
+    for _ in range(n):
+        s.observe([(c, c["a"] + 2 * c["b"] - c["c"]) for c in s.suggest(1)])
+    return s
+
+
+def test_lanas_samples_satisfy_every_linear_constraint_on_the_path() -> None:
+    s = _fed_lanas(cp=None)
+    for _ in range(5):
+        cfgs = s.suggest(2)
+        assert len(s.last_path) == 3  # height 4: three levels of latent actions
+        feats = s.space.features(s.space.to_rows(cfgs))
+        assert np.all(nas.LaNAS.violation(s.last_path, feats) == 0.0)
+        s.observe([(c, c["a"] + 2 * c["b"] - c["c"]) for c in cfgs])
+
+
+def test_lanas_cp_zero_goes_left_and_left_is_the_good_side() -> None:
+    s = _fed_lanas(cp=0.0)
+    path = s.select_path()
+    assert path and all(went_left for _, _, went_left in path)
+    feats = s.space.features(s._rows)
+    w, thr, _ = path[0]
+    left = feats @ w[:-1] + w[-1] > thr
+    assert s._scores[left].mean() > s._scores[~left].mean()

@@ -21,6 +21,15 @@ try:
 except ImportError:  # pragma: no cover - a broken install; _C's import error says more
     pass
 
-import superneurons._C as _C
+try:
+    import superneurons._C as _C
+except ModuleNotFoundError as error:  # pragma: no cover - depends on how Python was started
+    here = os.path.dirname(os.path.abspath(__file__))
+    raise ImportError(
+        f"the compiled core superneurons._C is missing from {here}. If you installed with "
+        "`pip install .` and are running from the source checkout, Python is importing the "
+        "source tree instead: run from another directory, or install with "
+        "`pip install -e .` to build in place."
+    ) from error
 
 __all__ = ["_C"]

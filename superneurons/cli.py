@@ -1,4 +1,5 @@
-"""The ``superneurons`` command line: ``train`` a zoo model, ``plan`` its memory, ``info``.
+"""The ``superneurons`` command line: ``train`` a zoo model, ``plan`` its memory, ``bench``
+its policies side by side, ``info`` about the build.
 
 Example:
     >>> from superneurons.cli import main
@@ -11,10 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 import superneurons as sn
 from superneurons.data import ArrayDataset
@@ -165,6 +169,68 @@ def _plan(args: argparse.Namespace) -> int:
     return 0 if p.fits or not args.check else 1
 
 
+def _bench(args: argparse.Namespace) -> int:
+    """Each policy on the same graph, batch and data, side by side in one run."""
+    imagenet = args.model != "resnet" or args.n is not None
+    size = args.image_size or (224 if imagenet else 32)
+    classes = args.classes or (1000 if imagenet else 10)
+    graph = _model(args, args.in_channels, size, classes)
+    rng = np.random.default_rng(args.seed)
+    x = rng.standard_normal((args.batch, args.in_channels, size, size)).astype(np.float32)
+    y = rng.integers(0, classes, args.batch).astype(np.int32)
+    rows = []
+    for policy in args.policies.split(","):
+        session = sn.Session(graph, args.batch, policy=policy, seed=args.seed)
+        times_ms, losses = [], []
+        for i in range(args.iterations + 1):  # the first iteration warms caches up
+            start = time.perf_counter()
+            losses.append(session.train_step(x, y, lr=0.01).loss)
+            if i > 0:
+                times_ms.append((time.perf_counter() - start) * 1e3)
+        rows.append(
+            {
+                "policy": policy,
+                "peak_bytes": int(session.memory_stats()["peak_bytes"]),
+                "planned_peak_bytes": session.plan().peak_bytes,
+                "median_step_ms": statistics.median(times_ms),
+                "losses": losses,
+            }
+        )
+    base = rows[0]
+    for r in rows:
+        r["memory_ratio"] = r["peak_bytes"] / base["peak_bytes"]
+        r["time_ratio"] = r["median_step_ms"] / base["median_step_ms"]
+        r["same_losses"] = r["losses"] == base["losses"]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "model": args.model,
+                    "batch": args.batch,
+                    "image_size": size,
+                    "iterations": args.iterations,
+                    "policies": rows,
+                }
+            )
+        )
+        return 0
+    print(
+        f"{args.model}, batch {args.batch}, {size}x{size}, median of {args.iterations} "
+        f"iterations (after one warm-up), device cpu"
+    )
+    print(
+        f"{'policy':<12}{'peak':>12}{'vs first':>10}{'step ms':>10}{'vs first':>10}"
+        f"{'same losses':>13}"
+    )
+    for r in rows:
+        print(
+            f"{r['policy']:<12}{sn.format_bytes(r['peak_bytes']):>12}"
+            f"{r['memory_ratio']:>10.3f}{r['median_step_ms']:>10.1f}{r['time_ratio']:>10.3f}"
+            f"{r['same_losses']!s:>13}"
+        )
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     info = sn.build_info()
     if args.json:
@@ -228,6 +294,17 @@ def _parser() -> argparse.ArgumentParser:
     p_.add_argument("--no-steps", action="store_true", help="leave per-step records out of --json")
     p_.add_argument("--check", action="store_true", help="exit 1 when the plan does not fit")
     p_.set_defaults(run=_plan)
+    b = sub.add_parser("bench", help="memory and speed of each policy, side by side")
+    _model_arguments(b)
+    b.add_argument("--batch", type=int, default=8)
+    b.add_argument("--image-size", type=int, default=None, help="default 224 (32 for CIFAR)")
+    b.add_argument("--classes", type=int, default=None, help="default 1000 (10 for CIFAR)")
+    b.add_argument("--in-channels", type=int, default=3)
+    b.add_argument("--iterations", type=int, default=5)
+    b.add_argument("--policies", default="none,liveness", help="comma-separated")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(run=_bench)
     i = sub.add_parser("info", help="what this installation was built with")
     i.add_argument("--json", action="store_true")
     i.set_defaults(run=_info)

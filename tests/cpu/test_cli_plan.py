@@ -98,3 +98,29 @@ def test_plan_of_2500_residual_units(capsys: pytest.CaptureFixture[str]) -> None
     assert d["layers"] > 25_000
     assert d["fits"] is False
     assert d["resident_bytes"] > 12 * 2**30
+
+
+def test_bench_compares_policies(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(
+            [
+                "bench",
+                "--model",
+                "resnet",
+                "--depth",
+                "8",
+                "--batch",
+                "4",
+                "--iterations",
+                "2",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    d = json.loads(capsys.readouterr().out)
+    none, live = d["policies"]
+    assert (none["policy"], live["policy"]) == ("none", "liveness")
+    assert live["same_losses"] is True and len(live["losses"]) == 3
+    assert live["peak_bytes"] == live["planned_peak_bytes"] < none["peak_bytes"]
+    assert 0 < live["memory_ratio"] < 1

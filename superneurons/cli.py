@@ -148,10 +148,14 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan(args: argparse.Namespace) -> int:
+def _input_defaults(args: argparse.Namespace) -> tuple[int, int]:
+    """Image size and classes for plan/bench: ImageNet's unless a CIFAR-style ResNet."""
     imagenet = args.model != "resnet" or args.n is not None
-    size = args.image_size or (224 if imagenet else 32)
-    classes = args.classes or (1000 if imagenet else 10)
+    return args.image_size or (224 if imagenet else 32), args.classes or (1000 if imagenet else 10)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    size, classes = _input_defaults(args)
     graph = _model(args, args.in_channels, size, classes)
     p = sn.plan(graph, args.batch, policy=args.policy, budget=args.budget, device=args.device)
     if args.plot:
@@ -171,9 +175,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     """Each policy on the same graph, batch and data, side by side in one run."""
-    imagenet = args.model != "resnet" or args.n is not None
-    size = args.image_size or (224 if imagenet else 32)
-    classes = args.classes or (1000 if imagenet else 10)
+    size, classes = _input_defaults(args)
     graph = _model(args, args.in_channels, size, classes)
     rng = np.random.default_rng(args.seed)
     x = rng.standard_normal((args.batch, args.in_channels, size, size)).astype(np.float32)

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/errors.h"
+#include "core/hash.h"
 
 // Note [Sanitizers and the arena]
 // The arena is one host allocation, so AddressSanitizer alone cannot see a kernel writing
@@ -22,17 +23,6 @@
 #endif
 
 namespace sn {
-namespace {
-
-// splitmix64: decorrelates (seed, layer, iteration) into one dropout seed.
-uint64_t mix(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-}  // namespace
 
 void Session::ArenaDeleter::operator()(void* p) const { std::free(p); }
 
@@ -68,10 +58,14 @@ Session::Session(Graph graph, SessionOptions options)
   aux_.assign(n, nullptr);
   ws_.assign(n, nullptr);
   params_.resize(n);
+  param_numel_.resize(n);
   param_grads_.resize(n);
   momentum_.resize(n);
   for (size_t i = 0; i < n; ++i) {
-    size_t count = param_shapes(graph_, static_cast<int>(i)).size();
+    param_numel_[i].clear();
+    for (const ParamShape& p : param_shapes(graph_, static_cast<int>(i)))
+      param_numel_[i].push_back(p.numel());
+    size_t count = param_numel_[i].size();
     params_[i].assign(count, nullptr);
     param_grads_[i].assign(count, nullptr);
     momentum_[i].assign(count, nullptr);
@@ -181,8 +175,9 @@ LayerIO Session::io_for(int id, int64_t n) const {
   io.workspace = ws_[u];
   io.labels = reinterpret_cast<const int32_t*>(labels_);
   io.update_running_stats = update_running_stats_;
-  io.dropout_seed = mix(mix(options_.seed ^ static_cast<uint64_t>(id) * 0x2545f4914f6cdd1dULL) ^
-                        static_cast<uint64_t>(iteration_));
+  io.dropout_seed =
+      splitmix64(splitmix64(options_.seed ^ static_cast<uint64_t>(id) * 0x2545f4914f6cdd1dULL) ^
+                 static_cast<uint64_t>(iteration_));
   return io;
 }
 
@@ -251,8 +246,8 @@ StepResult Session::train_step(const float* x, const int32_t* labels, int64_t n,
     const auto u = static_cast<size_t>(id);
     for (size_t p = 0; p < params_[u].size(); ++p)
       if (param_grads_[u][p])
-        backend_->sgd_update(param_shapes(graph_, id)[p].numel(), sgd, params_[u][p],
-                             param_grads_[u][p], momentum_[u][p]);
+        backend_->sgd_update(param_numel_[u][p], sgd, params_[u][p], param_grads_[u][p],
+                             momentum_[u][p]);
   }
   ++iteration_;
   return result;

@@ -107,6 +107,7 @@ class Session {
   // Per-layer buffers; null while not allocated.
   std::vector<float*> act_, grad_, aux_, ws_;
   std::vector<std::vector<float*>> params_, param_grads_, momentum_;
+  std::vector<std::vector<int64_t>> param_numel_;  // per layer, in param_shapes() order
   std::vector<StateBuffer> state_;
   float* labels_ = nullptr;  // int32 labels in a float-typed slot (see slot())
   int64_t iteration_ = 0;

@@ -2,6 +2,7 @@
 
 #include <pybind11/pybind11.h>
 
+#include "memory/arena_pool.h"
 #include "plan/memory_plan.h"
 
 namespace sn::python {
@@ -12,6 +13,9 @@ void register_memory(pybind11::module_& m);
 void register_plan(pybind11::module_& m);
 void register_session(pybind11::module_& m);
 void register_cuda(pybind11::module_& m);
+
+// An arena's counters as a Python dict (ArenaPool.stats and Session.memory_stats).
+pybind11::dict pool_stats(const ArenaPool& pool);
 
 // The plan as a Python dict (shared by plan_memory and Session.plan).
 pybind11::dict plan_dict(const Graph& g, const MemoryPlan& p);

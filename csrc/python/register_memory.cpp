@@ -18,7 +18,6 @@
 namespace py = pybind11;
 
 namespace sn::python {
-namespace {
 
 py::dict pool_stats(const ArenaPool& pool) {
   const AllocatorStats s = pool.stats();
@@ -34,6 +33,8 @@ py::dict pool_stats(const ArenaPool& pool) {
   d["num_free_blocks"] = pool.num_free_blocks();
   return d;
 }
+
+namespace {
 
 // Note [Pool benchmark]
 // Both allocators replay one precomputed sequence: a ring of max_live slots; iteration i

@@ -107,19 +107,7 @@ void register_session(py::module_& m) {
       .def_property("iteration", &Session::iteration, &Session::set_iteration)
       .def_property_readonly("num_classes", &Session::num_classes)
       .def_property_readonly("route", &Session::route)
-      .def("memory_stats", [](const Session& s) {
-        AllocatorStats st = s.memory_stats();
-        py::dict d;
-        d["capacity_bytes"] = st.capacity_bytes;
-        d["in_use_bytes"] = st.in_use_bytes;
-        d["peak_bytes"] = st.peak_bytes;
-        d["num_allocs"] = st.num_allocs;
-        d["total_allocs"] = st.total_allocs;
-        d["largest_free_bytes"] = s.pool().largest_free_bytes();
-        d["fragmentation"] = s.pool().fragmentation();
-        d["high_water_bytes"] = s.pool().high_water_bytes();
-        return d;
-      });
+      .def("memory_stats", [](const Session& s) { return pool_stats(s.pool()); });
 }
 
 }  // namespace sn::python

@@ -1,5 +1,6 @@
 // ReLU, add, accumulate and inverted dropout.
 #include "backend/cpu/kernels.h"
+#include "core/hash.h"
 
 namespace sn::cpu {
 namespace {
@@ -10,14 +11,6 @@ namespace {
 // uniform(seed, i) = top 24 bits of splitmix64(mix(seed) ^ (i * golden ratio)) / 2^24.
 // Pre-mixing the seed keeps neighbouring seeds (0, 1, 2, ...) from giving related masks.
 // 24 bits is what a float in [0, 1) can hold exactly.
-constexpr uint64_t kGoldenGamma = 0x9E3779B97F4A7C15ull;
-
-uint64_t splitmix64(uint64_t z) {
-  z += kGoldenGamma;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 float uniform(uint64_t mixed_seed, int64_t i) {
   const uint64_t bits = splitmix64(mixed_seed ^ (static_cast<uint64_t>(i) * kGoldenGamma));

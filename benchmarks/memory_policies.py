@@ -58,6 +58,14 @@ def main() -> None:
             f"{live.peak_bytes / live.layer_bound_bytes:>11.2f}"
             f"{live.resident_bytes / MiB:>14.0f}{seconds:>8.2f}"
         )
+    deep = sn.models.resnet(n=(6, 32, 2456, 6), num_classes=1000, image_size=224)
+    start = time.perf_counter()
+    p = sn.plan(deep, 16, policy="liveness", budget="12GB")
+    print(
+        f"\nResNet with 2,500 residual units ({len(deep)} layers, batch 16): planned in "
+        f"{time.perf_counter() - start:.2f} s; peak {p.peak_bytes / 2**30:.1f} GiB, fits 12 GiB: "
+        f"{p.fits} (resident {p.resident_bytes / 2**30:.1f} GiB)"
+    )
     print()
     print("source (AlexNet, batch 200): baseline 2189 MB, liveness 1489 MB, saving 31.9%")
     alex = sn.models.alexnet(num_classes=1000, image_size=224)

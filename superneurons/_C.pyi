@@ -36,7 +36,7 @@ class Session:
         device: str,
         budget_bytes: int,
         seed: int,
-        poison_freed: bool = False,
+        poison: bool = False,
     ) -> None: ...
     def train_step(
         self,
@@ -53,6 +53,7 @@ class Session:
         self, x: npt.ArrayLike, labels: npt.ArrayLike
     ) -> tuple[float, int, npt.NDArray[np.float32]]: ...
     def state(self) -> list[tuple[str, str, npt.NDArray[np.float32]]]: ...
+    def gradients(self) -> list[tuple[str, npt.NDArray[np.float32]]]: ...
     iteration: int
     @property
     def num_classes(self) -> int: ...

@@ -5,8 +5,8 @@ from __future__ import annotations
 __all__ = ["PLANNED_POLICIES", "POLICIES", "check_policy"]
 
 # What this build runs, and what DESIGN.md names but this build does not run yet.
-POLICIES = ("none", "liveness")
-PLANNED_POLICIES = ("liveness+offload", "liveness+recompute", "superneurons")
+POLICIES = ("none", "liveness", "liveness+recompute")
+PLANNED_POLICIES = ("liveness+offload", "superneurons")
 
 
 def check_policy(policy: str) -> None:

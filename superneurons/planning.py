@@ -26,7 +26,7 @@ from superneurons._policies import check_policy
 from superneurons._units import format_bytes, parse_bytes
 from superneurons.graph import Graph, LayerSpec
 
-__all__ = ["KindRow", "MemoryPlan", "PlanStep", "plan"]
+__all__ = ["KindRow", "MemoryPlan", "PlanStep", "Segment", "plan"]
 
 # TensorRole in csrc/plan/memory_plan.h, in order.
 _ROLES = (
@@ -40,18 +40,37 @@ _ROLES = (
     "workspace",
 )
 
+_COMPUTE_KINDS = ("forward", "backward", "recompute", "update")  # ComputeKind
+
 IntArray = npt.NDArray[np.int64]
+
+
+_STEP_KINDS = ("setup", "forward", "backward", "recompute")  # StepKind in csrc/plan/plan.h
 
 
 @dataclass(frozen=True, slots=True)
 class PlanStep:
-    """One step of the iteration: bytes in use during it (after its allocations)."""
+    """One step of the iteration: bytes in use while its layer runs (after its
+    allocations). ``phase`` is ``"forward"``, ``"backward"`` (the layer's backward kernel,
+    followed by the fused update of its parameters) or ``"recompute"`` (a forward rerun
+    in the backward pass); ``algorithm`` is the way the backend runs it."""
 
     index: int
     layer: str
-    phase: str  # "forward" or "backward"
+    phase: str
     bytes_in_use: int
     live_tensors: int
+    algorithm: str = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Layers whose outputs are dropped after forward and recomputed in backward."""
+
+    layers: tuple[str, ...]
+    bytes: int  # their activations
+    speed_centric: bool  # recomputed once and kept (else once per backward step)
+    recomputed: int  # layer forwards it adds to one iteration
 
 
 class KindRow(NamedTuple):
@@ -82,7 +101,10 @@ class MemoryPlan:
     fits: bool
     oom_message: str
     offload_bytes: int = 0  # nothing is offloaded by the policies of this build
-    recompute_count: int = 0  # nothing is recomputed by the policies of this build
+    recompute_count: int = 0  # extra layer forwards per iteration
+    recompute_flops: float = 0.0  # their FLOPs
+    iteration_flops: float = 0.0  # forward + backward of one iteration (FLOP model)
+    passes: tuple[str, ...] = ()  # the planning passes that ran, in order
     _layers: list[str] = field(repr=False, default_factory=list)
     _kinds: list[str] = field(repr=False, default_factory=list)
     _raw: dict[str, Any] = field(repr=False, default_factory=dict)
@@ -100,18 +122,59 @@ class MemoryPlan:
     def _steps(self, key: str) -> list[PlanStep]:
         cols = self._raw[key]
         names = self._layers
+        algos = self._raw["algorithms"]
         return [
-            PlanStep(i, names[layer], "forward" if phase == 0 else "backward", int(b), int(n))
-            for i, (layer, phase, b, n) in enumerate(
+            PlanStep(i, names[layer], _STEP_KINDS[kind], int(b), int(n), algos[layer][a])
+            for i, (layer, kind, a, b, n) in enumerate(
                 zip(
                     cols["layer"].tolist(),
-                    cols["phase"].tolist(),
+                    cols["kind"].tolist(),
+                    cols["algorithm"].tolist(),
                     cols["bytes_in_use"].tolist(),
                     cols["live_tensors"].tolist(),
                     strict=True,
                 )
             )
         ]
+
+    @property
+    def recompute_fraction(self) -> float:
+        """Extra FLOPs of recomputation as a fraction of one iteration's FLOPs."""
+        return self.recompute_flops / self.iteration_flops if self.iteration_flops else 0.0
+
+    @cached_property
+    def segments(self) -> list[Segment]:
+        """The recompute segments (empty when nothing is recomputed)."""
+        names = self._layers
+        return [
+            Segment(
+                tuple(names[i] for i in s["layers"]),
+                int(s["bytes"]),
+                bool(s["speed_centric"]),
+                int(s["recomputed"]),
+            )
+            for s in self._raw["segments"]
+        ]
+
+    @cached_property
+    def checkpoints(self) -> list[str]:
+        """Layers whose outputs are kept for backward when recomputation is planned."""
+        flags = self._raw["checkpoint"]
+        return [name for name, keep in zip(self._layers, flags, strict=False) if keep]
+
+    def ops(self, step: int) -> list[tuple[str, str, str, int, int]]:
+        """The typed operations of a training step, in order, as ``(op, target, role,
+        size_bytes, offset_bytes)``: ``op`` is alloc, free, zero, compute, ...; ``target``
+        a layer name; ``role`` the tensor role, or for compute the kind (forward,
+        backward, recompute, update)."""
+        n = len(self._raw["train_steps"]["layer"])
+        if not 0 <= step < n:
+            raise ValueError(f"step must be in [0, {n}), got {step}")
+        out = []
+        for kind, compute, layer, role, _index, size, offset in self._raw["train_ops"](step):
+            what = _COMPUTE_KINDS[compute] if kind == "compute" else _ROLES[role]
+            out.append((kind, self._layers[layer], what, int(size), int(offset)))
+        return out
 
     def live_set(self, step: int, when: str = "during") -> list[str]:
         """Names of the tensors live at a training step: ``"before"`` it runs, ``"during"``
@@ -219,7 +282,15 @@ class MemoryPlan:
                 "fits",
                 "offload_bytes",
                 "recompute_count",
+                "recompute_flops",
+                "iteration_flops",
             )
+        }
+        out["passes"] = list(self.passes)
+        out["recompute_fraction"] = self.recompute_fraction
+        out["segments"] = {
+            "speed_centric": sum(s.speed_centric for s in self.segments),
+            "memory_centric": sum(not s.speed_centric for s in self.segments),
         }
         if not self.fits:
             out["oom_message"] = self.oom_message
@@ -281,6 +352,10 @@ def from_raw(layers: list[LayerSpec], raw: dict[str, Any], device: str) -> Memor
         eval_peak_bytes=int(raw["eval_peak_bytes"]),
         fits=bool(raw["fits"]),
         oom_message=str(raw["oom_message"]),
+        recompute_count=int(raw["recompute_count"]),
+        recompute_flops=float(raw["recompute_flops"]),
+        iteration_flops=float(raw["iteration_flops"]),
+        passes=tuple(raw["passes"]),
         _layers=[s.name for s in layers],
         _kinds=[s.kind for s in layers],
         _raw=raw,

@@ -31,14 +31,15 @@ def plot_plan(plan: MemoryPlan, path: Path) -> Path:
     raw = plan._raw["train_steps"]
     mib = np.asarray(raw["bytes_in_use"], dtype=np.float64) / 2**20
     live = np.asarray(raw["live_tensors"])
-    backward = np.asarray(raw["phase"]) == 1
+    kind = np.asarray(raw["kind"])  # StepKind: 1 forward, 2 backward, 3 recompute
     x = np.arange(len(mib))
     fig = Figure(figsize=(10, 6))
     FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, sharex=True)
     for mask, label, color in (
-        (~backward, "forward", "tab:blue"),
-        (backward, "backward", "tab:orange"),
+        (kind == 1, "forward", "tab:blue"),
+        (kind == 2, "backward", "tab:orange"),
+        (kind == 3, "recompute", "tab:green"),
     ):
         top.plot(x[mask], mib[mask], ".", ms=2, color=color, label=label)
         bottom.plot(x[mask], live[mask], ".", ms=2, color=color, label=label)

@@ -93,8 +93,10 @@ class Session:
     The memory ``policy`` decides when tensors are allocated and freed (see
     :func:`superneurons.plan`); every policy computes the same numbers. A plan that does
     not fit ``budget`` raises :class:`superneurons.OutOfMemoryError` here, before anything
-    runs. ``debug_poison=True`` fills every released buffer with NaN, so a tensor used
-    after its planned release shows up in the loss (slow; for debugging).
+    runs. ``debug_poison=True`` fills every released buffer with NaN and hands every
+    backward kernel NaN in place of the tensors its backend does not declare it reads, so
+    a tensor used after its planned release, or an undeclared read, shows up in the loss
+    (slow; for debugging).
     """
 
     def __init__(
@@ -142,7 +144,7 @@ class Session:
         rng = np.random.default_rng(self.seed)
         kinds = {s.name: s.kind for s in self.graph.layers}
         for name, (kind, arr) in self._state.items():
-            if kind in ("momentum", "grad"):
+            if kind == "momentum":
                 arr[...] = 0.0
                 continue
             layer, role = name.rsplit(".", 1)
@@ -173,13 +175,13 @@ class Session:
     def state_dict(self) -> dict[str, npt.NDArray[np.float32]]:
         """Everything a checkpoint needs: parameters, BN running statistics and momentum
         (copies), plus the iteration counter that seeds dropout."""
-        out = {n: a.copy() for n, (k, a) in self._state.items() if k != "grad"}
+        out = {n: a.copy() for n, (_k, a) in self._state.items()}
         out["__iteration__"] = np.array(self._core.iteration, dtype=np.int64)
         return out
 
     def load_state_dict(self, state: dict[str, npt.NDArray[np.float32]]) -> None:
         """Restores :meth:`state_dict` output; names and shapes must match exactly."""
-        persistent = {n: v for n, v in self._state.items() if v[0] != "grad"}
+        persistent = dict(self._state)
         missing = sorted(set(persistent) - set(state))
         extra = sorted(set(state) - set(persistent) - {"__iteration__"})
         if missing or extra:
@@ -229,10 +231,12 @@ class Session:
         """Loss, parameter gradients (views) and input gradient, without updating anything.
 
         Runs in training mode with the current iteration's dropout masks, so repeated
-        calls on the same batch give the same result (what finite differences need).
+        calls on the same batch give the same result (what finite differences need). The
+        gradients are copies: in the plan, a parameter gradient lives only between its
+        layer's backward step and the fused update that follows it.
         """
         loss, dx = self._core.compute_gradients(x, labels_int32(labels, self.num_classes))
-        grads = {n.removesuffix(".grad"): a for n, (k, a) in self._state.items() if k == "grad"}
+        grads = dict(self._core.gradients())
         return float(loss), grads, dx
 
     def evaluate(self, x: npt.ArrayLike, labels: npt.ArrayLike) -> EvalResult:

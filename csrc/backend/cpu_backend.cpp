@@ -4,7 +4,8 @@
 
 #include "backend/cpu/kernels.h"
 #include "core/errors.h"
-#include "exec/backend.h"
+#include "backend/backend.h"
+#include "graph/cost.h"
 
 namespace sn {
 namespace {
@@ -73,6 +74,8 @@ cpu::LrnGeom lrn_geom(const Layer& l, int64_t n) {
   return r;
 }
 
+constexpr double kCpuFlopsPerMs = 5.0e7;  // FLOP per ms: a rough 50 GFLOP/s for the cost model
+
 float* param_or_null(const std::vector<float*>& v, size_t i) {
   return i < v.size() ? v[i] : nullptr;
 }
@@ -93,15 +96,36 @@ class CpuBackend final : public Backend {
     }
   }
 
-  int64_t workspace_floats(const Graph& g, int id, int64_t batch) const override {
+  std::vector<Algorithm> algorithms(const Graph& g, int id, int64_t batch) const override {
     const Layer& l = g.layer(id);
+    const double flops = layer_forward_flops(g, id, batch);
     switch (l.kind) {
-      case LayerKind::kConv2d:
-        return cpu::conv2d_workspace_floats(conv_geom(g, l, batch));
+      case LayerKind::kConv2d: {
+        // Backward costs about twice the forward (dW and dX GEMMs).
+        const cpu::ConvGeom geom = conv_geom(g, l, batch);
+        const int64_t ws = cpu::conv2d_workspace_floats(geom);
+        return {{ws == 0 ? "gemm-1x1" : "im2col-per-image", ws, 3.0 * flops / kCpuFlopsPerMs}};
+      }
       case LayerKind::kLrn:
-        return cpu::lrn_workspace_floats(lrn_geom(l, batch));
+        return {{"lrn", cpu::lrn_workspace_floats(lrn_geom(l, batch)), 3.0 * flops / kCpuFlopsPerMs}};
       default:
-        return 0;
+        return {{"default", 0, 3.0 * flops / kCpuFlopsPerMs}};
+    }
+  }
+
+  KernelReads backward_reads(const Graph& g, int id) const override {
+    switch (g.layer(id).kind) {
+      case LayerKind::kConv2d:     // dW = dy * x
+      case LayerKind::kFc:         // dW = dy^T x
+      case LayerKind::kBatchNorm:  // x - mean
+      case LayerKind::kMaxPool:    // the argmax is recomputed from x
+        return {true, false};
+      case LayerKind::kRelu:  // y > 0 exactly where x > 0, so x may die at the ReLU
+        return {false, true};
+      case LayerKind::kLrn:
+        return {true, true};
+      default:  // avg/global pool, dropout (mask from seed), add, concat, flatten, loss (aux)
+        return {false, false};
     }
   }
 
@@ -194,7 +218,7 @@ class CpuBackend final : public Backend {
                                 io.dy, io.dx[0], io.param_grads[0], io.param_grads[1]);
         break;
       case LayerKind::kRelu:
-        if (io.dx[0]) cpu::relu_backward(count, io.x[0], io.dy, io.dx[0]);
+        if (io.dx[0]) cpu::relu_backward(count, io.y, io.dy, io.dx[0]);  // see backward_reads
         break;
       case LayerKind::kMaxPool:
         if (io.dx[0]) cpu::maxpool_backward(pool_geom(g, l, n), io.x[0], io.dy, io.dx[0]);

@@ -1,6 +1,5 @@
-// A compiled graph: a memory plan for one batch size and policy, an arena reserved for
-// it, and the loop that runs one training iteration (forward, backward, SGD update)
-// entirely in C++ by replaying the plan's steps.
+// A compiled graph: a plan for one batch size and policy, the arena reserved for it,
+// the executor that runs it, and the API around them (state buffers, traces).
 //
 // Usage:
 //   sn::SessionOptions opt;  opt.batch_size = 64;  opt.policy = "liveness";
@@ -16,7 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "exec/backend.h"
+#include "backend/backend.h"
+#include "exec/executor.h"
 #include "graph/graph.h"
 #include "memory/arena_pool.h"
 #include "plan/memory_plan.h"
@@ -27,10 +27,12 @@ struct SessionOptions {
   int64_t batch_size = 1;
   std::string policy = "none";
   std::string device = "cpu";
-  int64_t budget_bytes = 0;   // 0: none, the arena is sized by the plan
-  uint64_t seed = 0;          // dropout masks; parameters are initialised by the caller
-  bool poison_freed = false;  // debugging: fill released buffers with NaN (use-after-free
-                              // then shows up in the loss)
+  int64_t budget_bytes = 0;  // 0: none, the arena is sized by the plan
+  uint64_t seed = 0;         // dropout masks; parameters are initialised by the caller
+  // Debugging: fill released buffers with NaN, and hand backward kernels NaN in place of
+  // the tensors they do not declare (Note [Declared reads]); a wrong plan or declaration
+  // then shows up in the loss.
+  bool poison = false;
 };
 
 struct StepResult {
@@ -42,10 +44,18 @@ struct StepResult {
 // statistics, momentum): what a checkpoint holds.
 struct StateBuffer {
   std::string name;  // "<layer>.<role>", momentum: "<layer>.<role>.momentum"
-  std::string kind;  // "param", "buffer" (not trained), "momentum" or "grad"
+  std::string kind;  // "param", "buffer" (not trained) or "momentum"
   std::vector<int64_t> shape;
   float* data = nullptr;
   int layer = -1;
+};
+
+// A parameter gradient as compute_gradients() left it (a copy: in the plan, parameter
+// gradients live only between their layer's backward step and its update).
+struct GradientBuffer {
+  std::string name;  // "<layer>.<role>"
+  std::vector<int64_t> shape;
+  std::vector<float> data;
 };
 
 class Session {
@@ -57,10 +67,9 @@ class Session {
 
   // One iteration on n <= batch_size samples; x is [n, C, H, W], labels [n].
   StepResult train_step(const float* x, const int32_t* labels, int64_t n, const SgdConfig& sgd);
-  // Forward and backward in training mode without the update: leaves the parameter
-  // gradients in the "grad" state buffers and, when input_grad_out is not null, writes the
-  // gradient of the loss with respect to x there. BN running statistics do not move.
-  // For gradient checks and analysis.
+  // Forward and backward in training mode without the update: copies the parameter
+  // gradients into gradients() and, when input_grad_out is not null, writes the gradient
+  // of the loss with respect to x there. BN running statistics do not move.
   double compute_gradients(const float* x, const int32_t* labels, int64_t n, float* input_grad_out);
   // Inference mode (BN running statistics, no dropout). logits_out: [n, classes] or null.
   StepResult evaluate(const float* x, const int32_t* labels, int64_t n, float* logits_out);
@@ -70,13 +79,14 @@ class Session {
   const MemoryPlan& plan() const { return plan_; }
   const std::vector<int>& route() const { return route_; }
   const std::vector<StateBuffer>& state() const { return state_; }
+  const std::vector<GradientBuffer>& gradients() const { return gradients_; }
   int64_t num_classes() const;
   int64_t iteration() const { return iteration_; }
   void set_iteration(int64_t it);
   AllocatorStats memory_stats() const { return pool_->stats(); }
   const ArenaPool& pool() const { return *pool_; }
   // Bytes in use measured at setup and at every step of the last training iteration
-  // (after each step's allocations), and of the last inference pass.
+  // (when each step's layer runs), and of the last inference pass.
   int64_t setup_trace() const { return setup_bytes_; }
   const std::vector<int64_t>& memory_trace() const { return train_trace_; }
   const std::vector<int64_t>& eval_trace() const { return eval_trace_; }
@@ -85,17 +95,8 @@ class Session {
   struct ArenaDeleter {
     void operator()(void* p) const;
   };
-
-  float*& slot(const TensorRef& t);
-  void allocate(const TensorRef& t);
-  void release(const TensorRef& t);
   void check_batch(const float* x, const int32_t* labels, int64_t n) const;
-  LayerIO io_for(int layer, int64_t n) const;
-  void run_step(const PlanStep& step, int64_t n, bool training, const float* x,
-                std::vector<int64_t>& trace, size_t index, StepResult& result, float* logits_out);
-  void run_steps(const std::vector<PlanStep>& steps, int64_t n, bool training, const float* x,
-                 std::vector<int64_t>& trace, StepResult& result, float* logits_out);
-  void run_iteration(const float* x, const int32_t* labels, int64_t n, StepResult& result);
+  RunContext context(const float* x, const int32_t* labels, int64_t n);
 
   Graph graph_;
   SessionOptions options_;
@@ -104,16 +105,13 @@ class Session {
   MemoryPlan plan_;
   std::unique_ptr<void, ArenaDeleter> arena_;
   std::unique_ptr<ArenaPool> pool_;
-  // Per-layer buffers; null while not allocated.
-  std::vector<float*> act_, grad_, aux_, ws_;
-  std::vector<std::vector<float*>> params_, param_grads_, momentum_;
-  std::vector<std::vector<int64_t>> param_numel_;  // per layer, in param_shapes() order
+  std::unique_ptr<Executor> executor_;
   std::vector<StateBuffer> state_;
-  float* labels_ = nullptr;  // int32 labels in a float-typed slot (see slot())
+  std::vector<GradientBuffer> gradients_;
+  int32_t* labels_ = nullptr;
   int64_t iteration_ = 0;
   int64_t setup_bytes_ = 0;
   int64_t reserved_bytes_ = 0;
-  bool update_running_stats_ = true;
   std::mutex mutex_;  // one step at a time: Python releases the GIL while a step runs
   std::vector<int64_t> train_trace_, eval_trace_;
 };

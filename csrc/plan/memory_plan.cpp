@@ -5,68 +5,18 @@
 #include <limits>
 #include <set>
 #include <sstream>
-#include <unordered_map>
 
 #include "core/errors.h"
+#include "graph/cost.h"
 #include "memory/arena_pool.h"
+#include "plan/passes.h"
 
 namespace sn {
 namespace {
 
-// Note [What backward reads]
-// Liveness is only as good as this table: a layer's backward step keeps its inputs'
-// activations (and its own output) alive only when its kernel reads them. It must match
-// the kernels of every backend (backend/cpu_backend.cpp); the gradient checks in
-// tests/cpu fail when it does not, because a released buffer is then null.
-}  // namespace
-
-BackwardReads backward_reads(LayerKind kind) {
-  switch (kind) {
-    case LayerKind::kConv2d:     // dW = dy * x
-    case LayerKind::kFc:         // dW = dy^T x
-    case LayerKind::kBatchNorm:  // x - mean
-    case LayerKind::kRelu:       // x > 0
-    case LayerKind::kMaxPool:    // argmax recomputed from x
-      return {true, false};
-    case LayerKind::kLrn:
-      return {true, true};
-    default:  // avg/global pool, dropout (mask from seed), add, concat, flatten, loss (aux)
-      return {false, false};
-  }
-}
-
-namespace {
-
-bool is_resident(TensorRole r) {
-  return r == TensorRole::kParam || r == TensorRole::kParamGrad || r == TensorRole::kMomentum ||
-         r == TensorRole::kLabels;
-}
-
-const char* role_name(TensorRole r) {
-  switch (r) {
-    case TensorRole::kParam:
-      return "a parameter";
-    case TensorRole::kParamGrad:
-      return "a parameter gradient";
-    case TensorRole::kMomentum:
-      return "momentum";
-    case TensorRole::kLabels:
-      return "the labels";
-    case TensorRole::kActivation:
-      return "the output activation";
-    case TensorRole::kGradient:
-      return "an output gradient";
-    case TensorRole::kAux:
-      return "state saved for backward";
-    case TensorRole::kWorkspace:
-      return "workspace";
-  }
-  return "?";
-}
-
-int64_t key_of(const TensorRef& t) {
-  return (static_cast<int64_t>(t.layer) * 8 + static_cast<int64_t>(t.role)) * 4096 + t.index;
-}
+constexpr int64_t kUnlimitedBytes = int64_t{1} << 60;  // bytes: a virtual arena only
+constexpr double kCheckpointFlopsPerByte = 10.0;      // Note [Checkpoints by cost]
+constexpr int kMaxRecomputeChain = 8;                  // layer forwards, same note
 
 std::string bytes_str(int64_t b) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -81,375 +31,213 @@ std::string bytes_str(int64_t b) {
   return std::to_string(b) + " B" + (u == 0 ? std::string() : std::string(" (") + buf + ")");
 }
 
-// a * b, or ArgumentError when the product does not fit in int64.
-int64_t checked_mul(int64_t a, int64_t b, const std::string& what) {
-  int64_t out = 0;
-  if (__builtin_mul_overflow(a, b, &out))
-    throw ArgumentError(what + " overflows 64-bit byte counts (" + std::to_string(a) + " x " +
-                        std::to_string(b) + "); use a smaller batch or input");
-  return out;
+const char* step_phrase(const PlacementFailure& f) {
+  if (f.step == kSetupStep) return "setup";
+  if (f.eval) return "inference step";
+  switch (f.kind) {
+    case StepKind::kBackward:
+      return "backward step";
+    case StepKind::kRecompute:
+      return "recompute step";
+    default:
+      return "forward step";
+  }
 }
 
-// Sizes of every tensor, computed once per layer.
-struct Sizes {
-  std::vector<std::vector<ParamShape>> params;
-  std::vector<int64_t> act, aux, ws;
-  int64_t labels = 0;
-
-  Sizes(const Graph& g, const Backend& be, int64_t batch) {
-    const auto n = static_cast<size_t>(g.size());
-    params.resize(n);
-    act.resize(n);
-    aux.resize(n);
-    ws.resize(n);
-    for (int i = 0; i < g.size(); ++i) {
-      const auto u = static_cast<size_t>(i);
-      params[u] = param_shapes(g, i);
-      const Layer& l = g.layer(i);
-      const std::string what = "the output of layer '" + l.name + "'";
-      const int64_t act_bytes = checked_mul(checked_mul(batch, l.out.numel(), what), 4, what);
-      act[u] = l.kind == LayerKind::kSoftmaxXent ? 0 : ArenaPool::rounded(act_bytes);
-      int64_t a = be.aux_floats(g, i, batch), w = be.workspace_floats(g, i, batch);
-      aux[u] = a > 0 ? ArenaPool::rounded(a * 4) : 0;
-      ws[u] = w > 0 ? ArenaPool::rounded(w * 4) : 0;
-    }
-    labels = ArenaPool::rounded(checked_mul(batch, 4, "the labels"));
+std::string oom_message(const Graph& g, const MemoryPlan& p, const PlacementFailure& f,
+                        int64_t needed_bytes) {
+  std::ostringstream m;
+  m << "out of memory at " << step_phrase(f);
+  if (f.step != kSetupStep) m << " " << f.step;
+  m << " (layer '" << g.layer(f.layer).name << "', " << kind_name(g.layer(f.layer).kind)
+    << "): requested " << bytes_str(f.requested_bytes) << " for " << role_name(f.role)
+    << "; budget " << bytes_str(p.capacity_bytes) << ", in use " << bytes_str(f.in_use_bytes)
+    << ", free " << bytes_str(f.free_bytes) << ", largest free block "
+    << bytes_str(f.largest_free_bytes) << ". This plan (policy '" << p.policy << "', batch "
+    << p.batch_size << ") needs " << bytes_str(needed_bytes) << " at its peak. ";
+  if (p.resident_bytes > p.capacity_bytes) {
+    m << "Parameters, their momentum and the labels alone need " << bytes_str(p.resident_bytes)
+      << ", more than the budget, so a smaller batch cannot help: use a larger budget.";
+  } else {
+    m << "Hint: use a smaller batch size, a larger budget";
+    if (p.policy == "none") m << ", or policy 'liveness', which frees tensors after last use";
+    if (p.policy == "liveness")
+      m << ", or policy 'liveness+recompute', which recomputes cheap layers in backward";
+    m << ".";
   }
+  return m.str();
+}
 
-  int64_t of(const TensorRef& t) const {
-    const auto u = static_cast<size_t>(t.layer);
-    switch (t.role) {
-      case TensorRole::kParam:
-      case TensorRole::kParamGrad:
-      case TensorRole::kMomentum:
-        return ArenaPool::rounded(params[u][static_cast<size_t>(t.index)].numel() * 4);
-      case TensorRole::kLabels:
-        return labels;
-      case TensorRole::kActivation:
-      case TensorRole::kGradient:
-        return act[u];
-      case TensorRole::kAux:
-        return aux[u];
-      case TensorRole::kWorkspace:
-        return ws[u];
+// Note [Layer bound]
+// layer_bound_bytes = resident bytes (parameters, momentum, labels) + the largest working
+// set of a single training step: every tensor the step reads or writes (its inputs and
+// output as its kernel declares them, dy, dx, saved state), its smallest workspace and,
+// in backward, its parameter gradients; a tensor read twice counts once. No policy that
+// keeps parameters resident can go below it: it is max(l_i) of the source (Sec. 8.3.4).
+int64_t layer_bound(const Graph& g, const Backend& be, const Sizes& sizes, const Schedule& train,
+                    int64_t resident_bytes, int64_t* working_set_bytes) {
+  int64_t largest = 0;
+  for (const StepSpec& s : train) {
+    const StepUses u = step_uses(g, be, sizes, s);
+    std::set<std::pair<int, int>> seen;  // (layer, role)
+    int64_t bytes = sizes.min_workspace_bytes(s.layer);
+    for (const auto* list : {&u.reads, &u.writes})
+      for (const TensorId& t : *list)
+        if (seen.insert({t.layer, static_cast<int>(t.role)}).second) bytes += sizes.of(t);
+    if (s.kind == StepKind::kBackward) {
+      const auto& ps = sizes.params[static_cast<size_t>(s.layer)];
+      for (size_t p = 0; p < ps.size(); ++p)
+        if (ps[p].trainable) bytes += sizes.param_bytes(s.layer, static_cast<int>(p));
     }
-    return 0;
+    largest = std::max(largest, bytes);
   }
-};
+  *working_set_bytes = largest;
+  return resident_bytes + largest;
+}
 
-struct SimResult {
-  bool fits = true;
-  std::string message;
-  int64_t high_water_bytes = 0;
-};
+struct Planner {
+  const Graph& g;
+  const Backend& be;
+  const Sizes& sizes;
+  const Schedule& train;
+  const Schedule& eval;
+  const std::string& policy;
+  int64_t batch, budget;
 
-// Replays the plan through a virtual pool of the given capacity. With record, stores the
-// bytes in use and live tensor count of every step into the plan.
-SimResult simulate(MemoryPlan& plan, const Graph& g, int64_t capacity, bool record,
-                   std::vector<BlockRecord>* blocks) {
-  ArenaPool pool(capacity, nullptr);
-  std::unordered_map<int64_t, int64_t> offsets;
-  std::unordered_map<int64_t, size_t> open_blocks;  // tensor key -> index in *blocks
-  const int train_end = static_cast<int>(plan.train_steps.size());
-  bool in_train = false;
-  int64_t live = 0;
-  SimResult result;
-  auto fail = [&](const PlanStep& s, size_t index, const TensorRef& t, int64_t bytes) {
-    std::ostringstream m;
-    const char* phase = s.phase == Phase::kSetup     ? "setup"
-                        : s.phase == Phase::kForward ? "forward step"
-                                                     : "backward step";
-    m << "out of memory at " << phase;
-    if (s.phase != Phase::kSetup) m << " " << index;
-    m << " (layer '" << g.layer(t.layer).name << "', " << kind_name(g.layer(t.layer).kind)
-      << "): requested " << bytes_str(bytes) << " for " << role_name(t.role) << "; budget "
-      << bytes_str(capacity) << ", in use " << bytes_str(pool.stats().in_use_bytes) << ", free "
-      << bytes_str(pool.free_bytes()) << ", largest free block "
-      << bytes_str(pool.largest_free_bytes()) << ". This plan (policy '" << plan.policy
-      << "', batch " << plan.batch_size << ") needs " << bytes_str(plan.peak_bytes)
-      << " at its peak. ";
-    if (plan.resident_bytes > capacity) {
-      m << "Parameters, their gradients and momentum alone need " << bytes_str(plan.resident_bytes)
-        << ", more than the budget, so a smaller batch cannot help: use a larger budget.";
+  MemoryPlan build(const RecomputeOptions* recompute, bool keep_all) const {
+    MemoryPlan p;
+    p.policy = policy;
+    p.batch_size = batch;
+    p.budget_bytes = budget;
+    p.algorithms = sizes.algorithms;
+    p.passes.push_back("route");
+    RecomputeResult r;
+    if (recompute) {
+      r = plan_recompute(g, be, sizes, train, *recompute);
+      p.passes.push_back("recompute");
+      p.checkpoint = recompute->checkpoint;
     } else {
-      m << "Hint: use a smaller batch size, a larger budget";
-      if (plan.policy == "none") m << ", or policy 'liveness', which frees tensors after last use";
-      m << ".";
+      r.schedule = train;
     }
-    result.fits = false;
-    result.message = m.str();
-  };
-  auto run = [&](PlanStep& s, size_t index) {
-    const int step = s.phase == Phase::kSetup ? -1 : static_cast<int>(index);
-    for (const TensorRef& t : s.allocate) {
-      const int64_t bytes = t.size_bytes;
-      int64_t off = pool.allocate_offset(bytes);
-      if (off == ArenaPool::kNoSpace) {
-        fail(s, index, t, bytes);
-        return false;
-      }
-      offsets[key_of(t)] = off;
-      if (!is_resident(t.role)) ++live;
-      if (blocks && (in_train || step < 0)) {
-        open_blocks[key_of(t)] = blocks->size();
-        blocks->push_back({t, off, bytes, step, train_end});
-      }
+    p.segments = std::move(r.segments);
+    p.recompute_count = r.recompute_count;
+    p.recompute_flops = r.recompute_flops;
+    p.passes.push_back("liveness");
+    plan_liveness(p, g, be, sizes, r.schedule, eval, keep_all);
+    p.passes.push_back("placement");
+    return p;
+  }
+
+  // Places the plan under the budget (or sizes the arena to it); false: does not fit.
+  bool finish(MemoryPlan& p) const {
+    if (budget > 0) {
+      p.capacity_bytes = budget / ArenaPool::kAlignmentBytes * ArenaPool::kAlignmentBytes;
+      MemoryPlan need = p;
+      SN_ASSERT(place(need, kUnlimitedBytes, AlgorithmChoice::kSmallest, nullptr),
+                "an unlimited arena ran out of memory");
+      PlacementFailure f;
+      if (place(p, p.capacity_bytes, AlgorithmChoice::kFitFree, &f)) return true;
+      const std::string message = oom_message(g, p, f, need.peak_bytes);
+      need.fits = false;
+      need.oom_message = message;
+      p = std::move(need);  // a plan that does not fit reports every step without limit
+      return false;
     }
-    if (record) {
-      s.bytes_in_use = pool.stats().in_use_bytes;
-      s.live_tensors = live;
-    }
-    for (const TensorRef& t : s.release) {
-      auto it = offsets.find(key_of(t));
-      SN_ASSERT(it != offsets.end(), "plan releases a tensor it never allocated");
-      pool.free_offset(it->second);
-      offsets.erase(it);
-      if (blocks && in_train) {
-        auto b = open_blocks.find(key_of(t));
-        if (b != open_blocks.end()) {
-          (*blocks)[b->second].last_step = step;
-          open_blocks.erase(b);
-        }
-      }
-      if (!is_resident(t.role)) --live;
-    }
+    SN_ASSERT(place(p, kUnlimitedBytes, AlgorithmChoice::kFastest, nullptr),
+              "an unlimited arena ran out of memory");
+    // Best fit in a smaller arena can place blocks differently, so grow until the same
+    // sequence fits (rarely more than once).
+    p.capacity_bytes = ArenaPool::rounded(std::max<int64_t>(p.high_water_bytes, 1));
+    while (!place(p, p.capacity_bytes, AlgorithmChoice::kKeep, nullptr))
+      p.capacity_bytes = ArenaPool::rounded(p.capacity_bytes + p.capacity_bytes / 8);
     return true;
-  };
-  if (!run(plan.setup, 0)) return result;
-  in_train = true;
-  for (size_t i = 0; i < plan.train_steps.size(); ++i)
-    if (!run(plan.train_steps[i], i)) return result;
-  in_train = false;
-  for (size_t i = 0; i < plan.eval_steps.size(); ++i)
-    if (!run(plan.eval_steps[i], i)) return result;
-  result.high_water_bytes = pool.high_water_bytes();
-  return result;
-}
+  }
+};
 
 }  // namespace
 
-const char* policy_names() { return "none, liveness"; }
+const char* policy_names() { return "none, liveness, liveness+recompute"; }
 
 MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_size,
                        const std::string& policy, int64_t budget_bytes) {
   if (batch_size < 1)
     throw ArgumentError("batch_size must be >= 1, got " + std::to_string(batch_size));
-  if (policy != "none" && policy != "liveness")
+  if (policy != "none" && policy != "liveness" && policy != "liveness+recompute")
     throw ArgumentError("memory policy '" + policy + "' is not available in this build; " +
                         "available: " + policy_names());
   if (budget_bytes < 0)
     throw ArgumentError("budget must be >= 0 bytes (0: none), got " + std::to_string(budget_bytes));
-  const std::vector<int> route = forward_route(g);  // validates the graph
+  const Schedule train = training_schedule(g);  // validates the graph
+  const Schedule eval = inference_schedule(g);
   const Sizes sizes(g, backend, batch_size);
-  const bool keep_all = policy == "none";
-  const auto n_layers = static_cast<size_t>(g.size());
-  const int input = g.input_layer(), loss = g.loss_layer();
+  const Planner planner{g, backend, sizes, train, eval, policy, batch_size, budget_bytes};
 
   MemoryPlan plan;
-  plan.policy = policy;
-  plan.batch_size = batch_size;
-  plan.budget_bytes = budget_bytes;
-
-  // Step numbering: forward steps follow the route, backward steps its reverse (no
-  // backward step for the data layer).
-  std::vector<int> fwd(n_layers), bwd(n_layers, -1);
-  for (size_t i = 0; i < route.size(); ++i) {
-    fwd[static_cast<size_t>(route[i])] = static_cast<int>(i);
-    PlanStep s;
-    s.layer = route[i];
-    s.phase = Phase::kForward;
-    plan.train_steps.push_back(std::move(s));
-  }
-  for (auto it = route.rbegin(); it != route.rend(); ++it) {
-    if (*it == input) continue;
-    bwd[static_cast<size_t>(*it)] = static_cast<int>(plan.train_steps.size());
-    PlanStep s;
-    s.layer = *it;
-    s.phase = Phase::kBackward;
-    plan.train_steps.push_back(std::move(s));
-  }
-
-  // Resident tensors, then (policy none) every per-iteration tensor, all at setup.
-  plan.setup.phase = Phase::kSetup;
-  plan.setup.layer = loss;
-  plan.setup.allocate.push_back({loss, TensorRole::kLabels, 0});
-  for (int id : route) {
-    const auto& ps = sizes.params[static_cast<size_t>(id)];
-    for (size_t p = 0; p < ps.size(); ++p) {
-      const int pi = static_cast<int>(p);
-      plan.setup.allocate.push_back({id, TensorRole::kParam, pi});
-      if (ps[p].trainable) {
-        plan.setup.allocate.push_back({id, TensorRole::kParamGrad, pi});
-        plan.setup.allocate.push_back({id, TensorRole::kMomentum, pi});
+  if (policy == "none") {
+    plan = planner.build(nullptr, true);
+    planner.finish(plan);
+  } else if (policy == "liveness") {
+    plan = planner.build(nullptr, false);
+    planner.finish(plan);
+  } else {
+    // Note [Budget-driven recompute]
+    // Without a budget: the source's cost-aware recomputation (checkpoints by cost,
+    // speed- or memory-centric segments by the layer bound). With one: the first plan of
+    // a ladder ordered by extra FLOPs that fits: no recomputation, then the source's,
+    // then ever sparser checkpoints (every 2nd, 3rd, 4th, 6th, ... cost checkpoint kept)
+    // with speed-centric segments, as checkpoint_sequential does on a chain but on any
+    // DAG. A greedy ladder, not an optimal (Checkmate-style) selection.
+    const std::vector<bool> base = cost_checkpoints(g, batch_size, kCheckpointFlopsPerByte, kMaxRecomputeChain);
+    int64_t working_set = 0;
+    int64_t resident = sizes.labels;
+    for (size_t u = 0; u < sizes.params.size(); ++u)
+      for (size_t p = 0; p < sizes.params[u].size(); ++p)
+        resident += sizes.param_bytes(static_cast<int>(u), static_cast<int>(p)) *
+                    (sizes.params[u][p].trainable ? 2 : 1);
+    layer_bound(g, backend, sizes, train, resident, &working_set);
+    std::vector<RecomputeOptions> ladder;
+    ladder.push_back({base, working_set});
+    if (budget_bytes > 0) {
+      int candidates = 0;
+      for (bool b : base) candidates += b ? 1 : 0;
+      for (int stride = 2; stride <= candidates; stride = std::max(stride + 1, stride * 3 / 2))
+        ladder.push_back({sparse_checkpoints(g, base, stride), std::numeric_limits<int64_t>::max()});
+      plan = planner.build(nullptr, false);
+      plan.passes.insert(plan.passes.begin() + 1, "recompute");  // ran, chose nothing
+      plan.checkpoint.assign(static_cast<size_t>(g.size()), true);
+      bool fits = planner.finish(plan);
+      for (size_t i = 0; i < ladder.size() && !fits; ++i) {
+        MemoryPlan next = planner.build(&ladder[i], false);
+        fits = planner.finish(next);
+        if (fits || next.peak_bytes <= plan.peak_bytes) plan = std::move(next);
       }
-    }
-  }
-  for (const TensorRef& t : plan.setup.allocate) plan.resident_bytes += sizes.of(t);
-
-  // First and last step of every per-iteration tensor of the training iteration.
-  for (int id : route) {
-    const auto u = static_cast<size_t>(id);
-    const Layer& l = g.layer(id);
-    if (id != loss) {
-      int last = fwd[u];
-      for (int c : g.consumers(id)) {
-        last = std::max(last, fwd[static_cast<size_t>(c)]);
-        if (backward_reads(g.layer(c).kind).inputs)
-          last = std::max(last, bwd[static_cast<size_t>(c)]);
-      }
-      if (backward_reads(l.kind).output) last = std::max(last, bwd[u]);
-      TensorRef act{id, TensorRole::kActivation, 0};
-      if (keep_all) {
-        plan.setup.allocate.push_back(act);
-      } else {
-        plan.train_steps[static_cast<size_t>(fwd[u])].allocate.push_back(act);
-        plan.train_steps[static_cast<size_t>(last)].release.push_back(act);
-      }
-    }
-    if (id != loss && id != input) {
-      int first = std::numeric_limits<int>::max();
-      for (int c : g.consumers(id)) first = std::min(first, bwd[static_cast<size_t>(c)]);
-      TensorRef grad{id, TensorRole::kGradient, 0};
-      PlanStep& writer = plan.train_steps[static_cast<size_t>(first)];
-      writer.zero_fill.push_back(grad);
-      if (keep_all) {
-        plan.setup.allocate.push_back(grad);
-      } else {
-        writer.allocate.push_back(grad);
-        plan.train_steps[static_cast<size_t>(bwd[u])].release.push_back(grad);
-      }
-    }
-    if (sizes.aux[u] > 0) {
-      TensorRef aux{id, TensorRole::kAux, 0};
-      if (keep_all) {
-        plan.setup.allocate.push_back(aux);
-      } else {
-        plan.train_steps[static_cast<size_t>(fwd[u])].allocate.push_back(aux);
-        plan.train_steps[static_cast<size_t>(bwd[u])].release.push_back(aux);
-      }
-    }
-    if (sizes.ws[u] > 0) {
-      TensorRef ws{id, TensorRole::kWorkspace, 0};
-      if (keep_all) {
-        plan.setup.allocate.push_back(ws);
-      } else {
-        for (int step : {fwd[u], bwd[u]}) {
-          if (step < 0) continue;
-          auto& s = plan.train_steps[static_cast<size_t>(step)];
-          s.allocate.push_back(ws);
-          s.release.insert(s.release.begin(), ws);  // scratch goes first
-        }
-      }
-    }
-  }
-
-  // One inference pass: activations live until their last forward reader.
-  for (int id : route) {
-    PlanStep s;
-    s.layer = id;
-    s.phase = Phase::kForward;
-    plan.eval_steps.push_back(std::move(s));
-  }
-  if (!keep_all) {
-    for (int id : route) {
-      const auto u = static_cast<size_t>(id);
-      PlanStep& own = plan.eval_steps[static_cast<size_t>(fwd[u])];
-      if (id != loss) {
-        int last = fwd[u];
-        for (int c : g.consumers(id)) last = std::max(last, fwd[static_cast<size_t>(c)]);
-        TensorRef act{id, TensorRole::kActivation, 0};
-        own.allocate.push_back(act);
-        plan.eval_steps[static_cast<size_t>(last)].release.push_back(act);
-      }
-      for (TensorRole role : {TensorRole::kAux, TensorRole::kWorkspace}) {
-        if ((role == TensorRole::kAux ? sizes.aux[u] : sizes.ws[u]) == 0) continue;
-        own.allocate.push_back({id, role, 0});
-        own.release.insert(own.release.begin(), TensorRef{id, role, 0});
-      }
+    } else {
+      plan = planner.build(&ladder[0], false);
+      planner.finish(plan);
     }
   }
 
   // Byte accounting that needs no simulation.
+  const auto n = static_cast<size_t>(g.size());
+  const int input = g.input_layer(), loss = g.loss_layer();
   plan.activation_bytes = sizes.act;
-  plan.gradient_bytes.assign(n_layers, 0);
-  plan.param_bytes.assign(n_layers, 0);
   plan.aux_bytes = sizes.aux;
-  plan.workspace_bytes = sizes.ws;
-  plan.baseline_bytes = plan.resident_bytes;
-  for (size_t u = 0; u < n_layers; ++u) {
+  plan.gradient_bytes.assign(n, 0);
+  plan.workspace_bytes.assign(n, 0);
+  plan.param_bytes.assign(n, 0);
+  for (size_t u = 0; u < n; ++u) {
     const int id = static_cast<int>(u);
     if (id != loss && id != input) plan.gradient_bytes[u] = sizes.act[u];
-    for (size_t p = 0; p < sizes.params[u].size(); ++p) {
-      int64_t b = sizes.of({id, TensorRole::kParam, static_cast<int>(p)});
-      plan.param_bytes[u] += b * (sizes.params[u][p].trainable ? 3 : 1);
-    }
-    plan.baseline_bytes += sizes.act[u] + plan.gradient_bytes[u] + sizes.aux[u] + sizes.ws[u];
+    plan.workspace_bytes[u] = sizes.workspace_bytes(id, 0);
+    for (size_t p = 0; p < sizes.params[u].size(); ++p)
+      plan.param_bytes[u] +=
+          sizes.param_bytes(id, static_cast<int>(p)) * (sizes.params[u][p].trainable ? 3 : 1);
+    plan.iteration_flops += 3.0 * layer_forward_flops(g, id, batch_size);
   }
-  int64_t largest_step = 0;
-  for (const PlanStep& s : plan.train_steps) {
-    const auto u = static_cast<size_t>(s.layer);
-    const Layer& l = g.layer(s.layer);
-    int64_t bytes = sizes.aux[u] + sizes.ws[u];
-    const bool forward = s.phase == Phase::kForward;
-    BackwardReads reads = backward_reads(l.kind);
-    if (forward || reads.output) bytes += sizes.act[u];
-    if (!forward && s.layer != loss) bytes += sizes.act[u];  // dy
-    // add(x, x) and concat([a, a]) read one tensor twice: count it once.
-    const std::set<int> distinct(l.inputs.begin(), l.inputs.end());
-    for (int in : distinct) {
-      const auto v = static_cast<size_t>(in);
-      if (forward || reads.inputs) bytes += sizes.act[v];
-      if (!forward && in != input) bytes += sizes.act[v];  // dx
-    }
-    largest_step = std::max(largest_step, bytes);
-  }
-  plan.layer_bound_bytes = plan.resident_bytes + largest_step;
-
-  // Every reference carries its size, so the executor never recomputes one.
-  auto stamp = [&](std::vector<TensorRef>& refs) {
-    for (TensorRef& t : refs) t.size_bytes = sizes.of(t);
-  };
-  auto stamp_step = [&](PlanStep& s) {
-    stamp(s.allocate);
-    stamp(s.zero_fill);
-    stamp(s.release);
-  };
-  stamp_step(plan.setup);
-  for (PlanStep& s : plan.train_steps) stamp_step(s);
-  for (PlanStep& s : plan.eval_steps) stamp_step(s);
-
-  // Simulate: unlimited first (the trace and the peak), then under the arena's capacity.
-  constexpr int64_t kUnlimitedBytes = int64_t{1} << 60;  // bytes: a virtual arena only
-  std::vector<BlockRecord> unlimited_blocks;
-  SimResult free_run = simulate(plan, g, kUnlimitedBytes, true, &unlimited_blocks);
-  SN_ASSERT(free_run.fits, "an unlimited arena ran out of memory");
-  plan.peak_bytes = plan.setup.bytes_in_use;
-  for (const PlanStep& s : plan.train_steps)
-    plan.peak_bytes = std::max(plan.peak_bytes, s.bytes_in_use);
-  for (const PlanStep& s : plan.eval_steps)
-    plan.eval_peak_bytes = std::max(plan.eval_peak_bytes, s.bytes_in_use);
-  plan.eval_peak_bytes = std::max(plan.eval_peak_bytes, plan.setup.bytes_in_use);
-  plan.peak_bytes = std::max(plan.peak_bytes, plan.eval_peak_bytes);
-  if (budget_bytes > 0) {
-    plan.capacity_bytes = budget_bytes / ArenaPool::kAlignmentBytes * ArenaPool::kAlignmentBytes;
-    SimResult capped = simulate(plan, g, plan.capacity_bytes, false, &plan.blocks);
-    plan.fits = capped.fits;
-    plan.oom_message = capped.message;
-    plan.high_water_bytes = capped.high_water_bytes;
-    // A plan that does not fit still reports every tensor's lifetime (placed without limit).
-    if (!plan.fits) plan.blocks = std::move(unlimited_blocks);
-  } else {
-    // No budget: reserve what the plan reaches; best fit in a smaller arena can place
-    // blocks differently, so grow until the same sequence fits (rarely more than once).
-    plan.capacity_bytes = ArenaPool::rounded(std::max<int64_t>(free_run.high_water_bytes, 1));
-    for (;;) {
-      plan.blocks.clear();
-      SimResult capped = simulate(plan, g, plan.capacity_bytes, false, &plan.blocks);
-      plan.high_water_bytes = capped.high_water_bytes;
-      if (capped.fits) break;
-      plan.capacity_bytes = ArenaPool::rounded(plan.capacity_bytes + plan.capacity_bytes / 8);
-    }
-  }
+  plan.baseline_bytes = 0;
+  for (const TensorInfo& t : plan.tensors) plan.baseline_bytes += t.size_bytes;
+  int64_t working_set = 0;
+  plan.layer_bound_bytes = layer_bound(g, backend, sizes, train, plan.resident_bytes, &working_set);
   return plan;
 }
 

@@ -2,6 +2,8 @@
 
 #include <pybind11/pybind11.h>
 
+#include <memory>
+
 #include "memory/arena_pool.h"
 #include "plan/memory_plan.h"
 
@@ -18,5 +20,5 @@ void register_cuda(pybind11::module_& m);
 pybind11::dict pool_stats(const ArenaPool& pool);
 
 // The plan as a Python dict (shared by plan_memory and Session.plan).
-pybind11::dict plan_dict(const Graph& g, const MemoryPlan& p);
+pybind11::dict plan_dict(const Graph& g, std::shared_ptr<const MemoryPlan> plan);
 }  // namespace sn::python

@@ -18,28 +18,76 @@ py::array_t<int64_t> to_array(const std::vector<int64_t>& v) {
   return a;
 }
 
-// Steps as columns (layer, phase, bytes, live): cheap to hand over for 50,000 steps.
+// Steps as columns (layer, kind, algorithm, bytes, live, ops): cheap to hand over for
+// 50,000 steps. kind: StepKind (1 forward, 2 backward, 3 recompute).
 py::dict steps_dict(const std::vector<PlanStep>& steps) {
-  std::vector<int64_t> layer, phase, bytes, live;
+  std::vector<int64_t> layer, kind, algorithm, bytes, live, ops;
   for (const PlanStep& s : steps) {
     layer.push_back(s.layer);
-    phase.push_back(s.phase == Phase::kForward ? 0 : 1);
+    kind.push_back(static_cast<int64_t>(s.kind));
+    algorithm.push_back(s.algorithm);
     bytes.push_back(s.bytes_in_use);
     live.push_back(s.live_tensors);
+    ops.push_back(static_cast<int64_t>(s.ops.size()));
   }
   py::dict d;
   d["layer"] = to_array(layer);
-  d["phase"] = to_array(phase);
+  d["kind"] = to_array(kind);
+  d["algorithm"] = to_array(algorithm);
   d["bytes_in_use"] = to_array(bytes);
   d["live_tensors"] = to_array(live);
+  d["num_ops"] = to_array(ops);
   return d;
+}
+
+// One step's operations as (kind, compute, tensor layer, tensor role, tensor index,
+// size_bytes, offset_bytes) tuples, for inspection and tests.
+py::list step_ops(const MemoryPlan& p, const PlanStep& s) {
+  py::list out;
+  for (const Op& op : s.ops) {
+    TensorId t;
+    if (op.tensor != kNoTensor) t = p.tensors[static_cast<size_t>(op.tensor)].id;
+    out.append(py::make_tuple(op_kind_name(op.kind), static_cast<int>(op.compute),
+                              op.kind == OpKind::kCompute ? op.layer : t.layer,
+                              static_cast<int>(t.role),
+                              op.kind == OpKind::kCompute ? op.index : t.index, op.size_bytes,
+                              op.offset_bytes));
+  }
+  return out;
 }
 
 }  // namespace
 
-py::dict plan_dict(const Graph& g, const MemoryPlan& p) {
+py::dict plan_dict(const Graph& g, std::shared_ptr<const MemoryPlan> shared) {
+  const MemoryPlan& p = *shared;
   py::dict d;
   d["policy"] = p.policy;
+  d["passes"] = p.passes;
+  d["recompute_count"] = p.recompute_count;
+  d["recompute_flops"] = p.recompute_flops;
+  d["iteration_flops"] = p.iteration_flops;
+  d["checkpoint"] = p.checkpoint;
+  py::list segments;
+  for (const SegmentRecord& seg : p.segments) {
+    py::dict sd;
+    sd["layers"] = seg.layers;
+    sd["bytes"] = seg.bytes;
+    sd["speed_centric"] = seg.speed_centric;
+    sd["recomputed"] = seg.recomputed;
+    segments.append(sd);
+  }
+  d["segments"] = segments;
+  py::list algorithms;  // per layer: the names the backend offered, fastest first
+  for (const auto& algos : p.algorithms) {
+    py::list names;
+    for (const Algorithm& a : algos) names.append(a.name);
+    algorithms.append(names);
+  }
+  d["algorithms"] = algorithms;
+  d["train_ops"] = py::cpp_function([shared](size_t i) {
+    if (i >= shared->train_steps.size()) throw ArgumentError("step index out of range");
+    return step_ops(*shared, shared->train_steps[i]);
+  });
   d["batch_size"] = p.batch_size;
   d["budget_bytes"] = p.budget_bytes;
   d["capacity_bytes"] = p.capacity_bytes;
@@ -103,7 +151,7 @@ void register_plan(py::module_& m) {
           py::gil_scoped_release release;
           p = plan_memory(g, *backend, batch, policy, budget_bytes);
         }
-        return plan_dict(g, p);
+        return plan_dict(g, std::make_shared<const MemoryPlan>(std::move(p)));
       },
       py::arg("graph"), py::arg("batch_size"), py::arg("policy"), py::arg("device"),
       py::arg("budget_bytes"));

@@ -32,18 +32,18 @@ void register_session(py::module_& m) {
   py::class_<Session>(m, "Session")
       .def(py::init([](const Graph& g, int64_t batch, const std::string& policy,
                        const std::string& device, int64_t budget_bytes, uint64_t seed,
-                       bool poison_freed) {
+                       bool poison) {
              SessionOptions o;
              o.batch_size = batch;
              o.policy = policy;
              o.device = device;
              o.budget_bytes = budget_bytes;
              o.seed = seed;
-             o.poison_freed = poison_freed;
+             o.poison = poison;
              return std::make_unique<Session>(g, o);
            }),
            py::arg("graph"), py::arg("batch_size"), py::arg("policy"), py::arg("device"),
-           py::arg("budget_bytes"), py::arg("seed"), py::arg("poison_freed") = false)
+           py::arg("budget_bytes"), py::arg("seed"), py::arg("poison") = false)
       .def(
           "train_step",
           [](Session& s, const FloatArray& x, const LabelArray& y, float lr, float momentum,
@@ -95,7 +95,20 @@ void register_session(py::module_& m) {
              }
              return out;
            })
-      .def("plan", [](const Session& s) { return plan_dict(s.graph(), s.plan()); })
+      .def("gradients",
+           [](const Session& s) {
+             py::list out;  // copies: parameter gradients live only inside a step
+             for (const GradientBuffer& b : s.gradients()) {
+               py::array_t<float> a(b.shape);
+               std::copy(b.data.begin(), b.data.end(), a.mutable_data());
+               out.append(py::make_tuple(b.name, a));
+             }
+             return out;
+           })
+      .def("plan",
+           [](const Session& s) {
+             return plan_dict(s.graph(), std::make_shared<const MemoryPlan>(s.plan()));
+           })
       .def("memory_trace",
            [](const Session& s) {
              py::dict d;

@@ -1,5 +1,6 @@
 // The executor end to end in C++ (run under ASan/UBSan in CI): a small residual DAG
-// trains identically under policies none and liveness, the measured trace equals the
+// trains identically under policies none, liveness and liveness+recompute (the
+// source's recomputation: no budget), the measured trace equals the
 // plan, an over-budget plan raises OutOfMemoryError, and bad graphs raise GraphError.
 #include <cmath>
 #include <cstdio>
@@ -47,7 +48,7 @@ std::vector<double> train(const std::string& policy, std::vector<int64_t>* trace
   o.batch_size = 4;
   o.policy = policy;
   o.seed = 7;
-  o.poison_freed = true;
+  o.poison = true;
   sn::Session s(residual_net(), o);
   std::mt19937 rng(1);
   std::normal_distribution<float> normal(0.0f, 0.3f);
@@ -85,6 +86,10 @@ int main() {
   std::vector<double> none = train("none", nullptr, nullptr);
   std::vector<double> live = train("liveness", &trace, &planned);
   check(none == live, "liveness losses equal none's bit for bit");
+  std::vector<int64_t> rtrace, rplanned;
+  std::vector<double> recompute = train("liveness+recompute", &rtrace, &rplanned);
+  check(none == recompute, "liveness+recompute losses equal none's bit for bit");
+  check(rtrace == rplanned, "recompute: measured trace equals the plan");
   for (double l : none) check(std::isfinite(l), "finite loss");
   check(none[2] < none[0], "loss decreases");
   check(trace == planned, "measured trace equals the plan");

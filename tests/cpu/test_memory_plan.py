@@ -30,7 +30,8 @@ def fan_join_graph() -> sn.Graph:
 def test_fan_join_trace_by_hand() -> None:
     # Batch 8: every (2, 4, 4) tensor is 8*32*4 = 1 KiB; logits and probabilities 256 B.
     p = sn.plan(fan_join_graph(), batch_size=8, policy="liveness")
-    resident = 3 * (256 + 256) + 3 * (r256(3 * 32 * 4) + 256) + 256  # conv, fc, labels
+    # Parameters and momentum of the conv and the fc, and the labels.
+    resident = 2 * (256 + 256) + 2 * (r256(3 * 32 * 4) + 256) + 256
     assert p.resident_bytes == resident
     assert [s.layer for s in p.steps] == [
         "x",
@@ -51,28 +52,45 @@ def test_fan_join_trace_by_hand() -> None:
         1 * KB,
         2 * KB,
         3 * KB,
-        4 * KB,
-        5 * KB,  # d joins while b and c are live; b, c go after it
-        3 * KB + 256,  # logits
-        3 * KB + 512,  # probabilities; logits go after the loss
-        3 * KB + 512,  # d(logits); probabilities go after
-        4 * KB + 256,  # d(d); d(logits) and d go after
-        5 * KB,  # d(b), d(c) while d(d) is live
-        5 * KB,  # d(a) while d(b) is live
-        4 * KB,  # b's backward; then d(b) and a go
-        2 * KB,
-    ]  # a's backward reads x and d(a)
+        4 * KB,  # c reads a last: the ReLUs' backward reads their outputs, not a
+        4 * KB,  # d joins b and c; a is gone
+        4 * KB + 256,  # logits
+        4 * KB + 512,  # probabilities; logits go after the loss
+        4 * KB + 512,  # d(logits); probabilities go after
+        6 * KB,  # d(d), and fc's weight and bias gradients (768 B) until the update
+        6 * KB,  # d(b), d(c) while d(d) is live
+        6 * KB,  # c's backward reads c and d(c), writes d(a)
+        4 * KB,  # b's backward; then b, d(b) go
+        2 * KB + 512,  # a's backward reads x and d(a); its parameter gradients (512 B)
+    ]
     assert p.bytes_in_use.tolist() == [resident + e for e in extra]
-    assert p.peak_bytes == resident + 5 * KB
-    assert p.baseline_bytes == resident + (5 * KB + 256) + (4 * KB + 256) + 256
+    assert p.peak_bytes == resident + 6 * KB
+    param_grads = 512 + r256(3 * 32 * 4) + 256
+    assert p.baseline_bytes == resident + (5 * KB + 256) + (4 * KB + 256) + 256 + param_grads
     assert p.layer_bound_bytes == resident + 3 * KB
-    assert [s.live_tensors for s in p.steps][:5] == [1, 2, 3, 4, 5]
+    assert [s.live_tensors for s in p.steps][:5] == [1, 2, 3, 4, 4]
+    # The fused update: fc's gradients exist only inside its backward step.
+    ops = [(op, layer, what) for op, layer, what, _, _ in p.ops(8)]
+    assert ops == [
+        ("alloc", "d", "gradient"),
+        ("zero", "d", "gradient"),
+        ("alloc", "fc", "param.grad"),
+        ("alloc", "fc", "param.grad"),
+        ("compute", "fc", "backward"),
+        ("compute", "fc", "update"),
+        ("free", "fc", "param.grad"),
+        ("compute", "fc", "update"),
+        ("free", "fc", "param.grad"),
+        ("free", "d", "activation"),
+        ("free", "fc", "gradient"),
+    ]
 
 
 @pytest.mark.parametrize("depth", [1, 3, 6])
 def test_chain_peak_is_forward_outputs_plus_last_backward(depth: int) -> None:
     """Sec. 8.3.2: with liveness alone, a chain peaks at the sum of the forward outputs
-    plus the last layer's backward tensors (its dy and dx)."""
+    plus the last layer's backward tensors (its dy, dx and parameter gradients). A ReLU's
+    backward reads its output, so the fc output before it is not among them."""
     g = sn.Graph()
     h = g.input(shape=(8, 1, 1), name="x")
     for i in range(depth):
@@ -82,12 +100,15 @@ def test_chain_peak_is_forward_outputs_plus_last_backward(depth: int) -> None:
     p = sn.plan(g, batch, policy="liveness")
     hidden = 2 * KB
     # The logits die once the loss has read them (the loss's backward needs only its
-    # saved probabilities), so "forward outputs" are x and every fc/relu output.
-    forward_outputs = hidden * (1 + 2 * depth)
-    last_backward = 1 * KB + hidden  # head's dy (logits' gradient) and dx
+    # saved probabilities), so "forward outputs" are x and every relu output.
+    forward_outputs = hidden * (1 + depth)
+    # The last layer with a backward of its own: the top ReLU (dy and dx: 4 KiB), which
+    # outweighs the head's (dy 1 KiB, dx 2 KiB, weight and bias gradients 512 B).
+    last_backward = 2 * hidden
     assert p.peak_bytes - p.resident_bytes == forward_outputs + last_backward
     peak_step = int(np.argmax(p.bytes_in_use))
-    assert p.steps[peak_step].layer == "head" and p.steps[peak_step].phase == "backward"
+    assert p.steps[peak_step].layer == f"relu{depth - 1}"
+    assert p.steps[peak_step].phase == "backward"
     none = sn.plan(g, batch, policy="none")
     assert none.peak_bytes == p.baseline_bytes > p.peak_bytes
 
@@ -240,14 +261,15 @@ def test_live_sets_by_hand() -> None:
         return sorted(n for n in names if n.split(":")[1] in ("activation", "gradient", "aux"))
 
     acts = lambda *names: [f"{n}:activation" for n in names]  # noqa: E731
-    assert per_iteration(4, "before") == sorted(acts("x", "a", "b", "c"))
-    assert per_iteration(4, "during") == sorted(acts("x", "a", "b", "c", "d"))
-    assert per_iteration(4, "after") == sorted(acts("x", "a", "d"))
+    assert per_iteration(3, "after") == sorted(acts("x", "b", "c"))  # a dies at c
+    assert per_iteration(4, "before") == sorted(acts("x", "b", "c"))
+    assert per_iteration(4, "during") == sorted(acts("x", "b", "c", "d"))
+    assert per_iteration(4, "after") == sorted(acts("x", "b", "c", "d"))
     # Step 9 is d's backward: d(d) dies after it, d(b) and d(c) are born in it.
     assert per_iteration(9, "during") == sorted(
-        [*acts("x", "a"), "b:gradient", "c:gradient", "d:gradient"]
+        [*acts("x", "b", "c"), "b:gradient", "c:gradient", "d:gradient"]
     )
-    assert per_iteration(9, "after") == sorted([*acts("x", "a"), "b:gradient", "c:gradient"])
+    assert per_iteration(9, "after") == sorted([*acts("x", "b", "c"), "b:gradient", "c:gradient"])
     assert per_iteration(12, "after") == []
     with pytest.raises(ValueError, match="step must be"):
         p.live_set(13)

@@ -92,6 +92,7 @@ void batchnorm_backward(const BatchNormGeom& g, const float* x, const float* gam
 
 // -------------------------------------------------------------- elementwise
 void relu_forward(int64_t count, const float* x, float* y);
+// x may be the input or the output of the ReLU: y > 0 exactly where x > 0.
 void relu_backward(int64_t count, const float* x, const float* dy, float* dx);
 void add_forward(int64_t count, const float* a, const float* b, float* y);
 // da += dy and db += dy are done by the executor with accumulate(); no kernel needed.

@@ -1,10 +1,19 @@
-// The narrow table of kernels the executor runs a plan with. One implementation per
-// device (backend/cpu, backend/cuda); the executor never looks inside a layer.
+// The narrow table of kernels the executor runs a plan with, and what the planner asks of
+// them (sizes, declared reads, algorithm choices). One implementation per device
+// (backend/cpu, backend/cuda); neither the planner nor the executor looks inside a layer.
 //
 // Usage:
 //   std::unique_ptr<sn::Backend> be = sn::make_cpu_backend();
-//   int64_t ws = be->workspace_floats(graph, layer_id, batch);
+//   sn::KernelReads r = be->backward_reads(graph, layer_id);   // what liveness keeps
+//   auto algos = be->algorithms(graph, layer_id, batch);       // workspace vs cost
 //   be->forward(graph, layer_id, io, /*training=*/true);
+//
+// Note [Declared reads]
+// Liveness, recomputation and offload keep a tensor alive for a backward step only when
+// the backend declares that its kernel reads it. The declaration lives here, next to the
+// kernels, so there is one table per backend and no second copy in the planner. Session's
+// debug mode (poison_undeclared) hands every kernel NaN in place of the tensors it did not
+// declare, so a wrong declaration shows up as a changed loss in the tests.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +32,7 @@ struct LayerIO {
   std::vector<float*> dx;            // input gradients (accumulated); null: not needed
   float* y = nullptr;                // output activation
   const float* dy = nullptr;         // output gradient
+  int algorithm = 0;                 // index into Backend::algorithms() for this layer
   std::vector<float*> params;        // in param_shapes() order
   std::vector<float*> param_grads;   // same order; null for buffers that are not trained
   float* aux = nullptr;              // state saved from forward for backward (aux_floats)
@@ -32,6 +42,22 @@ struct LayerIO {
   bool update_running_stats = true;  // batchnorm in training mode
   double loss = 0.0;                 // out: loss layer
   int64_t correct = 0;               // out: loss layer, rows whose argmax is the label
+};
+
+// Which activations a layer's backward kernel reads besides its output gradient (dy) and
+// its saved state (aux, always read when the layer has any).
+struct KernelReads {
+  bool inputs = false;  // the activations of its inputs
+  bool output = false;  // its own output activation
+};
+
+// One way to run a layer: the scratch it needs and its relative cost (units: estimated
+// milliseconds for one forward plus one backward at the planned batch; only the order
+// matters). A backend lists the fastest first; the planner takes the first that fits.
+struct Algorithm {
+  std::string name;
+  int64_t workspace_floats = 0;
+  double cost_ms = 0.0;
 };
 
 struct SgdConfig {
@@ -46,8 +72,11 @@ class Backend {
   virtual std::string name() const = 0;
   // Floats of forward-saved state a layer keeps until its backward step.
   virtual int64_t aux_floats(const Graph& g, int layer, int64_t batch) const = 0;
-  // Floats of scratch a layer needs during one step.
-  virtual int64_t workspace_floats(const Graph& g, int layer, int64_t batch) const = 0;
+  // The ways this backend can run a layer, fastest first; never empty (a layer without
+  // scratch has one algorithm with workspace 0).
+  virtual std::vector<Algorithm> algorithms(const Graph& g, int layer, int64_t batch) const = 0;
+  // See Note [Declared reads].
+  virtual KernelReads backward_reads(const Graph& g, int layer) const = 0;
   virtual void forward(const Graph& g, int layer, LayerIO& io, bool training) const = 0;
   virtual void backward(const Graph& g, int layer, LayerIO& io) const = 0;
   virtual void sgd_update(int64_t count, const SgdConfig& cfg, float* w, const float* dw,

@@ -1,0 +1,74 @@
+// The executor: runs plan steps on a backend. Memory operations go through the same
+// MemoryInterpreter the planner simulated them with (plan/interpreter.h), over the real
+// arena, and every allocation must land at its planned offset; compute operations call
+// the backend's kernels with pointers looked up in the tensor table.
+//
+// Usage:
+//   sn::Executor ex(graph, *backend, plan, pool);
+//   ex.run_setup();                                   // resident tensors
+//   sn::RunContext ctx;  ctx.n = 64;  ctx.x = batch;  ctx.sgd = &sgd;  ...
+//   ex.run(plan.train_steps, ctx, trace);             // one iteration
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <unordered_map>
+#include <vector>
+
+#include "backend/backend.h"
+#include "graph/graph.h"
+#include "memory/arena_pool.h"
+#include "plan/interpreter.h"
+#include "plan/plan.h"
+
+namespace sn {
+
+// What one pass over the steps needs besides the plan, and what it returns.
+struct RunContext {
+  int64_t n = 0;                     // samples in the batch
+  const float* x = nullptr;          // [n, C, H, W]
+  bool training = true;              // false: inference kernels (BN running stats, no dropout)
+  bool update_running_stats = true;  // BN in training mode (never during recomputation)
+  uint64_t seed = 0;                 // dropout masks: f(seed, layer, iteration)
+  int64_t iteration = 0;
+  const SgdConfig* sgd = nullptr;  // update operations apply it; null: they hand the
+  // parameter gradient to on_gradient instead (analysis)
+  std::function<void(int layer, int index, const float* grad)> on_gradient;
+  float* input_grad = nullptr;  // analysis: the data layer's gradient (zeroed by the caller)
+  float* logits_out = nullptr;  // [n, classes] or null
+  bool poison_freed = false;    // fill freed buffers with NaN
+  bool poison_undeclared = false;  // backward kernels get NaN for tensors they did not declare
+  double loss = 0.0;               // out
+  int64_t correct = 0;             // out
+};
+
+class Executor {
+ public:
+  Executor(const Graph& g, const Backend& be, const MemoryPlan& plan, ArenaPool& pool);
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  void run_setup();
+  // Runs the steps; trace[i] = arena bytes in use when step i's layer runs. On an
+  // exception every per-iteration tensor is released, so the next run starts clean.
+  void run(const std::vector<PlanStep>& steps, RunContext& ctx, std::vector<int64_t>& trace);
+  float* data(const TensorId& id) const;  // null when the tensor is not live
+
+ private:
+  void apply(const PlanStep& step, const Op& op, RunContext& ctx);
+  void compute(const PlanStep& step, const Op& op, RunContext& ctx);
+  void release_transient();
+  float* at(int32_t slot) const;
+
+  const Graph& g_;
+  const Backend& be_;
+  const MemoryPlan& plan_;
+  ArenaPool& pool_;
+  MemoryInterpreter mem_;
+  std::unordered_map<TensorId, int32_t, TensorIdHash> slot_;
+  std::vector<bool> resident_;
+  std::vector<std::vector<int64_t>> param_numel_;  // per layer, in param_shapes() order
+  std::vector<float> nan_;  // poison_undeclared: what undeclared reads see
+};
+
+}  // namespace sn

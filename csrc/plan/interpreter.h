@@ -1,0 +1,76 @@
+// The memory half of the plan interpreter: applies alloc and free operations to an
+// arena pool and tracks where every tensor lives. The placement pass runs it over a
+// virtual pool (base nullptr); the executor runs the same code over the real arena, so
+// the measured trace equals the planned one by construction, and the executor checks
+// that every allocation lands at its planned offset.
+//
+// Usage:
+//   sn::ArenaPool pool(capacity_bytes, base);
+//   sn::MemoryInterpreter mem(pool, plan.tensors.size());
+//   int64_t off = mem.alloc(op);         // ArenaPool::kNoSpace when it does not fit
+//   mem.free(op);
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/errors.h"
+#include "memory/arena_pool.h"
+#include "plan/plan.h"
+
+namespace sn {
+
+class MemoryInterpreter {
+ public:
+  MemoryInterpreter(ArenaPool& pool, size_t num_tensors)
+      : pool_(pool), offset_(num_tensors, kUnplaced), resident_(num_tensors, false) {}
+
+  // Places op.tensor (op.size_bytes); returns its offset, or kNoSpace leaving all as it was.
+  int64_t alloc(const Op& op) {
+    const auto t = static_cast<size_t>(op.tensor);
+    SN_ASSERT(offset_[t] == kUnplaced, "plan allocates a tensor that is already live");
+    const int64_t off = pool_.allocate_offset(op.size_bytes);
+    if (off == ArenaPool::kNoSpace) return off;
+    offset_[t] = off;
+    ++live_;
+    return off;
+  }
+
+  // Returns the offset the tensor had.
+  int64_t free(const Op& op) {
+    const auto t = static_cast<size_t>(op.tensor);
+    const int64_t off = offset_[t];
+    SN_ASSERT(off != kUnplaced, "plan frees a tensor that is not live");
+    pool_.free_offset(off);
+    offset_[t] = kUnplaced;
+    --live_;
+    if (resident_[t]) {
+      resident_[t] = false;
+      --resident_live_;
+    }
+    return off;
+  }
+
+  // Marks every live tensor as resident (after setup): live_transient() excludes them.
+  void mark_resident() {
+    for (size_t t = 0; t < offset_.size(); ++t)
+      if (offset_[t] != kUnplaced && !resident_[t]) {
+        resident_[t] = true;
+        ++resident_live_;
+      }
+  }
+
+  int64_t offset(int32_t tensor) const { return offset_[static_cast<size_t>(tensor)]; }
+  bool live(int32_t tensor) const { return offset(tensor) != kUnplaced; }
+  int64_t live_transient() const { return live_ - resident_live_; }
+  const ArenaPool& pool() const { return pool_; }
+
+ private:
+  ArenaPool& pool_;
+  std::vector<int64_t> offset_;
+  std::vector<bool> resident_;
+  int64_t live_ = 0;
+  int64_t resident_live_ = 0;
+};
+
+}  // namespace sn

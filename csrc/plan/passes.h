@@ -1,0 +1,117 @@
+// The planning passes, each a pure function from data to data:
+//
+//   route -> schedule -> recompute -> liveness -> placement
+//
+//   Sizes sizes(graph, backend, batch);                        // bytes of every tensor
+//   Schedule s = training_schedule(graph);                     // forward, then backward
+//   RecomputeResult r = plan_recompute(graph, backend, sizes, s, options);
+//   MemoryPlan p = plan_liveness(graph, backend, sizes, r.schedule, keep_all);
+//   place(p, graph, capacity_bytes, /*choose_algorithms=*/true);
+//
+// plan_memory() (memory_plan.h) chains them for a policy; tests call them one by one.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "backend/backend.h"
+#include "graph/graph.h"
+#include "plan/plan.h"
+
+namespace sn {
+
+// ---------------------------------------------------------------------------- sizes
+// Bytes of every tensor at one batch size (rounded to the arena's alignment), computed
+// once per layer. Throws ArgumentError when a size overflows 64 bits.
+struct Sizes {
+  std::vector<std::vector<ParamShape>> params;
+  std::vector<int64_t> act, aux;
+  std::vector<std::vector<Algorithm>> algorithms;  // per layer, fastest first
+  int64_t labels = 0;
+  int64_t batch = 0;
+
+  Sizes(const Graph& g, const Backend& be, int64_t batch);
+  int64_t of(const TensorId& t) const;  // workspace: of the layer's fastest algorithm
+  int64_t param_bytes(int layer, int index) const;
+  int64_t workspace_bytes(int layer, int algorithm) const;
+  int64_t min_workspace_bytes(int layer) const;  // over its algorithms
+};
+
+// ------------------------------------------------------------------------- schedule
+struct StepSpec {
+  int layer = -1;
+  StepKind kind = StepKind::kForward;
+};
+using Schedule = std::vector<StepSpec>;
+
+// The route (Alg. 8) as forward steps, then its reverse as backward steps (none for the
+// data layer).
+Schedule training_schedule(const Graph& g);
+Schedule inference_schedule(const Graph& g);
+
+// What a step reads and writes: the single source of truth for liveness and recompute.
+struct StepUses {
+  std::vector<TensorId> reads;   // per-iteration tensors only (no parameters)
+  std::vector<TensorId> writes;  // a gradient written twice accumulates
+};
+StepUses step_uses(const Graph& g, const Backend& be, const Sizes& sizes, const StepSpec& s);
+
+// ------------------------------------------------------------------------ recompute
+struct RecomputeOptions {
+  // Per layer: its output is kept (a checkpoint). Empty: no recomputation at all.
+  std::vector<bool> checkpoint;
+  // Speed-centric when a segment's activations stay within this many bytes, else
+  // memory-centric (source Table 8.1 uses the layer-wise bound).
+  int64_t speed_centric_max_bytes = 0;
+};
+
+struct RecomputeResult {
+  Schedule schedule;  // with recompute steps before the backward steps that need them
+  std::vector<SegmentRecord> segments;
+  int64_t recompute_count = 0;
+  double recompute_flops = 0.0;
+};
+
+// Checkpoints by cost (Note [Checkpoints by cost] in recompute.cpp): layers whose forward
+// computes at least min_flops_per_byte FLOPs per byte of output, the data layer, and any
+// output whose recomputation would chain more than max_chain layer forwards.
+std::vector<bool> cost_checkpoints(const Graph& g, int64_t batch, double min_flops_per_byte,
+                                   int max_chain);
+// Keeps every stride-th checkpoint of `base` (in route order) and the data layer.
+std::vector<bool> sparse_checkpoints(const Graph& g, const std::vector<bool>& base, int stride);
+
+RecomputeResult plan_recompute(const Graph& g, const Backend& be, const Sizes& sizes,
+                               const Schedule& schedule, const RecomputeOptions& options);
+
+// ------------------------------------------------------------------------- liveness
+// Turns a schedule into typed operations: every tensor is allocated right before the
+// step that first writes it and freed right after its last reader (all at setup when
+// keep_all, policy `none`); parameter gradients live from their layer's backward step to
+// the fused update that follows it. Fills tensors, setup, train_steps (or eval_steps when
+// inference), resident_bytes. Offsets stay unplaced.
+void plan_liveness(MemoryPlan& plan, const Graph& g, const Backend& be, const Sizes& sizes,
+                   const Schedule& train, const Schedule& eval, bool keep_all);
+
+// ------------------------------------------------------------------------ placement
+// Runs the plan's memory operations through a virtual arena of capacity_bytes (the same
+// interpreter the executor runs), recording every allocation's offset, the bytes in use
+// and live tensors at each step, and the blocks. With choose_algorithms, each step that
+// has several algorithms takes the fastest whose workspace fits in the largest free
+// block at that moment (kFitFree), the fastest (kFastest) or the smallest (kSmallest);
+// kKeep keeps the choices already in the plan. Returns false when an allocation does
+// not fit, describing it in *failure.
+enum class AlgorithmChoice { kKeep, kFastest, kSmallest, kFitFree };
+
+struct PlacementFailure {
+  int step = 0;                       // index in train_steps / eval_steps; -1: setup
+  StepKind kind = StepKind::kSetup;   // of that step
+  bool eval = false;                  // in the inference pass
+  int layer = -1;
+  TensorRole role = TensorRole::kActivation;
+  int64_t requested_bytes = 0, in_use_bytes = 0, free_bytes = 0, largest_free_bytes = 0;
+};
+
+bool place(MemoryPlan& plan, int64_t capacity_bytes, AlgorithmChoice choice,
+           PlacementFailure* failure);
+
+}  // namespace sn

@@ -212,8 +212,17 @@ MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_siz
         if (fits || next.peak_bytes <= plan.peak_bytes) plan = std::move(next);
       }
     } else {
+      // Recomputation that saves nothing is not worth its FLOPs (on small DAGs the
+      // intermediates a recompute brings back can outweigh what it drops).
       plan = planner.build(&ladder[0], false);
       planner.finish(plan);
+      MemoryPlan plain = planner.build(nullptr, false);
+      planner.finish(plain);
+      if (plain.peak_bytes <= plan.peak_bytes) {
+        plain.passes.insert(plain.passes.begin() + 1, "recompute");  // ran, chose nothing
+        plain.checkpoint.assign(static_cast<size_t>(g.size()), true);
+        plan = std::move(plain);
+      }
     }
   }
 

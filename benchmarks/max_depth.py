@@ -1,0 +1,79 @@
+"""Deepest ImageNet ResNet (n1, n2, n3, n4) = (6, 32, n3, 6) that fits a budget at batch 16,
+224x224, per policy, from plans (bisection over n3; depth = 3 * (n1+n2+n3+n4) + 2).
+
+    python benchmarks/max_depth.py                     # 12 GiB, liveness and recompute
+    python benchmarks/max_depth.py --policies liveness --budget 12GiB --json
+
+References (the issue's table): PyTorch eager depth 581, checkpoint_sequential 2363, the
+source's SuperNeurons 1920 (TensorFlow 592).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import superneurons as sn
+
+
+def depth(n3: int) -> int:
+    return 3 * (6 + 32 + n3 + 6) + 2
+
+
+def fits(n3: int, policy: str, budget: str, batch: int) -> bool:
+    g = sn.models.resnet(n=(6, 32, n3, 6), num_classes=1000, image_size=224)
+    return sn.plan(g, batch, policy=policy, budget=budget).fits
+
+
+def deepest(policy: str, budget: str, batch: int) -> int:
+    """Largest n3 >= 1 that fits (0: not even n3 = 1)."""
+    if not fits(1, policy, budget, batch):
+        return 0
+    lo, hi = 1, 2
+    while fits(hi, policy, budget, batch):
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(mid, policy, budget, batch):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--policies", default="liveness,liveness+recompute")
+    parser.add_argument("--budget", default="12GiB")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    print(f"deepest ResNet (6, 32, n3, 6), batch {args.batch}, 224x224, in {args.budget}")
+    for policy in args.policies.split(","):
+        t0 = time.perf_counter()
+        n3 = deepest(policy, args.budget, args.batch)
+        g = sn.models.resnet(n=(6, 32, max(n3, 1), 6), num_classes=1000, image_size=224)
+        p = sn.plan(g, args.batch, policy=policy, budget=args.budget)
+        row = {
+            "policy": policy,
+            "n3": n3,
+            "depth": depth(n3) if n3 else 0,
+            "residual_units": 6 + 32 + n3 + 6,
+            "recompute_fraction": round(p.recompute_fraction, 4),
+            "resident_bytes": p.resident_bytes,
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+        if args.json:
+            print(json.dumps(row), flush=True)
+        else:
+            print(
+                f"  {policy:<20} depth {row['depth']:>6} ({row['residual_units']} units), "
+                f"recompute {row['recompute_fraction']:.1%} extra FLOPs, resident "
+                f"{sn.format_bytes(p.resident_bytes)}, {row['seconds']} s"
+            )
+    print("  references: PyTorch eager 581, checkpoint_sequential 2363, source 1920")
+
+
+if __name__ == "__main__":
+    main()

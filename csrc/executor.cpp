@@ -1,0 +1,172 @@
+#include "exec/executor.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "core/errors.h"
+#include "core/hash.h"
+
+// Note [Sanitizers and the arena]
+// The arena is one host allocation, so AddressSanitizer alone cannot see a kernel writing
+// past its tensor into a neighbour. In sanitized builds every block the plan does not hold
+// is poisoned: touching it is reported like a heap overflow. Blocks are unpoisoned at
+// their pool size (rounded up to 256 bytes), so an overrun inside that slack goes unseen.
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define SN_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), static_cast<size_t>(n))
+#define SN_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), static_cast<size_t>(n))
+#else
+#define SN_POISON(p, n) ((void)(p), (void)(n))
+#define SN_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+namespace sn {
+
+Executor::Executor(const Graph& g, const Backend& be, const MemoryPlan& plan, ArenaPool& pool)
+    : g_(g), be_(be), plan_(plan), pool_(pool), mem_(pool, plan.tensors.size()),
+      resident_(plan.tensors.size(), false) {
+  for (size_t s = 0; s < plan.tensors.size(); ++s)
+    slot_.emplace(plan.tensors[s].id, static_cast<int32_t>(s));
+  param_numel_.resize(static_cast<size_t>(g.size()));
+  for (int i = 0; i < g.size(); ++i)
+    for (const ParamShape& p : param_shapes(g, i))
+      param_numel_[static_cast<size_t>(i)].push_back(p.numel());
+}
+
+float* Executor::at(int32_t slot) const {
+  if (!mem_.live(slot)) return nullptr;
+  return reinterpret_cast<float*>(static_cast<char*>(pool_.base()) + mem_.offset(slot));
+}
+
+float* Executor::data(const TensorId& id) const {
+  auto it = slot_.find(id);
+  return it == slot_.end() ? nullptr : at(it->second);
+}
+
+void Executor::run_setup() {
+  RunContext ctx;
+  for (const Op& op : plan_.setup.ops) apply(plan_.setup, op, ctx);
+  for (size_t s = 0; s < resident_.size(); ++s) resident_[s] = mem_.live(static_cast<int32_t>(s));
+  mem_.mark_resident();
+}
+
+void Executor::release_transient() {
+  for (size_t s = 0; s < resident_.size(); ++s) {
+    const auto slot = static_cast<int32_t>(s);
+    if (resident_[s] || !mem_.live(slot)) continue;
+    Op op;
+    op.kind = OpKind::kFree;
+    op.tensor = slot;
+    SN_POISON(at(slot), plan_.tensors[s].size_bytes);
+    mem_.free(op);
+  }
+}
+
+void Executor::run(const std::vector<PlanStep>& steps, RunContext& ctx,
+                   std::vector<int64_t>& trace) {
+  trace.assign(steps.size(), 0);
+  try {
+    for (size_t i = 0; i < steps.size(); ++i) {
+      for (const Op& op : steps[i].ops) {
+        if (op.kind == OpKind::kCompute && op.compute != ComputeKind::kUpdate)
+          trace[i] = pool_.stats().in_use_bytes;
+        apply(steps[i], op, ctx);
+      }
+    }
+  } catch (...) {
+    release_transient();  // the arena as setup left it: the session stays usable
+    throw;
+  }
+}
+
+void Executor::apply(const PlanStep& step, const Op& op, RunContext& ctx) {
+  switch (op.kind) {
+    case OpKind::kAlloc: {
+      const int64_t off = mem_.alloc(op);
+      SN_ASSERT(off != ArenaPool::kNoSpace, "the arena refused an allocation the plan had placed");
+      SN_ASSERT(off == op.offset_bytes, "an allocation missed its planned offset");
+      SN_UNPOISON(at(op.tensor), op.size_bytes);
+      break;
+    }
+    case OpKind::kFree: {
+      float* p = at(op.tensor);
+      const int64_t bytes = plan_.tensors[static_cast<size_t>(op.tensor)].size_bytes;
+      if (ctx.poison_freed)
+        std::fill(p, p + bytes / 4, std::numeric_limits<float>::quiet_NaN());
+      SN_POISON(p, bytes);
+      mem_.free(op);
+      break;
+    }
+    case OpKind::kZero: {
+      const TensorId& id = plan_.tensors[static_cast<size_t>(op.tensor)].id;
+      be_.fill_zero(at(op.tensor), ctx.n * g_.layer(id.layer).out.numel());
+      break;
+    }
+    case OpKind::kCompute:
+      compute(step, op, ctx);
+      break;
+    default:
+      SN_ASSERT(false, "copy operations need the Unified Tensor Pool's copy engine");
+  }
+}
+
+void Executor::compute(const PlanStep& step, const Op& op, RunContext& ctx) {
+  const int id = op.layer;
+  const Layer& l = g_.layer(id);
+  auto tensor = [&](TensorRole role, int index) { return data({id, role, index}); };
+  const std::vector<int64_t>& params = param_numel_[static_cast<size_t>(id)];
+  if (op.compute == ComputeKind::kUpdate) {
+    float* w = tensor(TensorRole::kParam, op.index);
+    const float* dw = tensor(TensorRole::kParamGrad, op.index);
+    const int64_t count = params[static_cast<size_t>(op.index)];
+    if (ctx.sgd)
+      be_.sgd_update(count, *ctx.sgd, w, dw, tensor(TensorRole::kMomentum, op.index));
+    else if (ctx.on_gradient)
+      ctx.on_gradient(id, op.index, dw);
+    return;
+  }
+  const bool backward = op.compute == ComputeKind::kBackward;
+  const KernelReads reads = backward ? be_.backward_reads(g_, id) : KernelReads{true, true};
+  const bool poison = backward && ctx.poison_undeclared;
+  if (poison && nan_.empty()) {
+    int64_t largest = 0;
+    for (int64_t b : plan_.activation_bytes) largest = std::max(largest, b);
+    nan_.assign(static_cast<size_t>(largest / 4 + 1), std::numeric_limits<float>::quiet_NaN());
+  }
+  LayerIO io;
+  io.n = ctx.n;
+  io.algorithm = step.algorithm;
+  for (int in : l.inputs) {
+    float* x = data({in, TensorRole::kActivation, 0});
+    io.x.push_back(poison && !reads.inputs ? nan_.data() : x);
+    float* dx = in == g_.input_layer() ? ctx.input_grad : data({in, TensorRole::kGradient, 0});
+    io.dx.push_back(backward ? dx : nullptr);
+  }
+  io.y = poison && !reads.output ? nan_.data() : tensor(TensorRole::kActivation, 0);
+  io.dy = tensor(TensorRole::kGradient, 0);
+  for (size_t p = 0; p < params.size(); ++p) {
+    io.params.push_back(tensor(TensorRole::kParam, static_cast<int>(p)));
+    io.param_grads.push_back(tensor(TensorRole::kParamGrad, static_cast<int>(p)));
+  }
+  io.aux = tensor(TensorRole::kAux, 0);
+  io.workspace = tensor(TensorRole::kWorkspace, 0);
+  io.labels = reinterpret_cast<const int32_t*>(data({g_.loss_layer(), TensorRole::kLabels, 0}));
+  io.update_running_stats = ctx.update_running_stats && op.compute == ComputeKind::kForward;
+  io.dropout_seed =
+      splitmix64(splitmix64(ctx.seed ^ static_cast<uint64_t>(id) * 0x2545f4914f6cdd1dULL) ^
+                 static_cast<uint64_t>(ctx.iteration));
+  if (backward) {
+    be_.backward(g_, id, io);
+    return;
+  }
+  if (l.kind == LayerKind::kInput) be_.copy(io.y, ctx.x, ctx.n * l.out.numel());
+  be_.forward(g_, id, io, ctx.training);
+  if (l.kind == LayerKind::kSoftmaxXent) {
+    ctx.loss = io.loss;
+    ctx.correct = io.correct;
+    if (ctx.logits_out)
+      be_.copy(ctx.logits_out, io.x[0], ctx.n * g_.layer(l.inputs[0]).out.numel());
+  }
+}
+
+}  // namespace sn

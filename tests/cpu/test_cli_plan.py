@@ -119,8 +119,14 @@ def test_bench_compares_policies(capsys: pytest.CaptureFixture[str]) -> None:
         == 0
     )
     d = json.loads(capsys.readouterr().out)
-    none, live = d["policies"]
-    assert (none["policy"], live["policy"]) == ("none", "liveness")
+    none, live, rec = d["policies"]
+    assert (none["policy"], live["policy"], rec["policy"]) == (
+        "none",
+        "liveness",
+        "liveness+recompute",
+    )
     assert live["same_losses"] is True and len(live["losses"]) == 3
+    assert rec["same_losses"] is True and rec["recompute_count"] > 0
+    assert rec["peak_bytes"] == rec["planned_peak_bytes"] < live["peak_bytes"]
     assert live["peak_bytes"] == live["planned_peak_bytes"] < none["peak_bytes"]
     assert 0 < live["memory_ratio"] < 1

@@ -30,6 +30,7 @@ initialised as usual.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import os
@@ -225,8 +226,9 @@ class TrainObjective:
         if self.checkpoint_dir is None:
             return None
         key = self.space.key(strip_meta(config))
-        name = key.hex() if isinstance(key, bytes) else str(abs(hash(key)))
-        return Path(self.checkpoint_dir) / f"{name[:32]}.npz"
+        raw = key if isinstance(key, bytes) else repr(key).encode()
+        name = hashlib.blake2b(raw, digest_size=16).hexdigest()
+        return Path(self.checkpoint_dir) / f"{name}.npz"
 
     def build(self, config: Mapping[str, Any]) -> sn.Graph:
         """The network of ``config`` for this objective's dataset."""

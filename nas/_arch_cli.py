@@ -107,6 +107,11 @@ def arch_search(args: argparse.Namespace, options: dict[str, Any]) -> tuple[Resu
     spec = _objective_args(args)
     objective, space = arch_objective_from_spec(spec)
     strategy: str = args.strategy
+    if isinstance(objective, TableObjective) and not args.fidelity and args.budget > len(objective):
+        raise ValueError(
+            f"--budget {args.budget} is more than the {len(objective)} architectures in "
+            f"{args.table}; every trial is a distinct architecture"
+        )
     if args.fidelity:
         if isinstance(objective, TableObjective):
             lo, hi = objective.fidelities[0], objective.fidelities[-1]

@@ -18,6 +18,7 @@ processes or Dask) with a progress bar.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import tempfile
@@ -32,7 +33,7 @@ from nas._executors import make_executor
 from nas._space import Config, Space, strip_meta
 from nas._train import TrainObjective
 
-__all__ = ["TableObjective", "build_table", "load_table"]
+__all__ = ["TableObjective", "build_table", "load_table", "restrict_space"]
 
 TABLE_FORMAT = "nas-table/1"
 
@@ -230,14 +231,86 @@ def load_table(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+class _Tabulated(Space):
+    """A space restricted to a finite set of members (see ``restrict_space``)."""
+
+    _members: np.ndarray  # native rows of the members
+    _member_features: np.ndarray
+    _member_keys: set[Any]
+
+    def is_member(self, config: Mapping[str, Any]) -> bool:
+        """Whether ``config`` is one of the members."""
+        return self.key(strip_meta(config)) in self._member_keys
+
+    def _snap(
+        self, rng: np.random.Generator, rows: np.ndarray, avoid: np.ndarray | None
+    ) -> np.ndarray:
+        """The nearest member of each row in feature space (ties broken at random)."""
+        feats = self.features(rows)
+        d = ((feats[:, None, :] - self._member_features[None, :, :]) ** 2).sum(axis=2)
+        d += rng.random(d.shape) * 1e-6
+        if avoid is not None and len(self._members) > 1:  # a mutation must move
+            same = (self._members[None, :, :] == avoid[:, None, :]).all(axis=2)
+            d[same] = np.inf
+        out: np.ndarray = self._members[np.argmin(d, axis=1)].copy()
+        return out
+
+    def sample_rows(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        out: np.ndarray = self._members[rng.integers(0, len(self._members), n)].copy()
+        return out
+
+    def box_rows(
+        self,
+        rng: np.random.Generator,
+        center: np.ndarray,
+        half_width: np.ndarray | float,
+        n: int,
+        perturb_prob: float = 1.0,
+    ) -> np.ndarray:
+        return self._snap(rng, super().box_rows(rng, center, half_width, n, perturb_prob), None)
+
+    def mutate_rows(
+        self, rng: np.random.Generator, rows: np.ndarray, rate: float, sigma: float = 0.1
+    ) -> np.ndarray:
+        rows = self.canonical(rows)
+        return self._snap(rng, super().mutate_rows(rng, rows, rate, sigma), rows)
+
+
+def restrict_space(space: Space, configs: Sequence[Mapping[str, Any]]) -> Space:
+    """A copy of ``space`` whose members are only ``configs`` (a sampled table).
+
+    Sampling draws members uniformly; the neighbourhoods strategies explore
+    (``box_rows``, ``mutate_rows``) are snapped to the nearest member in feature
+    space, so every suggestion is a tabulated architecture; a membership constraint
+    rejects anything else.
+
+    >>> import nas.spaces as sp
+    >>> s = restrict_space(sp.nb201(), [{n: "conv3x3" for n in sp.nb201().names}])
+    >>> s.sample(2, seed=0)[0]["e1_0"], type(s).__name__
+    ('conv3x3', 'TabulatedNB201Space')
+    """
+    if not configs:
+        raise ValueError("restrict_space: configs must not be empty")
+    base = type(space)
+    cls = type(f"Tabulated{base.__name__}", (_Tabulated, base), {})
+    new = copy.copy(space)
+    new.__class__ = cls
+    assert isinstance(new, _Tabulated)
+    new._members = space.to_rows([strip_meta(c) for c in configs])
+    new._member_features = space.features(new._members)
+    new._member_keys = {space.key(strip_meta(c)) for c in configs}
+    new.constraints = [*space.constraints, new.is_member]
+    return new
+
+
 class TableObjective:
     """Looks architectures up in a table built by ``build_table`` (no training).
 
     ``obj(config, fidelity=None)`` returns the tabulated metrics at ``fidelity``
     epochs (the largest by default; a fidelity between two tabulated ones reads the
     next one up). ``obj.space`` is the table's space; when the table holds a sample,
-    the space gets a constraint so that searches suggest only tabulated
-    architectures. A config not in the table raises ``ValueError``.
+    it is restricted to the tabulated architectures (``restrict_space``), so that
+    searches suggest only those. A config not in the table raises ``ValueError``.
 
     >>> import os, tempfile, nas, nas.spaces as sp
     >>> obj = nas.TrainObjective(sp.nb201(), "digits", epochs=1, channels=2, cells=1)
@@ -257,10 +330,10 @@ class TableObjective:
         self.fidelities = [int(e) for e in self.table["settings"]["epochs"]]
         space = Space.from_json(self.table["space"])
         self.entries: dict[str, dict[str, Any]] = {e["key"]: e for e in self.table["entries"]}
-        self.space = space
         self.complete = self._is_complete(space)
         if not self.complete:
-            space.constraints.append(self.contains)
+            space = restrict_space(space, [e["config"] for e in self.entries.values()])
+        self.space = space
 
     def _is_complete(self, space: Space) -> bool:
         from nas._params import Categorical

@@ -177,9 +177,7 @@ def _live_conv3x3(cfg: dict[str, Any]) -> float:
 @pytest.mark.parametrize("strategy", ["lamcts", "evolution", "mcts", "lanas"])
 def test_strategies_search_nb101_with_isomorphism_keys(strategy: str) -> None:
     s = sp.nb101()
-    res = nas.optimize(
-        _live_conv3x3, s, strategy, budget=16, seed=0, executor="inline", workers=2
-    )
+    res = nas.optimize(_live_conv3x3, s, strategy, budget=16, seed=0, executor="inline", workers=2)
     assert res.n_finished == 16
     keys = [s.key(t.config) for t in res.history]
     assert len(set(keys)) == len(keys)  # no architecture is trained twice

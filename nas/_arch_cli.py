@@ -120,10 +120,11 @@ def arch_search(args: argparse.Namespace, options: dict[str, Any]) -> tuple[Resu
         options = {
             "searcher": args.strategy,
             "searcher_options": options,
-            "min_fidelity": lo,
             "max_fidelity": hi,
             "eta": 3,
         }
+        if args.fidelity == "asha":  # Hyperband's brackets set their own smallest fidelity
+            options["min_fidelity"] = lo
         strategy = args.fidelity
     executor = args.executor or ("dask" if args.scheduler else "local")
     res = optimize(

@@ -244,7 +244,18 @@ class TrainObjective:
         )
         return graph
 
-    def __call__(self, config: Mapping[str, Any], fidelity: float | None = None) -> dict[str, Any]:
+    def __call__(
+        self,
+        config: Mapping[str, Any],
+        fidelity: float | None = None,
+        *,
+        checkpoint: str | os.PathLike[str] | None = None,
+    ) -> dict[str, Any]:
+        """Train ``config`` to ``fidelity`` epochs (default ``epochs``); see the Note.
+
+        ``checkpoint`` overrides the path derived from ``checkpoint_dir`` (for callers
+        that track trials themselves).
+        """
         import superneurons as sn
         from nas.spaces import graph_flops
 
@@ -268,7 +279,8 @@ class TrainObjective:
             reason = plan.oom_message
         if reason is None:
             try:
-                out.update(self._train(graph, config, epochs))
+                path = self.checkpoint_path(config) if checkpoint is None else Path(checkpoint)
+                out.update(self._train(graph, config, epochs, path))
             except sn.OutOfMemoryError as err:
                 reason = str(err)
         if reason is not None:
@@ -278,7 +290,9 @@ class TrainObjective:
         out["seconds"] = time.perf_counter() - start
         return out
 
-    def _train(self, graph: sn.Graph, config: Mapping[str, Any], epochs: int) -> dict[str, Any]:
+    def _train(
+        self, graph: sn.Graph, config: Mapping[str, Any], epochs: int, path: Path | None
+    ) -> dict[str, Any]:
         import superneurons as sn
 
         train, val, test = self.data()
@@ -292,7 +306,6 @@ class TrainObjective:
         )
         trainer = _trainer_class()(session, lr=self.lr, weight_decay=self.weight_decay)
         trainer.horizon = self.max_epochs  # type: ignore[attr-defined]
-        path = self.checkpoint_path(config)
         inherited = 0
         save_to = path
         if path is not None and path.exists():

@@ -93,6 +93,19 @@ def test_asha_search_resumes_with_its_objective(tmp_path: Path) -> None:
     assert fids <= {1.0, 3.0}
 
 
+def test_hyperband_search_with_a_parameter_constraint(tmp_path: Path) -> None:
+    journal = tmp_path / "h.jsonl"
+    argv = ["search", "--space", "nb201", "--dataset", "digits", "--strategy", "random"]
+    argv += ["--fidelity", "hyperband", "--epochs", "3", "--budget", "5", "--executor", "inline"]
+    argv += ["--max-params", "9000", "--journal", str(journal), *SMALL]
+    assert main(argv) == 0
+    results = _results(journal)
+    assert {r["fidelity"] for r in results} <= {1.0, 3.0}  # brackets start at 1 and 3
+    for r in results:
+        m = r["metrics"]
+        assert isinstance(m, dict) and (r["status"] == "infeasible") == (m["params"] > 9000)
+
+
 def test_search_needs_an_objective(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["search", "--strategy", "random"]) == 2
     assert "--dataset" in capsys.readouterr().err

@@ -83,6 +83,10 @@ def test_promotion_continues_from_the_checkpoint(tmp_path: Path) -> None:
     assert direct["epochs_trained"] == 3
     assert again["accuracy"] == direct["accuracy"]  # 1 + 2 continued epochs == 3 at once
     assert obj(CONV, 3)["epochs_trained"] == 0  # nothing left to train
+    explicit = tmp_path / "mine.npz"
+    plain = _obj(epochs=3, max_epochs=3)
+    assert plain(CONV, 1, checkpoint=explicit)["epochs_trained"] == 1 and explicit.exists()
+    assert plain(CONV, 3, checkpoint=explicit)["accuracy"] == direct["accuracy"]
 
 
 def test_asha_trains_each_epoch_once(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,8 @@ def arch_search(args: argparse.Namespace, options: dict[str, Any]) -> tuple[Resu
     """Run ``nas search`` with a training (or table) objective."""
     spec = _objective_args(args)
     objective, space = arch_objective_from_spec(spec)
+    if isinstance(objective, TrainObjective):
+        objective.data()  # load once here: forked workers inherit it
     strategy: str = args.strategy
     if isinstance(objective, TableObjective) and not args.fidelity and args.budget > len(objective):
         raise ValueError(
@@ -141,7 +144,7 @@ def arch_search(args: argparse.Namespace, options: dict[str, Any]) -> tuple[Resu
         scheduler=args.scheduler,
         timeout_s=args.timeout,
         retries=args.retries,
-        progress=args.progress,
+        progress=args.progress or sys.stderr.isatty(),
         objective_spec=SPEC_PREFIX + json.dumps(spec),
     )
     return res, space
@@ -195,7 +198,6 @@ def print_arch_report(res: Result, space: Space, report_dir: str | None) -> None
         print("no architecture trained successfully")
         return
     m = best.metrics or {}
-    print(f"infeasible   {res.n_infeasible}")
     print(
         f"best arch    trial {best.id}: validation accuracy {best.value:.4f}, "
         f"test accuracy {m.get('test_accuracy', float('nan')):.4f}, {m.get('params')} params, "

@@ -155,7 +155,11 @@ def _search(args: argparse.Namespace) -> Result:
 
 def _print_result(res: Result) -> None:
     print(f"strategy     {res.strategy}")
-    print(f"trials       {len(res.history)} ({res.n_finished} finished, {res.n_failed} failed)")
+    infeasible = f", {res.n_infeasible} infeasible" if res.n_infeasible else ""
+    print(
+        f"trials       {len(res.history)} "
+        f"({res.n_finished} finished, {res.n_failed} failed{infeasible})"
+    )
     print(f"best value   {res.best_value}")
     print(f"best config  {json.dumps(res.best_config)}")
     if res.journal:

@@ -13,6 +13,7 @@ local processes or on Dask, with an append-only journal.
 10
 """
 
+from nas import spaces
 from nas._asha import ASHA
 from nas._bo import BayesOpt
 from nas._cells import CellActions, CellSpace, chain_space, nasbench201_space
@@ -26,10 +27,13 @@ from nas._mcts import AlphaX, SequentialActions
 from nas._objectives import SYNTHETIC, Synthetic, synthetic
 from nas._optimize import load_objective, optimize, resume
 from nas._params import Categorical, Int, Param, Real
+from nas._pareto import pareto_front
 from nas._random import RandomSearch
 from nas._registry import STRATEGIES, make_strategy
 from nas._space import Config, Space, strip_meta
 from nas._strategy import Strategy
+from nas._table import TableObjective, build_table, load_table
+from nas._train import TrainObjective, load_dataset
 from nas._trial import Result, Trial
 from nas._turbo import TuRBO
 
@@ -57,16 +61,23 @@ __all__ = [
     "Space",
     "Strategy",
     "Synthetic",
+    "TableObjective",
+    "TrainObjective",
     "Trial",
     "TuRBO",
+    "build_table",
     "chain_space",
     "hyperband_brackets",
+    "load_dataset",
     "load_objective",
+    "load_table",
     "make_strategy",
     "nasbench201_space",
     "optimize",
+    "pareto_front",
     "read_journal",
     "resume",
+    "spaces",
     "strip_meta",
     "synthetic",
 ]

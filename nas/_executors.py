@@ -23,7 +23,7 @@ import multiprocessing as mp
 import multiprocessing.connection as mpc
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,24 +39,48 @@ class Outcome:
     """One finished attempt."""
 
     trial_id: int
-    status: str  # ok | error | died | timeout
+    status: str  # ok | infeasible | error | died | timeout
     value: float | None = None
     error: str | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    metrics: dict[str, Any] | None = None
 
 
-def call_objective(
-    objective: Objective, config: Config, fidelity: float | None
-) -> tuple[float, float, float]:
-    """Run the objective once; returns ``(value, started_at, finished_at)``."""
+Returned = tuple[float | None, float, float, dict[str, Any] | None]
+
+
+def _outcome(trial_id: int, ret: Returned) -> Outcome:
+    """The outcome of a finished call: ``infeasible`` when the metrics say so."""
+    value, t0, t1, metrics = ret
+    status = "infeasible" if value is None else "ok"
+    error = None if metrics is None or value is not None else metrics.get("error")
+    return Outcome(trial_id, status, value, error, t0, t1, metrics)
+
+
+def call_objective(objective: Objective, config: Config, fidelity: float | None) -> Returned:
+    """Run the objective once; returns ``(value, started_at, finished_at, metrics)``.
+
+    An objective may return a number, or a dict of metrics whose entry
+    ``objective.metric`` is the value (``metric`` defaults to ``"value"``); a dict
+    with ``feasible: False`` is an infeasible trial (value None), not an error.
+    """
     start = time.time()
     value = objective(config) if fidelity is None else objective(config, fidelity)
+    metrics: dict[str, Any] | None = None
+    if isinstance(value, Mapping):
+        metrics = dict(value)
+        if metrics.get("feasible", True) is False:
+            return None, start, time.time(), metrics
+        metric = getattr(objective, "metric", "value")
+        if metric not in metrics:
+            raise TypeError(f"objective returned a dict without its metric {metric!r}")
+        value = metrics[metric]
     if isinstance(value, bool) or (
         not isinstance(value, (int, float)) and not hasattr(value, "__float__")
     ):
         raise TypeError(f"objective returned {type(value).__name__}, expected a number")
-    return float(value), start, time.time()
+    return float(value), start, time.time(), metrics
 
 
 class Executor:
@@ -88,8 +112,7 @@ class InlineExecutor(Executor):
 
     def submit(self, trial_id: int, config: Config, fidelity: float | None) -> None:
         try:
-            value, t0, t1 = call_objective(self.objective, config, fidelity)
-            self._done.append(Outcome(trial_id, "ok", value, None, t0, t1))
+            self._done.append(_outcome(trial_id, call_objective(self.objective, config, fidelity)))
         except Exception as err:  # the objective's failure is data, not our crash
             self._done.append(Outcome(trial_id, "error", None, _describe(err), None, time.time()))
 
@@ -184,7 +207,7 @@ class ProcessExecutor(Executor):
                     finished_at=now,
                 )
             if msg[0] == "ok":
-                return Outcome(tid, "ok", msg[1], None, msg[2], msg[3])
+                return _outcome(tid, msg[1:])
             return Outcome(tid, "error", None, msg[1], run.started_at, now)
         if not run.proc.is_alive():
             run.conn.close()
@@ -274,8 +297,7 @@ class DaskExecutor(Executor):
         for tid in list(self._futures):
             fut, started, deadline = self._futures[tid]
             if fut.status == "finished":
-                value, t0, t1 = fut.result()
-                out.append(Outcome(tid, "ok", value, None, t0, t1))
+                out.append(_outcome(tid, fut.result()))
             elif fut.status in ("error", "cancelled", "lost"):
                 err = fut.exception() if fut.status == "error" else None
                 name = type(err).__name__ if err is not None else fut.status

@@ -15,7 +15,7 @@ from nas._objectives import SYNTHETIC, Synthetic
 from nas._registry import make_strategy
 from nas._space import Config, Space, strip_meta
 from nas._strategy import Strategy
-from nas._trial import FAILED, OK, PENDING, TIMEOUT, Result, Trial, summarize
+from nas._trial import FAILED, INFEASIBLE, OK, PENDING, TIMEOUT, Result, Trial, summarize
 
 __all__ = ["load_objective", "optimize", "resume"]
 
@@ -132,8 +132,11 @@ class _Runner:
     def _handle(self, ex: Executor, out: Outcome) -> bool:
         trial = self.trials[out.trial_id]
         trial.started_at, trial.finished_at = out.started_at, out.finished_at
+        trial.metrics = out.metrics
         if out.status == "ok":
             trial.status, trial.value, trial.error = OK, out.value, None
+        elif out.status == "infeasible":  # a verdict on the config: never retried
+            trial.status, trial.value, trial.error = INFEASIBLE, None, out.error
         else:
             trial.error = out.error
             if trial.attempts <= self.retries:
@@ -178,6 +181,7 @@ def _result_fields(t: Trial) -> dict[str, Any]:
         "started_at": t.started_at,
         "finished_at": t.finished_at,
         "error": t.error,
+        "metrics": t.metrics,
     }
 
 
@@ -389,6 +393,7 @@ def resume(
             t = runner.trials[ev["id"]]
             t.status, t.value, t.attempts = ev["status"], ev["value"], ev["attempts"]
             t.started_at, t.finished_at, t.error = ev["started_at"], ev["finished_at"], ev["error"]
+            t.metrics = ev.get("metrics")
             strat.observe([(runner.suggestions[t.id], t.value if t.status == OK else None)])
     runner.queue = [tid for tid in sorted(runner.trials) if runner.trials[tid].status == PENDING]
     for tid in runner.queue:

@@ -439,6 +439,10 @@ class Space:
         >>> nas.Space.from_json(json.loads(json.dumps(s.to_json()))).names
         ['x']
         """
+        if "nas_space" in data:
+            from nas.spaces import from_json
+
+            return from_json(data)
         if "cell" in data:
             from nas._cells import CellSpace
 

@@ -12,6 +12,7 @@ from nas._space import Config
 __all__ = ["Result", "Trial"]
 
 OK, FAILED, TIMEOUT, PENDING = "ok", "failed", "timeout", "pending"
+INFEASIBLE = "infeasible"  # the objective ran and said the config breaks a constraint
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Trial:
     started_at: float | None = None
     finished_at: float | None = None
     error: str | None = None
+    metrics: dict[str, Any] | None = None  # what a dict-returning objective reported
 
     @property
     def duration_s(self) -> float | None:
@@ -66,6 +68,11 @@ class Result:
     def n_failed(self) -> int:
         """Trials that failed or timed out after all retries."""
         return sum(t.status in (FAILED, TIMEOUT) for t in self.history)
+
+    @property
+    def n_infeasible(self) -> int:
+        """Trials the objective reported infeasible (over a memory or size limit)."""
+        return sum(t.status == INFEASIBLE for t in self.history)
 
     def best_so_far(self) -> np.ndarray:
         """Best value after each trial in completion order (NaN before the first)."""

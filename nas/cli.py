@@ -6,6 +6,10 @@ Examples::
         --seed 0 --workers 2 --journal run.jsonl
     nas resume run.jsonl
     nas report run.jsonl --plot best.png
+    nas search --space nb201 --dataset digits --strategy lamcts --budget 12 --epochs 1 \\
+        --workers 1 --journal run.jsonl --memory-budget 256MB --fidelity asha
+    nas bench build --space nb201 --dataset digits --epochs 1,3,9 --sample 40 --out table.json
+    nas search --table table.json --strategy evolution --budget 30
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from nas import _arch_cli
 from nas._journal import read_journal
 from nas._objectives import SYNTHETIC, Synthetic
 from nas._optimize import load_objective, optimize, resume
@@ -45,12 +50,16 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("search", help="start a search")
     s.add_argument(
         "--objective",
-        required=True,
-        help=f"a synthetic function ({', '.join(sorted(SYNTHETIC))}) or module:attribute",
+        default=None,
+        help=f"a synthetic function ({', '.join(sorted(SYNTHETIC))}) or module:attribute "
+        "(not needed with --dataset or --table)",
     )
     s.add_argument("--dim", type=int, default=None, help="dimension of a synthetic objective")
     s.add_argument(
-        "--space", default=None, help="module:attribute of a nas.Space (non-synthetic objectives)"
+        "--space",
+        default=None,
+        help="module:attribute of a nas.Space (non-synthetic objectives), "
+        "or nb101 / nb201 / chain with --dataset",
     )
     s.add_argument("--strategy", default="lamcts", choices=sorted(STRATEGIES))
     s.add_argument(
@@ -80,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     direction.add_argument("--maximize", action="store_true", default=None)
     direction.add_argument("--minimize", action="store_true", default=None)
     s.add_argument("--progress", action="store_true")
+    _arch_cli.add_train_arguments(s)
 
     r = sub.add_parser("resume", help="continue a journaled search")
     r.add_argument("journal")
@@ -95,10 +105,18 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("journal")
     rep.add_argument("--plot", default=None, help="write the best-so-far curve to this image file")
     rep.add_argument("--top", type=int, default=5, help="rows in the table of best trials")
+    _arch_cli.add_bench_parser(sub)
     return p
 
 
 def _search(args: argparse.Namespace) -> Result:
+    if args.dataset or args.table:
+        res, space = _arch_cli.arch_search(args, dict(args.option))
+        _print_result(res)
+        _arch_cli.print_arch_report(res, space, args.report_dir)
+        return res
+    if args.objective is None:
+        raise ValueError("search needs --objective, --dataset or --table")
     objective = load_objective(args.objective, args.dim)
     if args.space is not None:
         space = load_objective(args.space)
@@ -137,7 +155,11 @@ def _search(args: argparse.Namespace) -> Result:
 
 def _print_result(res: Result) -> None:
     print(f"strategy     {res.strategy}")
-    print(f"trials       {len(res.history)} ({res.n_finished} finished, {res.n_failed} failed)")
+    infeasible = f", {res.n_infeasible} infeasible" if res.n_infeasible else ""
+    print(
+        f"trials       {len(res.history)} "
+        f"({res.n_finished} finished, {res.n_failed} failed{infeasible})"
+    )
     print(f"best value   {res.best_value}")
     print(f"best config  {json.dumps(res.best_config)}")
     if res.journal:
@@ -163,6 +185,7 @@ def history_from_journal(path: str) -> tuple[list[Trial], dict[str, Any]]:
                 ev["error"],
             )
             t.started_at, t.finished_at = ev["started_at"], ev["finished_at"]
+            t.metrics = ev.get("metrics")
     return [trials[i] for i in sorted(trials)], events[0]
 
 
@@ -195,6 +218,7 @@ def _report(args: argparse.Namespace) -> None:
         fig.savefig(args.plot)
         plt.close(fig)
         print(f"\nplot written to {args.plot}")
+    _arch_cli.print_pareto(history)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -206,11 +230,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(list(argv) if argv is not None else None)
     try:
         if args.command == "search":
-            _print_result(_search(args))
+            if args.dataset or args.table:
+                _search(args)
+            else:
+                _print_result(_search(args))
+        elif args.command == "bench":
+            _arch_cli.bench_build(args)
         elif args.command == "resume":
+            objective, space = _arch_cli.resume_objective(args.journal)
             _print_result(
                 resume(
                     args.journal,
+                    objective,
+                    space,
                     budget=args.budget,
                     workers=args.workers,
                     executor=args.executor,

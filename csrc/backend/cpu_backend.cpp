@@ -2,9 +2,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "backend/backend.h"
 #include "backend/cpu/kernels.h"
 #include "core/errors.h"
-#include "backend/backend.h"
 #include "graph/cost.h"
 
 namespace sn {
@@ -107,7 +107,8 @@ class CpuBackend final : public Backend {
         return {{ws == 0 ? "gemm-1x1" : "im2col-per-image", ws, 3.0 * flops / kCpuFlopsPerMs}};
       }
       case LayerKind::kLrn:
-        return {{"lrn", cpu::lrn_workspace_floats(lrn_geom(l, batch)), 3.0 * flops / kCpuFlopsPerMs}};
+        return {
+            {"lrn", cpu::lrn_workspace_floats(lrn_geom(l, batch)), 3.0 * flops / kCpuFlopsPerMs}};
       default:
         return {{"default", 0, 3.0 * flops / kCpuFlopsPerMs}};
     }

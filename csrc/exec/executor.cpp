@@ -23,7 +23,11 @@
 namespace sn {
 
 Executor::Executor(const Graph& g, const Backend& be, const MemoryPlan& plan, ArenaPool& pool)
-    : g_(g), be_(be), plan_(plan), pool_(pool), mem_(pool, plan.tensors.size()),
+    : g_(g),
+      be_(be),
+      plan_(plan),
+      pool_(pool),
+      mem_(pool, plan.tensors.size()),
       resident_(plan.tensors.size(), false) {
   for (size_t s = 0; s < plan.tensors.size(); ++s)
     slot_.emplace(plan.tensors[s].id, static_cast<int32_t>(s));
@@ -91,8 +95,7 @@ void Executor::apply(const PlanStep& step, const Op& op, RunContext& ctx) {
     case OpKind::kFree: {
       float* p = at(op.tensor);
       const int64_t bytes = plan_.tensors[static_cast<size_t>(op.tensor)].size_bytes;
-      if (ctx.poison_freed)
-        std::fill(p, p + bytes / 4, std::numeric_limits<float>::quiet_NaN());
+      if (ctx.poison_freed) std::fill(p, p + bytes / 4, std::numeric_limits<float>::quiet_NaN());
       SN_POISON(p, bytes);
       mem_.free(op);
       break;

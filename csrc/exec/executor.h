@@ -34,9 +34,9 @@ struct RunContext {
   const SgdConfig* sgd = nullptr;  // update operations apply it; null: they hand the
   // parameter gradient to on_gradient instead (analysis)
   std::function<void(int layer, int index, const float* grad)> on_gradient;
-  float* input_grad = nullptr;  // analysis: the data layer's gradient (zeroed by the caller)
-  float* logits_out = nullptr;  // [n, classes] or null
-  bool poison_freed = false;    // fill freed buffers with NaN
+  float* input_grad = nullptr;     // analysis: the data layer's gradient (zeroed by the caller)
+  float* logits_out = nullptr;     // [n, classes] or null
+  bool poison_freed = false;       // fill freed buffers with NaN
   bool poison_undeclared = false;  // backward kernels get NaN for tensors they did not declare
   double loss = 0.0;               // out
   int64_t correct = 0;             // out
@@ -68,7 +68,7 @@ class Executor {
   std::unordered_map<TensorId, int32_t, TensorIdHash> slot_;
   std::vector<bool> resident_;
   std::vector<std::vector<int64_t>> param_numel_;  // per layer, in param_shapes() order
-  std::vector<float> nan_;  // poison_undeclared: what undeclared reads see
+  std::vector<float> nan_;                         // poison_undeclared: what undeclared reads see
 };
 
 }  // namespace sn

@@ -45,8 +45,8 @@ Session::Session(Graph graph, SessionOptions options)
   executor_ = std::make_unique<Executor>(graph_, *backend_, plan_, *pool_);
   executor_->run_setup();
   setup_bytes_ = pool_->stats().in_use_bytes;
-  labels_ = reinterpret_cast<int32_t*>(
-      executor_->data({graph_.loss_layer(), TensorRole::kLabels, 0}));
+  labels_ =
+      reinterpret_cast<int32_t*>(executor_->data({graph_.loss_layer(), TensorRole::kLabels, 0}));
 
   for (int id : route_) {
     const std::vector<ParamShape> ps = param_shapes(graph_, id);

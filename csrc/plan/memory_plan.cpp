@@ -15,7 +15,7 @@ namespace sn {
 namespace {
 
 constexpr int64_t kUnlimitedBytes = int64_t{1} << 60;  // bytes: a virtual arena only
-constexpr double kCheckpointFlopsPerByte = 10.0;      // Note [Checkpoints by cost]
+constexpr double kCheckpointFlopsPerByte = 10.0;       // Note [Checkpoints by cost]
 constexpr int kMaxRecomputeChain = 8;                  // layer forwards, same note
 
 std::string bytes_str(int64_t b) {
@@ -187,7 +187,8 @@ MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_siz
     // then ever sparser checkpoints (every 2nd, 3rd, 4th, 6th, ... cost checkpoint kept)
     // with speed-centric segments, as checkpoint_sequential does on a chain but on any
     // DAG. A greedy ladder, not an optimal (Checkmate-style) selection.
-    const std::vector<bool> base = cost_checkpoints(g, batch_size, kCheckpointFlopsPerByte, kMaxRecomputeChain);
+    const std::vector<bool> base =
+        cost_checkpoints(g, batch_size, kCheckpointFlopsPerByte, kMaxRecomputeChain);
     int64_t working_set = 0;
     int64_t resident = sizes.labels;
     for (size_t u = 0; u < sizes.params.size(); ++u)
@@ -201,7 +202,8 @@ MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_siz
       int candidates = 0;
       for (bool b : base) candidates += b ? 1 : 0;
       for (int stride = 2; stride <= candidates; stride = std::max(stride + 1, stride * 3 / 2))
-        ladder.push_back({sparse_checkpoints(g, base, stride), std::numeric_limits<int64_t>::max()});
+        ladder.push_back(
+            {sparse_checkpoints(g, base, stride), std::numeric_limits<int64_t>::max()});
       plan = planner.build(nullptr, false);
       plan.passes.insert(plan.passes.begin() + 1, "recompute");  // ran, chose nothing
       plan.checkpoint.assign(static_cast<size_t>(g.size()), true);

@@ -103,9 +103,9 @@ void plan_liveness(MemoryPlan& plan, const Graph& g, const Backend& be, const Si
 enum class AlgorithmChoice { kKeep, kFastest, kSmallest, kFitFree };
 
 struct PlacementFailure {
-  int step = 0;                       // index in train_steps / eval_steps; -1: setup
-  StepKind kind = StepKind::kSetup;   // of that step
-  bool eval = false;                  // in the inference pass
+  int step = 0;                      // index in train_steps / eval_steps; -1: setup
+  StepKind kind = StepKind::kSetup;  // of that step
+  bool eval = false;                 // in the inference pass
   int layer = -1;
   TensorRole role = TensorRole::kActivation;
   int64_t requested_bytes = 0, in_use_bytes = 0, free_bytes = 0, largest_free_bytes = 0;

@@ -47,8 +47,15 @@ bool place(MemoryPlan& plan, int64_t capacity_bytes, AlgorithmChoice choice,
         const int64_t off = mem.alloc(op);
         if (off == ArenaPool::kNoSpace) {
           if (failure) {
-            *failure = {index, s.kind, eval, info.id.layer, info.id.role, op.size_bytes,
-                        pool.stats().in_use_bytes, pool.free_bytes(), pool.largest_free_bytes()};
+            *failure = {index,
+                        s.kind,
+                        eval,
+                        info.id.layer,
+                        info.id.role,
+                        op.size_bytes,
+                        pool.stats().in_use_bytes,
+                        pool.free_bytes(),
+                        pool.largest_free_bytes()};
           }
           return false;
         }
@@ -84,7 +91,8 @@ bool place(MemoryPlan& plan, int64_t capacity_bytes, AlgorithmChoice choice,
   plan.high_water_bytes = pool.high_water_bytes();
   plan.peak_bytes = plan.setup.bytes_in_use;
   plan.eval_peak_bytes = plan.setup.bytes_in_use;
-  for (const PlanStep& s : plan.train_steps) plan.peak_bytes = std::max(plan.peak_bytes, s.bytes_in_use);
+  for (const PlanStep& s : plan.train_steps)
+    plan.peak_bytes = std::max(plan.peak_bytes, s.bytes_in_use);
   for (const PlanStep& s : plan.eval_steps)
     plan.eval_peak_bytes = std::max(plan.eval_peak_bytes, s.bytes_in_use);
   plan.peak_bytes = std::max(plan.peak_bytes, plan.eval_peak_bytes);

@@ -40,10 +40,10 @@ enum class ComputeKind : uint8_t { kForward, kBackward, kRecompute, kUpdate };
 enum class StreamId : uint8_t { kCompute, kDeviceToHost, kHostToDevice };
 enum class StepKind : uint8_t { kSetup, kForward, kBackward, kRecompute };
 
-constexpr int32_t kNoTensor = -1;     // Op::tensor of an operation on no tensor
-constexpr int32_t kNoEvent = -1;      // Op::event when none is recorded or awaited
-constexpr int64_t kUnplaced = -1;     // Op::offset_bytes before placement
-constexpr int kSetupStep = -1;        // BlockRecord::first_step of tensors allocated at setup
+constexpr int32_t kNoTensor = -1;  // Op::tensor of an operation on no tensor
+constexpr int32_t kNoEvent = -1;   // Op::event when none is recorded or awaited
+constexpr int64_t kUnplaced = -1;  // Op::offset_bytes before placement
+constexpr int kSetupStep = -1;     // BlockRecord::first_step of tensors allocated at setup
 
 struct Op {
   OpKind kind = OpKind::kCompute;
@@ -116,9 +116,9 @@ struct MemoryPlan {
   std::vector<int64_t> activation_bytes, gradient_bytes, aux_bytes, workspace_bytes, param_bytes;
   std::vector<bool> checkpoint;  // per layer: its output is kept for backward
   std::vector<SegmentRecord> segments;
-  int64_t recompute_count = 0;     // extra layer forwards per iteration
-  double recompute_flops = 0.0;    // their FLOPs
-  double iteration_flops = 0.0;    // forward + backward (2x forward) of one iteration
+  int64_t recompute_count = 0;   // extra layer forwards per iteration
+  double recompute_flops = 0.0;  // their FLOPs
+  double iteration_flops = 0.0;  // forward + backward (2x forward) of one iteration
   std::vector<std::vector<Algorithm>> algorithms;  // per layer, as the backend offered them
 };
 

@@ -123,7 +123,8 @@ RecomputeResult plan_recompute(const Graph& g, const Backend& be, const Sizes& s
     seg.bytes += sizes.act[static_cast<size_t>(s.layer)];
     segment_of[static_cast<size_t>(s.layer)] = segment_of[root];
   }
-  for (SegmentRecord& seg : r.segments) seg.speed_centric = seg.bytes <= options.speed_centric_max_bytes;
+  for (SegmentRecord& seg : r.segments)
+    seg.speed_centric = seg.bytes <= options.speed_centric_max_bytes;
 
   // Walk the schedule; before each backward step, recompute what it reads and lacks.
   std::vector<bool> available(n, false);  // speed-centric: recomputed and still kept

@@ -47,11 +47,10 @@ py::list step_ops(const MemoryPlan& p, const PlanStep& s) {
   for (const Op& op : s.ops) {
     TensorId t;
     if (op.tensor != kNoTensor) t = p.tensors[static_cast<size_t>(op.tensor)].id;
-    out.append(py::make_tuple(op_kind_name(op.kind), static_cast<int>(op.compute),
-                              op.kind == OpKind::kCompute ? op.layer : t.layer,
-                              static_cast<int>(t.role),
-                              op.kind == OpKind::kCompute ? op.index : t.index, op.size_bytes,
-                              op.offset_bytes));
+    out.append(py::make_tuple(
+        op_kind_name(op.kind), static_cast<int>(op.compute),
+        op.kind == OpKind::kCompute ? op.layer : t.layer, static_cast<int>(t.role),
+        op.kind == OpKind::kCompute ? op.index : t.index, op.size_bytes, op.offset_bytes));
   }
   return out;
 }

@@ -30,20 +30,20 @@ int64_t batch_rows(const Session& s, const FloatArray& x, const LabelArray& y) {
 
 void register_session(py::module_& m) {
   py::class_<Session>(m, "Session")
-      .def(py::init([](const Graph& g, int64_t batch, const std::string& policy,
-                       const std::string& device, int64_t budget_bytes, uint64_t seed,
-                       bool poison) {
-             SessionOptions o;
-             o.batch_size = batch;
-             o.policy = policy;
-             o.device = device;
-             o.budget_bytes = budget_bytes;
-             o.seed = seed;
-             o.poison = poison;
-             return std::make_unique<Session>(g, o);
-           }),
-           py::arg("graph"), py::arg("batch_size"), py::arg("policy"), py::arg("device"),
-           py::arg("budget_bytes"), py::arg("seed"), py::arg("poison") = false)
+      .def(
+          py::init([](const Graph& g, int64_t batch, const std::string& policy,
+                      const std::string& device, int64_t budget_bytes, uint64_t seed, bool poison) {
+            SessionOptions o;
+            o.batch_size = batch;
+            o.policy = policy;
+            o.device = device;
+            o.budget_bytes = budget_bytes;
+            o.seed = seed;
+            o.poison = poison;
+            return std::make_unique<Session>(g, o);
+          }),
+          py::arg("graph"), py::arg("batch_size"), py::arg("policy"), py::arg("device"),
+          py::arg("budget_bytes"), py::arg("seed"), py::arg("poison") = false)
       .def(
           "train_step",
           [](Session& s, const FloatArray& x, const LabelArray& y, float lr, float momentum,

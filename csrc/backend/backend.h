@@ -77,6 +77,9 @@ class Backend {
   virtual std::vector<Algorithm> algorithms(const Graph& g, int layer, int64_t batch) const = 0;
   // See Note [Declared reads].
   virtual KernelReads backward_reads(const Graph& g, int layer) const = 0;
+  // Inputs (positions in layer.inputs) whose buffer the forward kernel may overwrite with
+  // its output (y == x[i]); the planner aliases them when that input dies at the step.
+  virtual std::vector<int> in_place_inputs(const Graph& g, int layer) const = 0;
   virtual void forward(const Graph& g, int layer, LayerIO& io, bool training) const = 0;
   virtual void backward(const Graph& g, int layer, LayerIO& io) const = 0;
   virtual void sgd_update(int64_t count, const SgdConfig& cfg, float* w, const float* dw,

@@ -114,6 +114,19 @@ class CpuBackend final : public Backend {
     }
   }
 
+  std::vector<int> in_place_inputs(const Graph& g, int id) const override {
+    switch (g.layer(id).kind) {
+      case LayerKind::kRelu:     // elementwise: y[i] depends on x[i] only
+      case LayerKind::kDropout:  // y[i] = x[i] * mask(i) / (1 - p)
+      case LayerKind::kFlatten:  // a view: no copy at all when aliased
+        return {0};
+      case LayerKind::kAdd:
+        return {0, 1};
+      default:
+        return {};
+    }
+  }
+
   KernelReads backward_reads(const Graph& g, int id) const override {
     switch (g.layer(id).kind) {
       case LayerKind::kConv2d:     // dW = dy * x
@@ -172,7 +185,7 @@ class CpuBackend final : public Backend {
       case LayerKind::kDropout:
         if (training)
           cpu::dropout_forward(count, l.attrs.p, io.dropout_seed, io.x[0], io.y);
-        else
+        else if (io.y != io.x[0])
           copy(io.y, io.x[0], count);
         break;
       case LayerKind::kLrn:
@@ -189,7 +202,7 @@ class CpuBackend final : public Backend {
         break;
       }
       case LayerKind::kFlatten:
-        copy(io.y, io.x[0], count);
+        if (io.y != io.x[0]) copy(io.y, io.x[0], count);  // in place it is a view
         break;
       case LayerKind::kSoftmaxXent: {
         int64_t classes = g.layer(l.inputs[0]).out.numel();

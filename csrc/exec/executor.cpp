@@ -61,7 +61,7 @@ void Executor::release_transient() {
     Op op;
     op.kind = OpKind::kFree;
     op.tensor = slot;
-    SN_POISON(at(slot), plan_.tensors[s].size_bytes);
+    if (!mem_.gave_up_block(slot)) SN_POISON(at(slot), plan_.tensors[s].size_bytes);
     mem_.free(op);
   }
 }
@@ -92,11 +92,18 @@ void Executor::apply(const PlanStep& step, const Op& op, RunContext& ctx) {
       SN_UNPOISON(at(op.tensor), op.size_bytes);
       break;
     }
+    case OpKind::kAlias: {
+      const int64_t off = mem_.alias(op);
+      SN_ASSERT(off == op.offset_bytes, "an in-place output missed its planned offset");
+      break;
+    }
     case OpKind::kFree: {
-      float* p = at(op.tensor);
-      const int64_t bytes = plan_.tensors[static_cast<size_t>(op.tensor)].size_bytes;
-      if (ctx.poison_freed) std::fill(p, p + bytes / 4, std::numeric_limits<float>::quiet_NaN());
-      SN_POISON(p, bytes);
+      if (!mem_.gave_up_block(op.tensor)) {  // an in-place input's block lives on
+        float* p = at(op.tensor);
+        const int64_t bytes = plan_.tensors[static_cast<size_t>(op.tensor)].size_bytes;
+        if (ctx.poison_freed) std::fill(p, p + bytes / 4, std::numeric_limits<float>::quiet_NaN());
+        SN_POISON(p, bytes);
+      }
       mem_.free(op);
       break;
     }

@@ -23,7 +23,10 @@ namespace sn {
 class MemoryInterpreter {
  public:
   MemoryInterpreter(ArenaPool& pool, size_t num_tensors)
-      : pool_(pool), offset_(num_tensors, kUnplaced), resident_(num_tensors, false) {}
+      : pool_(pool),
+        offset_(num_tensors, kUnplaced),
+        resident_(num_tensors, false),
+        given_up_(num_tensors, false) {}
 
   // Places op.tensor (op.size_bytes); returns its offset, or kNoSpace leaving all as it was.
   int64_t alloc(const Op& op) {
@@ -36,12 +39,32 @@ class MemoryInterpreter {
     return off;
   }
 
+  // op.tensor takes over op.source's block (in place); returns the offset. The source
+  // stays readable until its own free later in the step, which then gives up its name
+  // only: the block belongs to op.tensor.
+  int64_t alias(const Op& op) {
+    const auto t = static_cast<size_t>(op.tensor), src = static_cast<size_t>(op.source);
+    SN_ASSERT(offset_[t] == kUnplaced, "plan aliases onto a tensor that is already live");
+    SN_ASSERT(offset_[src] != kUnplaced && !resident_[src] && !given_up_[src],
+              "plan aliases a block that is not live");
+    offset_[t] = offset_[src];
+    given_up_[src] = true;
+    ++live_;
+    return offset_[t];
+  }
+
+  // True when the tensor's block now belongs to another tensor (see alias()).
+  bool gave_up_block(int32_t tensor) const { return given_up_[static_cast<size_t>(tensor)]; }
+
   // Returns the offset the tensor had.
   int64_t free(const Op& op) {
     const auto t = static_cast<size_t>(op.tensor);
     const int64_t off = offset_[t];
     SN_ASSERT(off != kUnplaced, "plan frees a tensor that is not live");
-    pool_.free_offset(off);
+    if (given_up_[t])
+      given_up_[t] = false;
+    else
+      pool_.free_offset(off);
     offset_[t] = kUnplaced;
     --live_;
     if (resident_[t]) {
@@ -69,6 +92,7 @@ class MemoryInterpreter {
   ArenaPool& pool_;
   std::vector<int64_t> offset_;
   std::vector<bool> resident_;
+  std::vector<bool> given_up_;  // aliased: the name is live, the block is another's
   int64_t live_ = 0;
   int64_t resident_live_ = 0;
 };

@@ -63,6 +63,30 @@ class Emitter {
     return s;
   }
 
+  // Note [In place]
+  // A forward (or recomputed) step whose kernel may overwrite an input with its output
+  // (Backend::in_place_inputs) takes over that input's block when the input dies at this
+  // very step: its interval ends here, so nobody reads it later. The output is
+  // "allocated" by an alias operation; the input's free at the end of the step then only
+  // drops its name (MemoryInterpreter::alias).
+  int32_t in_place_source(const StepSpec& spec, const std::vector<int32_t>& allocs,
+                          const std::vector<int32_t>& frees) {
+    if (keep_all_ || spec.kind == StepKind::kBackward) return kNoTensor;
+    const Layer& l = g_.layer(spec.layer);
+    const int64_t out_bytes = sizes_.act[static_cast<size_t>(spec.layer)];
+    const TensorId out{spec.layer, TensorRole::kActivation, 0};
+    if (out_bytes == 0 || std::find(allocs.begin(), allocs.end(), slot(out)) == allocs.end())
+      return kNoTensor;
+    for (int k : be_.in_place_inputs(g_, spec.layer)) {
+      const int in = l.inputs[static_cast<size_t>(k)];
+      if (sizes_.act[static_cast<size_t>(in)] != out_bytes) continue;
+      const int32_t s = slot({in, TensorRole::kActivation, 0});
+      if (std::find(frees.begin(), frees.end(), s) == frees.end()) continue;
+      return s;
+    }
+    return kNoTensor;
+  }
+
   bool needs_workspace(int layer) const {
     const auto& algos = sizes_.algorithms[static_cast<size_t>(layer)];
     for (size_t a = 0; a < algos.size(); ++a)
@@ -125,7 +149,18 @@ class Emitter {
       PlanStep& step = out[i];
       step.layer = spec.layer;
       step.kind = spec.kind;
-      for (int32_t s : allocs[i]) alloc(step, s, plan_.tensors[static_cast<size_t>(s)].size_bytes);
+      const int32_t source = in_place_source(spec, allocs[i], frees[i]);
+      for (int32_t s : allocs[i]) {
+        if (source != kNoTensor &&
+            plan_.tensors[static_cast<size_t>(s)].id.role == TensorRole::kActivation) {
+          Op op = tensor_op(OpKind::kAlias, s);
+          op.source = source;
+          op.size_bytes = plan_.tensors[static_cast<size_t>(s)].size_bytes;
+          step.ops.push_back(op);
+        } else {
+          alloc(step, s, plan_.tensors[static_cast<size_t>(s)].size_bytes);
+        }
+      }
       for (int32_t s : zeros[i]) step.ops.push_back(tensor_op(OpKind::kZero, s));
       std::vector<int32_t> grads;
       if (spec.kind == StepKind::kBackward) {

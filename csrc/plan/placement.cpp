@@ -62,7 +62,19 @@ bool place(MemoryPlan& plan, int64_t capacity_bytes, AlgorithmChoice choice,
         op.offset_bytes = off;
         if (blocks) {
           open_block[static_cast<size_t>(op.tensor)] = static_cast<int64_t>(plan.blocks.size());
-          plan.blocks.push_back({info.id, off, op.size_bytes, index, end_step});
+          plan.blocks.push_back({info.id, -1, off, op.size_bytes, index, end_step});
+        }
+      } else if (op.kind == OpKind::kAlias) {
+        const TensorInfo& info = plan.tensors[static_cast<size_t>(op.tensor)];
+        op.offset_bytes = mem.alias(op);
+        if (blocks) {
+          const int64_t src = open_block[static_cast<size_t>(op.source)];
+          if (src >= 0) plan.blocks[static_cast<size_t>(src)].last_step = index;
+          open_block[static_cast<size_t>(op.source)] = -1;
+          open_block[static_cast<size_t>(op.tensor)] = static_cast<int64_t>(plan.blocks.size());
+          BlockRecord b{info.id, -1, op.offset_bytes, op.size_bytes, index, end_step};
+          b.alias_of = static_cast<int32_t>(src);
+          plan.blocks.push_back(b);
         }
       } else if (op.kind == OpKind::kFree) {
         mem.free(op);

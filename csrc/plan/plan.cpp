@@ -6,6 +6,8 @@ const char* op_kind_name(OpKind k) {
   switch (k) {
     case OpKind::kAlloc:
       return "alloc";
+    case OpKind::kAlias:
+      return "alias";
     case OpKind::kFree:
       return "free";
     case OpKind::kZero:

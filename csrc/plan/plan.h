@@ -9,7 +9,8 @@
 //       if (op.kind == sn::OpKind::kAlloc) ... p.tensors[op.tensor].id, op.offset_bytes
 //
 // Note [Operations]
-// alloc / free place and release a tensor in the device arena; zero clears a gradient
+// alloc / free place and release a tensor in the device arena; alias lets a layer's
+// output take over the block of an input that dies at that step (in place); zero clears a gradient
 // before its first (accumulating) writer; compute runs a layer's forward, backward,
 // recomputed forward, or the fused parameter update. copy_out / copy_in move a tensor to
 // or from the host slab on a copy stream and record an event; wait makes the compute
@@ -28,6 +29,7 @@ namespace sn {
 
 enum class OpKind : uint8_t {
   kAlloc,
+  kAlias,  // in place: op.tensor takes over the block of op.source (which dies here)
   kFree,
   kZero,
   kCompute,
@@ -50,6 +52,7 @@ struct Op {
   ComputeKind compute = ComputeKind::kForward;  // kCompute only
   StreamId stream = StreamId::kCompute;
   int32_t tensor = kNoTensor;        // index into MemoryPlan::tensors
+  int32_t source = kNoTensor;        // kAlias: the tensor whose block op.tensor takes
   int32_t layer = -1;                // kCompute: the layer
   int32_t index = 0;                 // kCompute kUpdate: the parameter number
   int32_t event = kNoEvent;          // copies record it; wait / free_after consume it
@@ -76,6 +79,7 @@ struct TensorInfo {
 // (train_steps.size(): not within the iteration). A recomputed tensor has several.
 struct BlockRecord {
   TensorId tensor;
+  int32_t alias_of = -1;  // in place: the index of the block this one took over
   int64_t offset_bytes = 0;
   int64_t size_bytes = 0;
   int first_step = kSetupStep;

@@ -106,7 +106,7 @@ py::dict plan_dict(const Graph& g, std::shared_ptr<const MemoryPlan> shared) {
   d["aux_bytes"] = to_array(p.aux_bytes);
   d["workspace_bytes"] = to_array(p.workspace_bytes);
   d["param_bytes"] = to_array(p.param_bytes);
-  std::vector<int64_t> layer, role, index, offset, size, first, last;
+  std::vector<int64_t> layer, role, index, offset, size, first, last, alias;
   for (const BlockRecord& b : p.blocks) {
     layer.push_back(b.tensor.layer);
     role.push_back(static_cast<int64_t>(b.tensor.role));
@@ -115,6 +115,7 @@ py::dict plan_dict(const Graph& g, std::shared_ptr<const MemoryPlan> shared) {
     size.push_back(b.size_bytes);
     first.push_back(b.first_step);
     last.push_back(b.last_step);
+    alias.push_back(b.alias_of);
   }
   py::dict blocks;
   blocks["layer"] = to_array(layer);
@@ -124,6 +125,7 @@ py::dict plan_dict(const Graph& g, std::shared_ptr<const MemoryPlan> shared) {
   blocks["size_bytes"] = to_array(size);
   blocks["first_step"] = to_array(first);
   blocks["last_step"] = to_array(last);
+  blocks["alias_of"] = to_array(alias);
   d["blocks"] = blocks;
   py::list param_roles;  // per layer: "weight", "bias", "gamma", ...
   for (int i = 0; i < g.size(); ++i) {

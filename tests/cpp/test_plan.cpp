@@ -41,6 +41,9 @@ class TwoAlgorithmBackend final : public sn::Backend {
   sn::KernelReads backward_reads(const sn::Graph& g, int id) const override {
     return cpu_->backward_reads(g, id);
   }
+  std::vector<int> in_place_inputs(const sn::Graph& g, int id) const override {
+    return cpu_->in_place_inputs(g, id);
+  }
   void forward(const sn::Graph& g, int id, sn::LayerIO& io, bool training) const override {
     cpu_->forward(g, id, io, training);
   }

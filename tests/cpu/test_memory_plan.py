@@ -52,8 +52,8 @@ def test_fan_join_trace_by_hand() -> None:
         1 * KB,
         2 * KB,
         3 * KB,
-        4 * KB,  # c reads a last: the ReLUs' backward reads their outputs, not a
-        4 * KB,  # d joins b and c; a is gone
+        3 * KB,  # c reads a last (the ReLUs' backward reads their outputs): in place on a
+        4 * KB,  # d joins b and c, both read again in backward: no room in place
         4 * KB + 256,  # logits
         4 * KB + 512,  # probabilities; logits go after the loss
         4 * KB + 512,  # d(logits); probabilities go after
@@ -69,6 +69,10 @@ def test_fan_join_trace_by_hand() -> None:
     assert p.baseline_bytes == resident + (5 * KB + 256) + (4 * KB + 256) + 256 + param_grads
     assert p.layer_bound_bytes == resident + 3 * KB
     assert [s.live_tensors for s in p.steps][:5] == [1, 2, 3, 4, 4]
+    # In place: c's output takes over a's block (a's name lives to the end of the step).
+    alias, _compute, free = p.ops(3)
+    assert alias[:3] == ("alias", "c", "activation") and free[:3] == ("free", "a", "activation")
+    assert alias[4] == next(o for o in p.ops(1) if o[:3] == ("alloc", "a", "activation"))[4]
     # The fused update: fc's gradients exist only inside its backward step.
     ops = [(op, layer, what) for op, layer, what, _, _ in p.ops(8)]
     assert ops == [
@@ -226,9 +230,11 @@ def test_live_tensors_never_overlap(g: sn.Graph, batch: int) -> None:
     first, last = b["first_step"], b["last_step"]
     start, end = b["offset_bytes"], b["offset_bytes"] + b["size_bytes"]
     assert np.all(start % 256 == 0)
+    alias = b["alias_of"]
     for i in range(len(start)):
         together = (first <= last[i]) & (first[i] <= last)  # live at a common step
         together[i] = False
+        together &= (alias != i) & (np.arange(len(start)) != alias[i])  # in place: shared
         overlap = (start < end[i]) & (start[i] < end)
         assert not np.any(together & overlap), f"block {i} overlaps a live block"
     assert p.peak_bytes <= p.baseline_bytes

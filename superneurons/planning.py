@@ -100,7 +100,9 @@ class MemoryPlan:
     eval_peak_bytes: int
     fits: bool
     oom_message: str
-    offload_bytes: int = 0  # nothing is offloaded by the policies of this build
+    offload_bytes: int = 0  # device -> host bytes per iteration (offload policies)
+    prefetch_bytes: int = 0  # host -> device bytes per iteration
+    host_peak_bytes: int = 0  # most bytes of the host slab in use at once
     recompute_count: int = 0  # extra layer forwards per iteration
     recompute_flops: float = 0.0  # their FLOPs
     iteration_flops: float = 0.0  # forward + backward of one iteration (FLOP model)
@@ -281,6 +283,8 @@ class MemoryPlan:
                 "eval_peak_bytes",
                 "fits",
                 "offload_bytes",
+                "prefetch_bytes",
+                "host_peak_bytes",
                 "recompute_count",
                 "recompute_flops",
                 "iteration_flops",
@@ -353,6 +357,9 @@ def from_raw(layers: list[LayerSpec], raw: dict[str, Any], device: str) -> Memor
         fits=bool(raw["fits"]),
         oom_message=str(raw["oom_message"]),
         recompute_count=int(raw["recompute_count"]),
+        offload_bytes=int(raw["offload_bytes"]),
+        prefetch_bytes=int(raw["prefetch_bytes"]),
+        host_peak_bytes=int(raw["host_peak_bytes"]),
         recompute_flops=float(raw["recompute_flops"]),
         iteration_flops=float(raw["iteration_flops"]),
         passes=tuple(raw["passes"]),

@@ -110,6 +110,7 @@ class Session:
         seed: int = 0,
         init: Init = "he",
         debug_poison: bool = False,
+        _copy_delay_us: int = 0,
     ) -> None:
         if not isinstance(graph, Graph):
             raise TypeError(f"graph must be a superneurons.Graph, got {type(graph).__name__}")
@@ -134,6 +135,7 @@ class Session:
             self.budget_bytes,
             self.seed,
             debug_poison,
+            _copy_delay_us,
         )
         self._state = {name: (kind, arr) for name, kind, arr in self._core.state()}
         self._layers = graph.layers  # the graph as compiled (the user may extend it later)
@@ -256,6 +258,10 @@ class Session:
         if phase not in ("train", "eval"):
             raise ValueError(f"phase must be 'train' or 'eval', got {phase!r}")
         return list(self._core.memory_trace()[phase])
+
+    def host_memory_stats(self) -> dict[str, int]:
+        """The host slab's counters (offloaded tensors): capacity, in use and peak bytes."""
+        return dict(self._core.host_memory_stats())
 
     def memory_stats(self) -> dict[str, int | float]:
         """The arena's counters: capacity, bytes in use and at peak, live and total

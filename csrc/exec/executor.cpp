@@ -22,13 +22,17 @@
 
 namespace sn {
 
-Executor::Executor(const Graph& g, const Backend& be, const MemoryPlan& plan, ArenaPool& pool)
+Executor::Executor(const Graph& g, const Backend& be, const MemoryPlan& plan, ArenaPool& pool,
+                   ArenaPool& host, int copy_delay_us)
     : g_(g),
       be_(be),
       plan_(plan),
       pool_(pool),
-      mem_(pool, plan.tensors.size()),
+      host_(host),
+      mem_(pool, host, plan.tensors.size(), static_cast<size_t>(plan.num_events)),
       resident_(plan.tensors.size(), false) {
+  if (plan.num_events > 0)
+    engine_ = std::make_unique<CopyEngine>(plan.num_events, copy_delay_us, 0x5eed);
   for (size_t s = 0; s < plan.tensors.size(); ++s)
     slot_.emplace(plan.tensors[s].id, static_cast<int32_t>(s));
   param_numel_.resize(static_cast<size_t>(g.size()));
@@ -55,6 +59,8 @@ void Executor::run_setup() {
 }
 
 void Executor::release_transient() {
+  if (engine_) engine_->drain();  // no copy may touch a block after this
+  mem_.drop_host_copies();
   for (size_t s = 0; s < resident_.size(); ++s) {
     const auto slot = static_cast<int32_t>(s);
     if (resident_[s] || !mem_.live(slot)) continue;
@@ -69,6 +75,7 @@ void Executor::release_transient() {
 void Executor::run(const std::vector<PlanStep>& steps, RunContext& ctx,
                    std::vector<int64_t>& trace) {
   trace.assign(steps.size(), 0);
+  if (engine_) engine_->begin_iteration();
   try {
     for (size_t i = 0; i < steps.size(); ++i) {
       for (const Op& op : steps[i].ops) {
@@ -97,6 +104,28 @@ void Executor::apply(const PlanStep& step, const Op& op, RunContext& ctx) {
       SN_ASSERT(off == op.offset_bytes, "an in-place output missed its planned offset");
       break;
     }
+    case OpKind::kCopyOut: {
+      const int64_t bytes = plan_.tensors[static_cast<size_t>(op.tensor)].size_bytes;
+      const int64_t off = mem_.copy_out(op, bytes);
+      SN_ASSERT(off == op.offset_bytes, "a host copy missed its planned offset");
+      engine_->submit(op.event, static_cast<char*>(host_.base()) + off, at(op.tensor), bytes);
+      break;
+    }
+    case OpKind::kCopyIn: {
+      mem_.copy_in(op);
+      const int64_t bytes = plan_.tensors[static_cast<size_t>(op.tensor)].size_bytes;
+      SN_UNPOISON(at(op.tensor), bytes);
+      engine_->submit(op.event, at(op.tensor),
+                      static_cast<char*>(host_.base()) + mem_.host_offset(op.tensor), bytes);
+      break;
+    }
+    case OpKind::kWait:
+      engine_->wait(op.event);
+      mem_.wait(op);
+      break;
+    case OpKind::kFreeAfter:
+      engine_->wait(op.event);
+      [[fallthrough]];
     case OpKind::kFree: {
       if (!mem_.gave_up_block(op.tensor)) {  // an in-place input's block lives on
         float* p = at(op.tensor);
@@ -115,8 +144,6 @@ void Executor::apply(const PlanStep& step, const Op& op, RunContext& ctx) {
     case OpKind::kCompute:
       compute(step, op, ctx);
       break;
-    default:
-      SN_ASSERT(false, "copy operations need the Unified Tensor Pool's copy engine");
   }
 }
 

@@ -4,7 +4,7 @@
 // the backend's kernels with pointers looked up in the tensor table.
 //
 // Usage:
-//   sn::Executor ex(graph, *backend, plan, pool);
+//   sn::Executor ex(graph, *backend, plan, pool, host_pool);
 //   ex.run_setup();                                   // resident tensors
 //   sn::RunContext ctx;  ctx.n = 64;  ctx.x = batch;  ctx.sgd = &sgd;  ...
 //   ex.run(plan.train_steps, ctx, trace);             // one iteration
@@ -12,10 +12,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
 #include "backend/backend.h"
+#include "exec/copy_engine.h"
 #include "graph/graph.h"
 #include "memory/arena_pool.h"
 #include "plan/interpreter.h"
@@ -44,7 +46,9 @@ struct RunContext {
 
 class Executor {
  public:
-  Executor(const Graph& g, const Backend& be, const MemoryPlan& plan, ArenaPool& pool);
+  // host: the host slab's pool (capacity plan.host_capacity_bytes) over real memory.
+  Executor(const Graph& g, const Backend& be, const MemoryPlan& plan, ArenaPool& pool,
+           ArenaPool& host, int copy_delay_us = 0);
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
@@ -64,7 +68,9 @@ class Executor {
   const Backend& be_;
   const MemoryPlan& plan_;
   ArenaPool& pool_;
+  ArenaPool& host_;
   MemoryInterpreter mem_;
+  std::unique_ptr<CopyEngine> engine_;  // when the plan has copies
   std::unordered_map<TensorId, int32_t, TensorIdHash> slot_;
   std::vector<bool> resident_;
   std::vector<std::vector<int64_t>> param_numel_;  // per layer, in param_shapes() order

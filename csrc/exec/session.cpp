@@ -42,7 +42,17 @@ Session::Session(Graph graph, SessionOptions options)
                            "-byte arena in host memory; use a smaller batch or budget");
   SN_POISON(arena_.get(), reserved_bytes_);
   pool_ = std::make_unique<ArenaPool>(plan_.capacity_bytes, arena_.get());
-  executor_ = std::make_unique<Executor>(graph_, *backend_, plan_, *pool_);
+  // The host slab (pinned on CUDA): allocated once, carved by its own best-fit pool.
+  const int64_t host_bytes =
+      std::max<int64_t>(plan_.host_capacity_bytes, ArenaPool::kAlignmentBytes);
+  host_slab_.reset(std::aligned_alloc(static_cast<size_t>(ArenaPool::kAlignmentBytes),
+                                      static_cast<size_t>(host_bytes)));
+  if (!host_slab_)
+    throw OutOfMemoryError("cannot reserve the " + std::to_string(host_bytes) +
+                           "-byte host slab for offloaded tensors");
+  host_pool_ = std::make_unique<ArenaPool>(host_bytes, host_slab_.get());
+  executor_ = std::make_unique<Executor>(graph_, *backend_, plan_, *pool_, *host_pool_,
+                                         options_.copy_delay_us);
   executor_->run_setup();
   setup_bytes_ = pool_->stats().in_use_bytes;
   labels_ =

@@ -33,6 +33,8 @@ struct SessionOptions {
   // the tensors they do not declare (Note [Declared reads]); a wrong plan or declaration
   // then shows up in the loss.
   bool poison = false;
+  // Testing: the copy engine sleeps up to this long before each copy (races show up).
+  int copy_delay_us = 0;
 };
 
 struct StepResult {
@@ -84,6 +86,7 @@ class Session {
   int64_t iteration() const { return iteration_; }
   void set_iteration(int64_t it);
   AllocatorStats memory_stats() const { return pool_->stats(); }
+  AllocatorStats host_memory_stats() const { return host_pool_->stats(); }
   const ArenaPool& pool() const { return *pool_; }
   // Bytes in use measured at setup and at every step of the last training iteration
   // (when each step's layer runs), and of the last inference pass.
@@ -105,6 +108,8 @@ class Session {
   MemoryPlan plan_;
   std::unique_ptr<void, ArenaDeleter> arena_;
   std::unique_ptr<ArenaPool> pool_;
+  std::unique_ptr<void, ArenaDeleter> host_slab_;  // one host allocation for every copy
+  std::unique_ptr<ArenaPool> host_pool_;
   std::unique_ptr<Executor> executor_;
   std::vector<StateBuffer> state_;
   std::vector<GradientBuffer> gradients_;

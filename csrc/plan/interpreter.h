@@ -6,11 +6,13 @@
 //
 // Usage:
 //   sn::ArenaPool pool(capacity_bytes, base);
-//   sn::MemoryInterpreter mem(pool, plan.tensors.size());
+//   sn::ArenaPool host(host_capacity_bytes, host_base);     // the host slab
+//   sn::MemoryInterpreter mem(pool, host, plan.tensors.size(), plan.num_events);
 //   int64_t off = mem.alloc(op);         // ArenaPool::kNoSpace when it does not fit
 //   mem.free(op);
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -22,11 +24,60 @@ namespace sn {
 
 class MemoryInterpreter {
  public:
-  MemoryInterpreter(ArenaPool& pool, size_t num_tensors)
+  MemoryInterpreter(ArenaPool& pool, ArenaPool& host, size_t num_tensors, size_t num_events)
       : pool_(pool),
+        host_(host),
         offset_(num_tensors, kUnplaced),
+        host_offset_(num_tensors, kUnplaced),
         resident_(num_tensors, false),
-        given_up_(num_tensors, false) {}
+        given_up_(num_tensors, false),
+        event_tensor_(num_events, kNoTensor),
+        event_is_copy_in_(num_events, false) {}
+
+  // copy_out: places the host copy of op.tensor (device block stays until free_after);
+  // returns the host offset, or kNoSpace when the host slab is full.
+  int64_t copy_out(const Op& op, int64_t size_bytes) {
+    const auto t = static_cast<size_t>(op.tensor);
+    SN_ASSERT(offset_[t] != kUnplaced, "plan copies out a tensor that is not on the device");
+    SN_ASSERT(host_offset_[t] == kUnplaced, "plan copies out a tensor twice");
+    const int64_t off = host_.allocate_offset(size_bytes);
+    if (off == ArenaPool::kNoSpace) return off;
+    host_offset_[t] = off;
+    track(op, false);
+    return off;
+  }
+
+  // copy_in: the device block must be allocated already; the host copy is released when
+  // the copy's event is waited for.
+  void copy_in(const Op& op) {
+    const auto t = static_cast<size_t>(op.tensor);
+    SN_ASSERT(offset_[t] != kUnplaced && host_offset_[t] != kUnplaced,
+              "plan copies in a tensor without a device block or a host copy");
+    track(op, true);
+  }
+
+  // wait: a finished copy-in gives its host block back.
+  void wait(const Op& op) {
+    const auto e = static_cast<size_t>(op.event);
+    if (!event_is_copy_in_[e]) return;
+    const auto t = static_cast<size_t>(event_tensor_[e]);
+    host_.free_offset(host_offset_[t]);
+    host_offset_[t] = kUnplaced;
+    event_is_copy_in_[e] = false;
+  }
+
+  int64_t host_offset(int32_t tensor) const { return host_offset_[static_cast<size_t>(tensor)]; }
+
+  // After a failed iteration: gives every host copy back.
+  void drop_host_copies() {
+    for (size_t t = 0; t < host_offset_.size(); ++t)
+      if (host_offset_[t] != kUnplaced) {
+        host_.free_offset(host_offset_[t]);
+        host_offset_[t] = kUnplaced;
+      }
+    std::fill(event_is_copy_in_.begin(), event_is_copy_in_.end(), false);
+  }
+  const ArenaPool& host() const { return host_; }
 
   // Places op.tensor (op.size_bytes); returns its offset, or kNoSpace leaving all as it was.
   int64_t alloc(const Op& op) {
@@ -89,10 +140,21 @@ class MemoryInterpreter {
   const ArenaPool& pool() const { return pool_; }
 
  private:
+  void track(const Op& op, bool copy_in) {
+    SN_ASSERT(op.event >= 0 && static_cast<size_t>(op.event) < event_tensor_.size(),
+              "copy event out of range");
+    event_tensor_[static_cast<size_t>(op.event)] = op.tensor;
+    event_is_copy_in_[static_cast<size_t>(op.event)] = copy_in;
+  }
+
   ArenaPool& pool_;
+  ArenaPool& host_;
   std::vector<int64_t> offset_;
+  std::vector<int64_t> host_offset_;
   std::vector<bool> resident_;
   std::vector<bool> given_up_;  // aliased: the name is live, the block is another's
+  std::vector<int32_t> event_tensor_;
+  std::vector<bool> event_is_copy_in_;
   int64_t live_ = 0;
   int64_t resident_live_ = 0;
 };

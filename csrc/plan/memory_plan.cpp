@@ -17,6 +17,9 @@ namespace {
 constexpr int64_t kUnlimitedBytes = int64_t{1} << 60;  // bytes: a virtual arena only
 constexpr double kCheckpointFlopsPerByte = 10.0;       // Note [Checkpoints by cost]
 constexpr int kMaxRecomputeChain = 8;                  // layer forwards, same note
+// bytes per ms: device <-> host copies in the cost model (5 GB/s, a memcpy on the
+// development CPU; not calibrated per machine yet)
+constexpr double kCopyBytesPerMs = 5.0e6;
 
 std::string bytes_str(int64_t b) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -104,7 +107,8 @@ struct Planner {
   const std::string& policy;
   int64_t batch, budget;
 
-  MemoryPlan build(const RecomputeOptions* recompute, bool keep_all) const {
+  MemoryPlan build(const RecomputeOptions* recompute, bool keep_all,
+                   Schedule* schedule_out = nullptr) const {
     MemoryPlan p;
     p.policy = policy;
     p.batch_size = batch;
@@ -125,7 +129,50 @@ struct Planner {
     p.passes.push_back("liveness");
     plan_liveness(p, g, be, sizes, r.schedule, eval, keep_all);
     p.passes.push_back("placement");
+    if (schedule_out) *schedule_out = std::move(r.schedule);
     return p;
+  }
+
+  // Note [Tensor cache]
+  // Offload only what the budget needs: the plan without copies first; if it does not
+  // fit, the candidates (most idle byte-steps first) are offloaded in order, and the
+  // fewest that fit are found by bisection. When the network fits, zero bytes move.
+  bool finish_with_offload(MemoryPlan& p, const Schedule& schedule,
+                           const std::vector<bool>& eligible) const {
+    MemoryPlan plain = p;
+    if (budget == 0 || finish(plain)) {
+      if (budget == 0) finish(plain);
+      p = std::move(plain);
+      return true;
+    }
+    const std::vector<OffloadCandidate> all =
+        offload_candidates(p, g, be, sizes, schedule, eligible);
+    auto trial = [&](size_t k) {
+      MemoryPlan t = p;
+      plan_offload(t,
+                   std::vector<OffloadCandidate>(all.begin(), all.begin() + static_cast<long>(k)),
+                   kCopyBytesPerMs);
+      const bool ok = finish(t);
+      return std::make_pair(ok, std::move(t));
+    };
+    auto [fits_all, best] = trial(all.size());
+    if (!fits_all) {
+      p = std::move(plain.peak_bytes <= best.peak_bytes ? plain : best);
+      return false;
+    }
+    size_t lo = 0, hi = all.size();  // lo does not fit, hi fits
+    while (hi - lo > 1) {
+      const size_t mid = (lo + hi) / 2;
+      auto [ok, t] = trial(mid);
+      if (ok) {
+        hi = mid;
+        best = std::move(t);
+      } else {
+        lo = mid;
+      }
+    }
+    p = std::move(best);
+    return true;
   }
 
   // Places the plan under the budget (or sizes the arena to it); false: does not fit.
@@ -136,7 +183,10 @@ struct Planner {
       SN_ASSERT(place(need, kUnlimitedBytes, AlgorithmChoice::kSmallest, nullptr),
                 "an unlimited arena ran out of memory");
       PlacementFailure f;
-      if (place(p, p.capacity_bytes, AlgorithmChoice::kFitFree, &f)) return true;
+      if (place(p, p.capacity_bytes, AlgorithmChoice::kFitFree, &f)) {
+        fix_host(p);
+        return true;
+      }
       const std::string message = oom_message(g, p, f, need.peak_bytes);
       need.fits = false;
       need.oom_message = message;
@@ -150,19 +200,32 @@ struct Planner {
     p.capacity_bytes = ArenaPool::rounded(std::max<int64_t>(p.high_water_bytes, 1));
     while (!place(p, p.capacity_bytes, AlgorithmChoice::kKeep, nullptr))
       p.capacity_bytes = ArenaPool::rounded(p.capacity_bytes + p.capacity_bytes / 8);
+    fix_host(p);
     return true;
+  }
+
+  // The host slab is sized to what the plan reaches; best fit in the smaller slab can
+  // place blocks differently, so re-place (device choices kept) until it fits.
+  static void fix_host(MemoryPlan& p) {
+    if (p.num_events == 0) return;
+    p.host_capacity_bytes = ArenaPool::rounded(std::max<int64_t>(p.host_capacity_bytes, 1));
+    while (!place(p, p.capacity_bytes, AlgorithmChoice::kKeep, nullptr))
+      p.host_capacity_bytes = ArenaPool::rounded(p.host_capacity_bytes + p.host_capacity_bytes / 8);
   }
 };
 
 }  // namespace
 
-const char* policy_names() { return "none, liveness, liveness+recompute"; }
+const char* policy_names() {
+  return "none, liveness, liveness+recompute, liveness+offload, superneurons";
+}
 
 MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_size,
                        const std::string& policy, int64_t budget_bytes) {
   if (batch_size < 1)
     throw ArgumentError("batch_size must be >= 1, got " + std::to_string(batch_size));
-  if (policy != "none" && policy != "liveness" && policy != "liveness+recompute")
+  if (policy != "none" && policy != "liveness" && policy != "liveness+recompute" &&
+      policy != "liveness+offload" && policy != "superneurons")
     throw ArgumentError("memory policy '" + policy + "' is not available in this build; " +
                         "available: " + policy_names());
   if (budget_bytes < 0)
@@ -179,7 +242,38 @@ MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_siz
   } else if (policy == "liveness") {
     plan = planner.build(nullptr, false);
     planner.finish(plan);
+  } else if (policy == "liveness+offload") {
+    Schedule schedule;
+    plan = planner.build(nullptr, false, &schedule);
+    planner.finish_with_offload(
+        plan, schedule,
+        cost_checkpoints(g, batch_size, kCheckpointFlopsPerByte, kMaxRecomputeChain));
+  } else if (policy == "superneurons" && budget_bytes > 0) {
+    // The recompute ladder of Note [Budget-driven recompute], each rung with as much
+    // offload of its checkpoints as the budget needs; the first rung that fits wins.
+    const std::vector<bool> base =
+        cost_checkpoints(g, batch_size, kCheckpointFlopsPerByte, kMaxRecomputeChain);
+    int64_t working_set = 0;
+    layer_bound(g, backend, sizes, train, 0, &working_set);
+    std::vector<RecomputeOptions> ladder;
+    ladder.push_back({{}, 0});  // no recomputation
+    ladder.push_back({base, working_set});
+    int candidates = 0;
+    for (bool b : base) candidates += b ? 1 : 0;
+    for (int stride = 2; stride <= candidates; stride = std::max(stride + 1, stride * 3 / 2))
+      ladder.push_back({sparse_checkpoints(g, base, stride), std::numeric_limits<int64_t>::max()});
+    bool fits = false;
+    for (size_t i = 0; i < ladder.size() && !fits; ++i) {
+      Schedule schedule;
+      const RecomputeOptions* ro = ladder[i].checkpoint.empty() ? nullptr : &ladder[i];
+      MemoryPlan next = planner.build(ro, false, &schedule);
+      if (!ro) next.passes.insert(next.passes.begin() + 1, "recompute");  // chose nothing
+      const std::vector<bool>& eligible = ro ? ladder[i].checkpoint : base;
+      fits = planner.finish_with_offload(next, schedule, eligible);
+      if (i == 0 || fits || next.peak_bytes <= plan.peak_bytes) plan = std::move(next);
+    }
   } else {
+    // (policy superneurons without a budget lands here too: nothing needs to move.)
     // Note [Budget-driven recompute]
     // Without a budget: the source's cost-aware recomputation (checkpoints by cost,
     // speed- or memory-centric segments by the layer bound). With one: the first plan of

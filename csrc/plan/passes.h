@@ -92,6 +92,30 @@ RecomputeResult plan_recompute(const Graph& g, const Backend& be, const Sizes& s
 void plan_liveness(MemoryPlan& plan, const Graph& g, const Backend& be, const Sizes& sizes,
                    const Schedule& train, const Schedule& eval, bool keep_all);
 
+// -------------------------------------------------------------------------- offload
+// A tensor worth moving to the host: its device block is idle between two uses that are
+// at least three steps apart (the last forward read and the first backward read, say).
+struct OffloadCandidate {
+  int32_t tensor = kNoTensor;  // slot in MemoryPlan::tensors
+  int after_step = 0;          // the use before the gap: copy out after it
+  int use_step = 0;            // the use after it: the copy must be back by then
+  int64_t bytes = 0;
+};
+
+// Candidates among the activations of the layers flagged in `eligible` (checkpoints),
+// most idle byte-steps first. Reads the plan's operations and the schedule's uses.
+std::vector<OffloadCandidate> offload_candidates(const MemoryPlan& plan, const Graph& g,
+                                                 const Backend& be, const Sizes& sizes,
+                                                 const Schedule& schedule,
+                                                 const std::vector<bool>& eligible);
+
+// Emits, for each chosen candidate: copy_out after `after_step`, free_after at the start
+// of the next step, alloc + copy_in at the prefetch step (the latest step whose compute
+// estimate until `use_step` covers the copy at copy_bytes_per_ms), and wait before
+// `use_step`'s kernel. Adds offload_bytes, prefetch_bytes, num_events.
+void plan_offload(MemoryPlan& plan, const std::vector<OffloadCandidate>& chosen,
+                  double copy_bytes_per_ms);
+
 // ------------------------------------------------------------------------ placement
 // Runs the plan's memory operations through a virtual arena of capacity_bytes (the same
 // interpreter the executor runs), recording every allocation's offset, the bytes in use

@@ -27,8 +27,11 @@ int choose(const std::vector<Algorithm>& algos, AlgorithmChoice choice, int curr
 
 bool place(MemoryPlan& plan, int64_t capacity_bytes, AlgorithmChoice choice,
            PlacementFailure* failure) {
+  constexpr int64_t kUnlimitedHostBytes = int64_t{1} << 60;  // bytes: virtual
   ArenaPool pool(capacity_bytes, nullptr);
-  MemoryInterpreter mem(pool, plan.tensors.size());
+  ArenaPool host(plan.host_capacity_bytes > 0 ? plan.host_capacity_bytes : kUnlimitedHostBytes,
+                 nullptr);
+  MemoryInterpreter mem(pool, host, plan.tensors.size(), static_cast<size_t>(plan.num_events));
   plan.blocks.clear();
   std::vector<int64_t> open_block(plan.tensors.size(), -1);
   const int end_step = static_cast<int>(plan.train_steps.size());
@@ -76,7 +79,29 @@ bool place(MemoryPlan& plan, int64_t capacity_bytes, AlgorithmChoice choice,
           b.alias_of = static_cast<int32_t>(src);
           plan.blocks.push_back(b);
         }
-      } else if (op.kind == OpKind::kFree) {
+      } else if (op.kind == OpKind::kCopyOut) {
+        const TensorInfo& info = plan.tensors[static_cast<size_t>(op.tensor)];
+        op.size_bytes = info.size_bytes;
+        op.offset_bytes = mem.copy_out(op, info.size_bytes);
+        if (op.offset_bytes == ArenaPool::kNoSpace) {
+          if (failure)
+            *failure = {index,
+                        s.kind,
+                        eval,
+                        info.id.layer,
+                        info.id.role,
+                        op.size_bytes,
+                        host.stats().in_use_bytes,
+                        host.free_bytes(),
+                        host.largest_free_bytes()};
+          return false;
+        }
+      } else if (op.kind == OpKind::kCopyIn) {
+        mem.copy_in(op);
+        op.offset_bytes = mem.host_offset(op.tensor);
+      } else if (op.kind == OpKind::kWait) {
+        mem.wait(op);
+      } else if (op.kind == OpKind::kFree || op.kind == OpKind::kFreeAfter) {
         mem.free(op);
         const int64_t b = open_block[static_cast<size_t>(op.tensor)];
         if (blocks && b >= 0) {
@@ -85,9 +110,8 @@ bool place(MemoryPlan& plan, int64_t capacity_bytes, AlgorithmChoice choice,
         }
       } else if (op.kind == OpKind::kCompute && op.compute != ComputeKind::kUpdate) {
         s.bytes_in_use = pool.stats().in_use_bytes;
+        s.host_bytes_in_use = host.stats().in_use_bytes;
         s.live_tensors = mem.live_transient();
-      } else if (op.kind != OpKind::kZero && op.kind != OpKind::kCompute) {
-        SN_ASSERT(false, "copy operations are emitted only by the offload pass");
       }
     }
     return true;
@@ -101,6 +125,9 @@ bool place(MemoryPlan& plan, int64_t capacity_bytes, AlgorithmChoice choice,
   for (size_t i = 0; i < plan.eval_steps.size(); ++i)
     if (!run(plan.eval_steps[i], static_cast<int>(i), true)) return false;
   plan.high_water_bytes = pool.high_water_bytes();
+  plan.host_peak_bytes = host.stats().peak_bytes;
+  if (plan.host_capacity_bytes == 0)
+    plan.host_capacity_bytes = host.high_water_bytes() > 0 ? host.high_water_bytes() : 0;
   plan.peak_bytes = plan.setup.bytes_in_use;
   plan.eval_peak_bytes = plan.setup.bytes_in_use;
   for (const PlanStep& s : plan.train_steps)

@@ -63,10 +63,11 @@ struct Op {
 struct PlanStep {
   int layer = -1;
   StepKind kind = StepKind::kForward;
-  int algorithm = 0;         // index into Backend::algorithms() of this layer
-  std::vector<Op> ops;       // in order
-  int64_t bytes_in_use = 0;  // arena bytes in use when the step's layer runs
-  int64_t live_tensors = 0;  // per-iteration tensors live then (setup tensors excluded)
+  int algorithm = 0;              // index into Backend::algorithms() of this layer
+  std::vector<Op> ops;            // in order
+  int64_t bytes_in_use = 0;       // arena bytes in use when the step's layer runs
+  int64_t host_bytes_in_use = 0;  // host slab bytes in use then
+  int64_t live_tensors = 0;       // per-iteration tensors live then (setup tensors excluded)
 };
 
 struct TensorInfo {
@@ -120,9 +121,14 @@ struct MemoryPlan {
   std::vector<int64_t> activation_bytes, gradient_bytes, aux_bytes, workspace_bytes, param_bytes;
   std::vector<bool> checkpoint;  // per layer: its output is kept for backward
   std::vector<SegmentRecord> segments;
-  int64_t recompute_count = 0;   // extra layer forwards per iteration
-  double recompute_flops = 0.0;  // their FLOPs
-  double iteration_flops = 0.0;  // forward + backward (2x forward) of one iteration
+  int num_events = 0;               // copy events one iteration records
+  int64_t host_capacity_bytes = 0;  // the host slab (0 while planning: unlimited)
+  int64_t host_peak_bytes = 0;      // most host slab bytes in use at once
+  int64_t offload_bytes = 0;        // device -> host per iteration
+  int64_t prefetch_bytes = 0;       // host -> device per iteration
+  int64_t recompute_count = 0;      // extra layer forwards per iteration
+  double recompute_flops = 0.0;     // their FLOPs
+  double iteration_flops = 0.0;     // forward + backward (2x forward) of one iteration
   std::vector<std::vector<Algorithm>> algorithms;  // per layer, as the backend offered them
 };
 

@@ -21,12 +21,13 @@ py::array_t<int64_t> to_array(const std::vector<int64_t>& v) {
 // Steps as columns (layer, kind, algorithm, bytes, live, ops): cheap to hand over for
 // 50,000 steps. kind: StepKind (1 forward, 2 backward, 3 recompute).
 py::dict steps_dict(const std::vector<PlanStep>& steps) {
-  std::vector<int64_t> layer, kind, algorithm, bytes, live, ops;
+  std::vector<int64_t> layer, kind, algorithm, bytes, host, live, ops;
   for (const PlanStep& s : steps) {
     layer.push_back(s.layer);
     kind.push_back(static_cast<int64_t>(s.kind));
     algorithm.push_back(s.algorithm);
     bytes.push_back(s.bytes_in_use);
+    host.push_back(s.host_bytes_in_use);
     live.push_back(s.live_tensors);
     ops.push_back(static_cast<int64_t>(s.ops.size()));
   }
@@ -35,6 +36,7 @@ py::dict steps_dict(const std::vector<PlanStep>& steps) {
   d["kind"] = to_array(kind);
   d["algorithm"] = to_array(algorithm);
   d["bytes_in_use"] = to_array(bytes);
+  d["host_bytes_in_use"] = to_array(host);
   d["live_tensors"] = to_array(live);
   d["num_ops"] = to_array(ops);
   return d;
@@ -63,6 +65,11 @@ py::dict plan_dict(const Graph& g, std::shared_ptr<const MemoryPlan> shared) {
   d["policy"] = p.policy;
   d["passes"] = p.passes;
   d["recompute_count"] = p.recompute_count;
+  d["offload_bytes"] = p.offload_bytes;
+  d["prefetch_bytes"] = p.prefetch_bytes;
+  d["host_peak_bytes"] = p.host_peak_bytes;
+  d["host_capacity_bytes"] = p.host_capacity_bytes;
+  d["num_events"] = p.num_events;
   d["recompute_flops"] = p.recompute_flops;
   d["iteration_flops"] = p.iteration_flops;
   d["checkpoint"] = p.checkpoint;

@@ -30,20 +30,22 @@ int64_t batch_rows(const Session& s, const FloatArray& x, const LabelArray& y) {
 
 void register_session(py::module_& m) {
   py::class_<Session>(m, "Session")
-      .def(
-          py::init([](const Graph& g, int64_t batch, const std::string& policy,
-                      const std::string& device, int64_t budget_bytes, uint64_t seed, bool poison) {
-            SessionOptions o;
-            o.batch_size = batch;
-            o.policy = policy;
-            o.device = device;
-            o.budget_bytes = budget_bytes;
-            o.seed = seed;
-            o.poison = poison;
-            return std::make_unique<Session>(g, o);
-          }),
-          py::arg("graph"), py::arg("batch_size"), py::arg("policy"), py::arg("device"),
-          py::arg("budget_bytes"), py::arg("seed"), py::arg("poison") = false)
+      .def(py::init([](const Graph& g, int64_t batch, const std::string& policy,
+                       const std::string& device, int64_t budget_bytes, uint64_t seed, bool poison,
+                       int copy_delay_us) {
+             SessionOptions o;
+             o.batch_size = batch;
+             o.policy = policy;
+             o.device = device;
+             o.budget_bytes = budget_bytes;
+             o.seed = seed;
+             o.poison = poison;
+             o.copy_delay_us = copy_delay_us;
+             return std::make_unique<Session>(g, o);
+           }),
+           py::arg("graph"), py::arg("batch_size"), py::arg("policy"), py::arg("device"),
+           py::arg("budget_bytes"), py::arg("seed"), py::arg("poison") = false,
+           py::arg("copy_delay_us") = 0)
       .def(
           "train_step",
           [](Session& s, const FloatArray& x, const LabelArray& y, float lr, float momentum,
@@ -120,7 +122,15 @@ void register_session(py::module_& m) {
       .def_property("iteration", &Session::iteration, &Session::set_iteration)
       .def_property_readonly("num_classes", &Session::num_classes)
       .def_property_readonly("route", &Session::route)
-      .def("memory_stats", [](const Session& s) { return pool_stats(s.pool()); });
+      .def("memory_stats", [](const Session& s) { return pool_stats(s.pool()); })
+      .def("host_memory_stats", [](const Session& s) {
+        py::dict d;
+        const AllocatorStats st = s.host_memory_stats();
+        d["capacity_bytes"] = st.capacity_bytes;
+        d["in_use_bytes"] = st.in_use_bytes;
+        d["peak_bytes"] = st.peak_bytes;
+        return d;
+      });
 }
 
 }  // namespace sn::python

@@ -86,9 +86,10 @@ int big_steps(const sn::Graph& g, const sn::MemoryPlan& p) {
 double run(const sn::Graph& g, const sn::Backend& be, const sn::MemoryPlan& p) {
   void* base = std::aligned_alloc(256, static_cast<size_t>(p.high_water_bytes));
   sn::ArenaPool pool(p.capacity_bytes, base);
+  sn::ArenaPool host(256, nullptr);  // no copies in these plans
   double loss = 0.0;
   {
-    sn::Executor ex(g, be, p, pool);
+    sn::Executor ex(g, be, p, pool, host);
     ex.run_setup();
     float* labels = ex.data({g.loss_layer(), sn::TensorRole::kLabels, 0});
     reinterpret_cast<int32_t*>(labels)[0] = 1;

@@ -160,8 +160,8 @@ def test_budget_between_liveness_and_baseline() -> None:
 
 def test_unknown_policy_and_device() -> None:
     g = fan_join_graph()
-    with pytest.raises(ValueError, match="not available in this build"):
-        sn.plan(g, 8, policy="superneurons")
+    with pytest.raises(ValueError, match="unknown memory policy"):
+        sn.plan(g, 8, policy="superneuron")
     with pytest.raises(ValueError, match="unknown device"):
         sn.plan(g, 8, device="tpu")
     with pytest.raises(ValueError, match="batch_size"):

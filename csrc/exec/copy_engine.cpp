@@ -1,0 +1,82 @@
+#include "exec/copy_engine.h"
+
+#include <chrono>
+#include <cstring>
+
+#include "core/errors.h"
+
+namespace sn {
+
+CopyEngine::CopyEngine(int num_events, int max_delay_us, uint64_t seed)
+    : done_generation_(static_cast<size_t>(num_events), 0),
+      max_delay_us_(max_delay_us),
+      rng_(seed),
+      worker_([this] { run(); }) {}
+
+CopyEngine::~CopyEngine() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  work_.notify_all();
+  worker_.join();
+}
+
+void CopyEngine::begin_iteration() {
+  drain();
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++generation_;
+}
+
+void CopyEngine::submit(int event, void* dst, const void* src, int64_t bytes) {
+  SN_ASSERT(event >= 0 && static_cast<size_t>(event) < done_generation_.size(),
+            "copy event out of range");
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.push_back({event, dst, src, bytes});
+    ++pending_;
+  }
+  work_.notify_one();
+}
+
+void CopyEngine::wait(int event) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  done_.wait(lock, [&] { return done_generation_[static_cast<size_t>(event)] == generation_; });
+}
+
+void CopyEngine::drain() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  done_.wait(lock, [&] { return pending_ == 0; });
+}
+
+int64_t CopyEngine::bytes_copied() const {
+  std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(mutex_));
+  return bytes_copied_;
+}
+
+void CopyEngine::run() {
+  for (;;) {
+    Job job{};
+    int delay_us = 0;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      work_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stop_ with nothing left
+      job = queue_.front();
+      queue_.pop_front();
+      if (max_delay_us_ > 0)
+        delay_us = static_cast<int>(rng_() % static_cast<uint64_t>(max_delay_us_ + 1));
+    }
+    if (delay_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(delay_us));
+    std::memcpy(job.dst, job.src, static_cast<size_t>(job.bytes));
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_generation_[static_cast<size_t>(job.event)] = generation_;
+      bytes_copied_ += job.bytes;
+      --pending_;
+    }
+    done_.notify_all();
+  }
+}
+
+}  // namespace sn

@@ -17,7 +17,7 @@ from superneurons._checkpoint import CheckpointError
 from superneurons._device import cuda_devices
 from superneurons._ext import _C
 from superneurons._policies import PLANNED_POLICIES, POLICIES
-from superneurons._units import format_bytes, parse_bytes
+from superneurons._units import format_bytes, parse_budget, parse_bytes
 from superneurons.errors import GraphError, OutOfMemoryError
 from superneurons.graph import Graph, LayerSpec, TensorHandle
 from superneurons.planning import MemoryPlan, plan
@@ -61,6 +61,7 @@ __all__ = [
     "format_bytes",
     "load_checkpoint",
     "models",
+    "parse_budget",
     "parse_bytes",
     "plan",
     "save_checkpoint",

@@ -185,17 +185,20 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     if p.stat().st_size == 0:
         raise CheckpointError(f"{p}: the file is empty (an interrupted write?)")
     unreadable = f"{p}: not a superneurons checkpoint (a .npz archive), or truncated"
-    try:
-        loaded = np.load(p, allow_pickle=False)
-    except _READ_ERRORS as e:
-        raise CheckpointError(f"{unreadable}: {e}") from e
-    if not isinstance(loaded, NpzFile):
-        raise CheckpointError(f"{p}: holds a single array, not a checkpoint archive")
-    try:
-        with loaded as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except _READ_ERRORS as e:
-        raise CheckpointError(f"{unreadable}: {e}") from e
+    # The file is opened here, not by np.load: np.load leaks its handle when the archive
+    # turns out to be corrupt.
+    with open(p, "rb") as f:
+        try:
+            loaded = np.load(f, allow_pickle=False)
+        except _READ_ERRORS as e:
+            raise CheckpointError(f"{unreadable}: {e}") from e
+        if not isinstance(loaded, NpzFile):
+            raise CheckpointError(f"{p}: holds a single array, not a checkpoint archive")
+        try:
+            with loaded as npz:
+                arrays = {k: npz[k] for k in npz.files}
+        except _READ_ERRORS as e:
+            raise CheckpointError(f"{unreadable}: {e}") from e
     meta = _read_meta(p, arrays.pop(META_KEY, None))
     if ITERATION_KEY not in arrays:
         raise CheckpointError(f"{p}: has no '{ITERATION_KEY}' entry")

@@ -119,9 +119,14 @@ _decay = _float_type("weight decay", lambda v: v >= 0, "a finite number >= 0")
 
 def _budget(text: str) -> int:
     try:
-        return parse_budget(text)
+        budget = parse_budget(text)
     except ValueError as e:
+        if "must be > 0" in str(e):
+            raise argparse.ArgumentTypeError(
+                f"must be > 0 bytes, got {text!r}; leave --budget out for no budget"
+            ) from None
         raise argparse.ArgumentTypeError(str(e)) from None
+    return budget
 
 
 def _dataset_name(text: str) -> str:
@@ -412,11 +417,10 @@ def _output_arguments(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
 
 
-DESCRIPTION = (
-    "Train zoo models under a memory budget (train), plan one iteration's memory without "
-    "running it (plan), compare memory policies side by side (bench), and say what this "
-    "installation was built with (info)."
-)
+DESCRIPTION = """\
+Train zoo models under a memory budget (train), plan one training iteration's memory
+without running it (plan), compare memory policies side by side (bench), and say what
+this installation was built with (info)."""
 EPILOG = """examples:
   superneurons train --model resnet --depth 20 --dataset digits --epochs 3 --budget 256MB
   superneurons plan --model resnet50 --batch 32 --budget 12GB --plot mem.png

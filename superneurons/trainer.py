@@ -146,9 +146,14 @@ class Trainer:
                 "accuracy": correct / seen,
                 "time_s": time.perf_counter() - start,
             }
+            self._check_state()
             if test is not None:
                 record["test_loss"], record["test_accuracy"] = self.evaluate(test)
-            self._check_parameters()
+                if not math.isfinite(record["test_loss"]):
+                    raise DivergedError(
+                        f"training diverged: the test loss is {record['test_loss']} after "
+                        f"epoch {self.epoch + 1} (learning rate {self.lr:g})"
+                    )
             self.epoch += 1
             self.history.append(record)
             if checkpoint is not None:
@@ -173,13 +178,14 @@ class Trainer:
             )
         check_finite_samples(ds.x, f"{name} set")
 
-    def _check_parameters(self) -> None:
-        """Raises ``FloatingPointError`` naming the first parameter that is not finite."""
-        for name, arr in self.session.parameters().items():
+    def _check_state(self) -> None:
+        """Raises ``DivergedError`` naming the first parameter, running statistic or
+        momentum buffer that is not finite."""
+        for name, arr in self.session.state_dict().items():
             where = first_nonfinite(arr)
             if where is not None:
                 raise DivergedError(
-                    f"training diverged in epoch {self.epoch + 1}: parameter '{name}' holds "
+                    f"training diverged in epoch {self.epoch + 1}: '{name}' holds "
                     f"{arr[where]} at {list(where)} (learning rate {self.lr:g})"
                 )
 

@@ -293,12 +293,20 @@ def _input_defaults(args: argparse.Namespace) -> tuple[int, int]:
     return size, classes
 
 
+def _model_label(args: argparse.Namespace) -> str:
+    if args.model != "resnet":
+        return str(args.model)
+    if args.n is not None:
+        return f"resnet n={tuple(args.n)} (depth {3 * sum(args.n) + 2})"
+    return f"resnet-{args.depth or DEFAULT_DEPTH}"
+
+
 def _plan(args: argparse.Namespace) -> int:
     size, classes = _input_defaults(args)
     graph = _model(args, args.in_channels, size, classes)
     p = sn.plan(graph, args.batch, policy=args.policy, budget=args.budget, device=args.device)
     if args.plot:
-        p.plot(args.plot, name=f"{args.model}, {size}x{size}")
+        p.plot(args.plot, name=f"{_model_label(args)}, {size}x{size}")
     if args.json:
         out = {"model": args.model, "layers": len(graph), **p.to_dict(steps=not args.no_steps)}
         print(json.dumps(out))

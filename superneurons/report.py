@@ -12,7 +12,7 @@ from superneurons._units import format_bytes
 if TYPE_CHECKING:
     from superneurons.planning import MemoryPlan
 
-__all__ = ["plot_plan", "plot_unit"]
+__all__ = ["plot_plan", "plot_title", "plot_unit"]
 
 
 def plot_unit(max_bytes: float) -> tuple[str, int]:
@@ -23,6 +23,26 @@ def plot_unit(max_bytes: float) -> tuple[str, int]:
         (('MiB', 1048576), ('GiB', 1073741824))
     """
     return ("GiB", 2**30) if max_bytes >= 2 * 2**30 else ("MiB", 2**20)
+
+
+def plot_title(plan: MemoryPlan, name: str | None = None) -> str:
+    """The plot's title: model, batch, policy, peak and whether the plan fits.
+
+    Example:
+        >>> import superneurons as sn
+        >>> g = sn.models.resnet(depth=8, num_classes=10, image_size=8, in_channels=1)
+        >>> plot_title(sn.plan(g, 16, budget="1MB"), "resnet-8")
+        'resnet-8: batch 16, policy liveness: peak 1.81 MiB, does NOT fit the 1.00 MiB budget'
+    """
+    if not plan.fits:
+        verdict = f"does NOT fit the {format_bytes(plan.budget_bytes)} budget"
+    else:
+        verdict = "fits its budget" if plan.budget_bytes else "no budget"
+    head = f"{name}: " if name else ""
+    return (
+        f"{head}batch {plan.batch_size}, policy {plan.policy}: peak "
+        f"{format_bytes(plan.peak_bytes)}, {verdict}"
+    )
 
 
 def plot_plan(plan: MemoryPlan, path: Path, name: str | None = None) -> Path:
@@ -69,16 +89,7 @@ def plot_plan(plan: MemoryPlan, path: Path, name: str | None = None) -> Path:
     top.set_ylabel(f"bytes in use ({unit})")
     bottom.set_ylabel("live tensors")
     bottom.set_xlabel("step of one training iteration")
-    verdict = (
-        ("fits its budget" if plan.budget_bytes else "no budget")
-        if plan.fits
-        else f"does NOT fit the {format_bytes(plan.budget_bytes)} budget"
-    )
-    head = f"{name}: " if name else ""
-    top.set_title(
-        f"{head}batch {plan.batch_size}, policy {plan.policy}: peak "
-        f"{format_bytes(plan.peak_bytes)}, {verdict}"
-    )
+    top.set_title(plot_title(plan, name))
     top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     bottom.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     fig.tight_layout()

@@ -29,6 +29,7 @@ import numpy.typing as npt
 __all__ = ["MAX_BATCH", "check_finite_samples", "check_sgd", "first_nonfinite"]
 
 MAX_BATCH = 2**31 - 1  # samples: the largest batch a session or a plan takes
+_BLOCK_VALUES = 1 << 24  # values checked at a time (a 16 MiB mask)
 
 
 def _real(name: str, value: object) -> float:
@@ -80,14 +81,21 @@ def first_nonfinite(x: npt.NDArray[np.floating]) -> tuple[int, ...] | None:
 
 def check_finite_samples(x: npt.ArrayLike, what: str) -> None:
     """Raises ``FloatingPointError`` naming the first sample (index along axis 0) of
-    ``x`` that holds a NaN or inf. Non-float arrays are left to the caller's checks."""
+    ``x`` that holds a NaN or inf. Non-float arrays are left to the caller's checks.
+
+    Whole datasets are checked a block of samples at a time, so the check needs little
+    memory beyond the data.
+    """
     arr = np.asarray(x)
     if arr.dtype.kind != "f" or arr.ndim == 0:
         return
-    where = first_nonfinite(arr)
-    if where is not None:
-        value = arr[where]
-        inner = ", ".join(str(i) for i in where[1:])
-        raise FloatingPointError(
-            f"{what}: sample {where[0]} holds a non-finite value ({value} at [{inner}])"
-        )
+    per_sample = max(int(np.prod(arr.shape[1:])), 1)
+    block = max(_BLOCK_VALUES // per_sample, 1)
+    for start in range(0, len(arr), block):
+        where = first_nonfinite(arr[start : start + block])
+        if where is not None:
+            index = (start + where[0], *where[1:])
+            inner = ", ".join(str(i) for i in index[1:])
+            raise FloatingPointError(
+                f"{what}: sample {index[0]} holds a non-finite value ({arr[index]} at [{inner}])"
+            )

@@ -223,6 +223,11 @@ def _train(args: argparse.Namespace) -> int:
     )
     if args.resume:
         trainer.resume(args.resume)
+        if trainer.epoch >= args.epochs:
+            raise UsageError(
+                f"--resume {args.resume} has already trained {trainer.epoch} epochs; "
+                f"pass --epochs greater than {trainer.epoch} to train more"
+            )
 
     def report(record: dict[str, Any]) -> None:
         if args.json:

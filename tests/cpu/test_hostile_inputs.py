@@ -60,6 +60,8 @@ CLI_CASES: list[tuple[str, int, str]] = [
     ("train --resume {tmp}/truncated.ckpt", 2, "truncated"),
     ("train --resume {tmp}/other.ckpt", 2, "does not match this graph"),
     ("train --resume {tmp}", 2, "is a directory"),
+    ("train --resume {tmp}/done.ckpt --epochs 3", 2, "has already trained 3 epochs"),
+    ("train --resume {tmp}/badmeta.ckpt", 2, "metadata 'epoch' must be an integer >= 0"),
     ("train --checkpoint {tmp}", 2, "is a directory; give a file name"),
     ("train --checkpoint {tmp}/garbage.ckpt/x", 2, "not a directory"),
     ("train --momentum 5", 2, "momentum must be in [0, 1)"),
@@ -98,6 +100,9 @@ def hostile_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sn.save_checkpoint(tmp / "other.ckpt", small_session(), {"epoch": 1})
     good = (tmp / "other.ckpt").read_bytes()
     (tmp / "truncated.ckpt").write_bytes(good[: len(good) // 2])
+    main_job = sn.Session(sn.models.resnet(depth=20, image_size=8, in_channels=1), 64)
+    sn.save_checkpoint(tmp / "done.ckpt", main_job, {"epoch": 3, "history": [{}] * 3})
+    sn.save_checkpoint(tmp / "badmeta.ckpt", main_job, {"epoch": -1})
     idx = tmp / "idx"
     idx.mkdir()  # a header that declares 2**31 x 2**31 images of 28 pixels, and no data
     (idx / "train-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 0x803, 2**31, 2**31, 28))
@@ -243,3 +248,18 @@ def test_nonfinite_batch_changes_nothing() -> None:
         s.train_step(*_nan_batch(), lr=0.1)
     after = s.state_dict()
     assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+@pytest.mark.parametrize("block_values", [1, 64, 10**9])
+def test_finite_check_names_the_sample_across_blocks(
+    block_values: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from superneurons import _checks
+
+    monkeypatch.setattr(_checks, "_BLOCK_VALUES", block_values)
+    x = np.zeros((50, 2, 3, 3), np.float32)
+    _checks.check_finite_samples(x, "set")  # all finite: no error
+    x[37, 1, 2, 0] = -np.inf
+    x[41, 0, 0, 0] = np.nan
+    with pytest.raises(FloatingPointError, match=r"set: sample 37 .*\(-inf at \[1, 2, 0\]\)"):
+        _checks.check_finite_samples(x, "set")

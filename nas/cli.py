@@ -15,9 +15,12 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from nas import _arch_cli
@@ -109,7 +112,24 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_journal(journal: str | None) -> None:
+    """Fails before the search starts when ``--journal`` cannot be a new journal."""
+    if journal is None:
+        return
+    path = Path(journal)
+    if path.is_dir():
+        raise ValueError(f"--journal {journal} is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise ValueError(f"--journal {journal}: the directory {path.parent} does not exist")
+    if path.exists() and path.stat().st_size > 0:
+        raise ValueError(
+            f"journal {journal} already exists; continue that search with `nas resume "
+            f"{journal}`, or pass another --journal"
+        )
+
+
 def _search(args: argparse.Namespace) -> Result:
+    _check_journal(args.journal)
     if args.dataset or args.table:
         res, space = _arch_cli.arch_search(args, dict(args.option))
         _print_result(res)
@@ -252,7 +272,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         else:
             _report(args)
-    except ValueError as err:
+    except BrokenPipeError:
+        # `nas report ... | head` closed the pipe: stop quietly, and point stdout at
+        # /dev/null so the interpreter's final flush does not fail again.
+        with contextlib.suppress(OSError, ValueError):  # ValueError: stdout is captured
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError) as err:
         print(f"nas: error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -13,9 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from superneurons import data, models
+from superneurons._checkpoint import CheckpointError
+from superneurons._device import cuda_devices
 from superneurons._ext import _C
 from superneurons._policies import PLANNED_POLICIES, POLICIES
-from superneurons._units import format_bytes, parse_bytes
+from superneurons._units import format_bytes, parse_budget, parse_bytes
 from superneurons.errors import GraphError, OutOfMemoryError
 from superneurons.graph import Graph, LayerSpec, TensorHandle
 from superneurons.planning import MemoryPlan, plan
@@ -34,7 +36,7 @@ def build_info() -> dict[str, Any]:
         True
     """
     info = dict(_C._build_info)
-    count, reason = _C.cuda_device_count()
+    count, reason = cuda_devices()
     info["cuda_devices"] = count
     info["cuda_device_reason"] = reason
     return info
@@ -43,6 +45,7 @@ def build_info() -> dict[str, Any]:
 __all__ = [
     "PLANNED_POLICIES",
     "POLICIES",
+    "CheckpointError",
     "Graph",
     "GraphError",
     "LayerSpec",
@@ -58,6 +61,7 @@ __all__ = [
     "format_bytes",
     "load_checkpoint",
     "models",
+    "parse_budget",
     "parse_bytes",
     "plan",
     "save_checkpoint",

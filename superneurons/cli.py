@@ -1,27 +1,51 @@
 """The ``superneurons`` command line: ``train`` a zoo model, ``plan`` its memory, ``bench``
 its policies side by side, ``info`` about the build.
 
+Note [CLI errors]
+Every argument is checked before anything trains. A user error prints one line
+(``superneurons: error: ...``) on stderr and exits with 2 for usage and input errors
+(bad values, missing or unreadable files) or 1 for runtime failures (out of memory,
+divergence, a full disk). With ``--json`` the error is also printed on stdout as one
+JSON object ``{"event": "error", "error": ..., "type": ..., "exit_status": ...}``, so
+a script reads one JSON line per event. Anything else is an internal bug: one line
+that says so, and its traceback under ``--debug``.
+
 Example:
     >>> from superneurons.cli import main
     >>> main(["info", "--json"])  # doctest: +ELLIPSIS
     {"version": ...}
     0
+    >>> main(["plan", "--image-size", "0", "--json"])  # doctest: +ELLIPSIS
+    {"event": "error", "error": "argument --image-size: must be an integer >= 1, got '0'...", ...}
+    2
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
 import json
+import math
+import os
 import statistics
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
 
 import numpy as np
 
 import superneurons as sn
+from superneurons._checkpoint import check_checkpoint_path, read_checkpoint
+from superneurons._checks import MAX_BATCH
+from superneurons._policies import check_policy
+from superneurons._units import parse_budget
 from superneurons.data import ArrayDataset
+from superneurons.trainer import DivergedError
 
 __all__ = ["main"]
 
@@ -36,6 +60,85 @@ MODELS = (
     "densenet",
 )
 DATASETS = ("digits", "synthetic-cifar", "synthetic-imagenet", "cifar10", "fashion-mnist")
+FILE_DATASETS = ("cifar10", "fashion-mnist")  # read from --data-dir
+# Learning rates that train each model from scratch with the cosine schedule; networks
+# without batch norm diverge at 0.1.
+DEFAULT_LR = {"alexnet": 0.01, "vgg16": 0.01}
+DEFAULT_DEPTH = 20  # CIFAR-style ResNet-20
+
+
+class UsageError(Exception):
+    """A command line argparse rejected (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Raises instead of exiting, so that main() reports every error one way."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+# ------------------------------------------------------------------ argument types
+def _int_type(low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:,}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive = _int_type(1, 2**31 - 1)
+_batch = _int_type(1, MAX_BATCH)
+_seed = _int_type(0, 2**64 - 1)
+
+
+def _float_type(name: str, ok: Callable[[float], bool], rule: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        if not (math.isfinite(value) and ok(value)):
+            raise argparse.ArgumentTypeError(f"{name} must be {rule}, got {text!r}")
+        return value
+
+    return parse
+
+
+_lr = _float_type("the learning rate", lambda v: v > 0, "a finite number > 0")
+_momentum = _float_type("momentum", lambda v: 0 <= v < 1, "in [0, 1) (0.9 is usual)")
+_decay = _float_type("weight decay", lambda v: v >= 0, "a finite number >= 0")
+
+
+def _budget(text: str) -> int:
+    try:
+        budget = parse_budget(text)
+    except ValueError as e:
+        if "must be > 0" in str(e):
+            raise argparse.ArgumentTypeError(
+                f"must be > 0 bytes, got {text!r}; leave --budget out for no budget"
+            ) from None
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return budget
+
+
+def _dataset_name(text: str) -> str:
+    if text in DATASETS:
+        return text
+    close = difflib.get_close_matches(text, DATASETS, n=2, cutoff=0.5)
+    close += [d for d in DATASETS if text and text in d and d not in close]
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise argparse.ArgumentTypeError(
+        f"unknown dataset {text!r}{hint} (choose from {', '.join(DATASETS)}; "
+        "synthetic-* are generated, cifar10 and fashion-mnist read --data-dir)"
+    )
 
 
 def _dataset(args: argparse.Namespace) -> tuple[ArrayDataset, ArrayDataset]:
@@ -50,8 +153,6 @@ def _dataset(args: argparse.Namespace) -> tuple[ArrayDataset, ArrayDataset]:
             seed=args.seed,
         )
         return full.split(0.2, seed=args.seed)
-    if args.data_dir is None:
-        raise ValueError(f"--dataset {name} reads files: pass --data-dir DIRECTORY")
     if name == "cifar10":
         return sn.data.load_cifar10(args.data_dir)
     return sn.data.load_fashion_mnist(args.data_dir)
@@ -65,15 +166,47 @@ def _model(args: argparse.Namespace, channels: int, image_size: int, classes: in
     }
     if args.model == "resnet":
         if args.n is not None:
-            return sn.models.resnet(n=tuple(args.n), **common)
-        return sn.models.resnet(depth=args.depth, **common)
+            return sn.models.resnet(n=tuple(args.n), depth=args.depth, **common)
+        return sn.models.resnet(depth=args.depth or DEFAULT_DEPTH, **common)
     builder = getattr(sn.models, args.model)
     graph: sn.Graph = builder(**common)
     return graph
 
 
+def _check_model_args(args: argparse.Namespace) -> None:
+    """--depth and --n shape a ``resnet`` only; the fixed zoo models have no depth."""
+    if args.model != "resnet":
+        for flag, value in (("--depth", args.depth), ("--n", args.n)):
+            if value is not None:
+                raise UsageError(
+                    f"{flag} applies to --model resnet only; {args.model} has a fixed depth "
+                    "(for a custom ImageNet ResNet use --model resnet --n N1 N2 N3 N4)"
+                )
+
+
+def _check_train_args(args: argparse.Namespace) -> None:
+    """Everything that can be checked before data is read or anything trains."""
+    _check_model_args(args)
+    if args.dataset in FILE_DATASETS:
+        if args.data_dir is None:
+            raise UsageError(f"--dataset {args.dataset} reads files: pass --data-dir DIRECTORY")
+        if not Path(args.data_dir).is_dir():
+            raise FileNotFoundError(f"--data-dir {args.data_dir}: no such directory")
+    elif args.data_dir is not None:
+        raise UsageError(
+            f"--data-dir is read by --dataset {' or '.join(FILE_DATASETS)} only, not {args.dataset}"
+        )
+    if args.checkpoint is not None:
+        check_checkpoint_path(args.checkpoint)
+    if args.resume is not None:
+        read_checkpoint(args.resume)  # a missing or corrupt file fails here, not later
+    if args.lr is None:
+        args.lr = DEFAULT_LR.get(args.model, 0.1)
+
+
 def _train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
+    _check_train_args(args)
     train, test = _dataset(args)
     c, h, _w = train.sample_shape
     graph = _model(args, c, h, train.num_classes)
@@ -90,6 +223,11 @@ def _train(args: argparse.Namespace) -> int:
     )
     if args.resume:
         trainer.resume(args.resume)
+        if trainer.epoch >= args.epochs:
+            raise UsageError(
+                f"--resume {args.resume} has already trained {trainer.epoch} epochs; "
+                f"pass --epochs greater than {trainer.epoch} to train more"
+            )
 
     def report(record: dict[str, Any]) -> None:
         if args.json:
@@ -114,15 +252,18 @@ def _train(args: argparse.Namespace) -> int:
             f"policy {session.policy}, device {session.device}",
             flush=True,
         )
-    history = trainer.fit(
-        train,
-        args.epochs,
-        test,
-        seed=args.seed,
-        progress=not args.json and sys.stderr.isatty(),
-        checkpoint=args.checkpoint,
-        on_epoch=report,
-    )
+    try:
+        history = trainer.fit(
+            train,
+            args.epochs,
+            test,
+            seed=args.seed,
+            progress=not args.json and sys.stderr.isatty(),
+            checkpoint=args.checkpoint,
+            on_epoch=report,
+        )
+    except DivergedError as e:
+        raise DivergedError(f"{e}; pass a smaller --lr, e.g. --lr {args.lr / 10:g}") from e
     mem = session.memory_stats()
     summary = {
         "event": "done",
@@ -150,8 +291,19 @@ def _train(args: argparse.Namespace) -> int:
 
 def _input_defaults(args: argparse.Namespace) -> tuple[int, int]:
     """Image size and classes for plan/bench: ImageNet's unless a CIFAR-style ResNet."""
+    _check_model_args(args)
     imagenet = args.model != "resnet" or args.n is not None
-    return args.image_size or (224 if imagenet else 32), args.classes or (1000 if imagenet else 10)
+    size = args.image_size if args.image_size is not None else (224 if imagenet else 32)
+    classes = args.classes if args.classes is not None else (1000 if imagenet else 10)
+    return size, classes
+
+
+def _model_label(args: argparse.Namespace) -> str:
+    if args.model != "resnet":
+        return str(args.model)
+    if args.n is not None:
+        return f"resnet n={tuple(args.n)} (depth {3 * sum(args.n) + 2})"
+    return f"resnet-{args.depth or DEFAULT_DEPTH}"
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -159,7 +311,7 @@ def _plan(args: argparse.Namespace) -> int:
     graph = _model(args, args.in_channels, size, classes)
     p = sn.plan(graph, args.batch, policy=args.policy, budget=args.budget, device=args.device)
     if args.plot:
-        p.plot(args.plot)
+        p.plot(args.plot, name=f"{_model_label(args)}, {size}x{size}")
     if args.json:
         out = {"model": args.model, "layers": len(graph), **p.to_dict(steps=not args.no_steps)}
         print(json.dumps(out))
@@ -176,11 +328,13 @@ def _plan(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     """Each policy on the same graph, batch and data, side by side in one run."""
     size, classes = _input_defaults(args)
+    policies = args.policies.split(",")
+    for policy in policies:
+        check_policy(policy)
     graph = _model(args, args.in_channels, size, classes)
     rng = np.random.default_rng(args.seed)
     x = rng.standard_normal((args.batch, args.in_channels, size, size)).astype(np.float32)
     y = rng.integers(0, classes, args.batch).astype(np.int32)
-    policies = args.policies.split(",")
     sessions = [sn.Session(graph, args.batch, policy=p, seed=args.seed) for p in policies]
     times_ms: list[list[float]] = [[] for _ in policies]
     losses: list[list[float]] = [[] for _ in policies]
@@ -248,83 +402,196 @@ def _info(args: argparse.Namespace) -> int:
 
 def _model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", choices=MODELS, default="resnet")
-    p.add_argument("--depth", type=int, default=20, help="CIFAR-style ResNet depth, 6n+2")
+    p.add_argument(
+        "--depth",
+        type=_positive,
+        default=None,
+        help=f"--model resnet: CIFAR-style depth 6n+2 (default {DEFAULT_DEPTH})",
+    )
     p.add_argument(
         "--n",
-        type=int,
+        type=_positive,
         nargs=4,
         metavar=("N1", "N2", "N3", "N4"),
-        help="ImageNet bottleneck ResNet blocks per stage (depth 3*sum+2)",
+        help="--model resnet: ImageNet bottleneck blocks per stage (depth 3*sum+2)",
     )
 
 
 def _memory_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policy", choices=sn.POLICIES + sn.PLANNED_POLICIES, default="liveness")
-    p.add_argument("--budget", default=None, help="memory budget, e.g. 12GB (default: none)")
+    p.add_argument(
+        "--budget",
+        type=_budget,
+        default=None,
+        help="memory budget, e.g. 12GB (binary units: MB = MiB; default: no budget)",
+    )
+
+
+def _output_arguments(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--json", action="store_true", help=what)
+    p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+
+
+DESCRIPTION = """\
+Train zoo models under a memory budget (train), plan one training iteration's memory
+without running it (plan), compare memory policies side by side (bench), and say what
+this installation was built with (info)."""
+EPILOG = """examples:
+  superneurons train --model resnet --depth 20 --dataset digits --epochs 3 --budget 256MB
+  superneurons plan --model resnet50 --batch 32 --budget 12GB --plot mem.png
+  superneurons bench --model resnet --depth 20 --batch 32
+Sizes use binary units (MB = MiB, GB = GiB). Run `superneurons COMMAND --help` for options."""
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="superneurons", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(
+        prog="superneurons",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     t = sub.add_parser("train", help="train a zoo model on a dataset under a memory budget")
     _model_arguments(t)
-    t.add_argument("--dataset", choices=DATASETS, default="digits")
+    t.add_argument(
+        "--dataset",
+        type=_dataset_name,
+        default="digits",
+        metavar="{" + ",".join(DATASETS) + "}",
+        help="synthetic-* are generated; cifar10 (the binary version) and fashion-mnist "
+        "(IDX files) are read from --data-dir",
+    )
     t.add_argument("--data-dir", default=None, help="directory of CIFAR-10 / Fashion-MNIST files")
-    t.add_argument("--samples", type=int, default=2000, help="synthetic datasets: samples")
-    t.add_argument("--classes", type=int, default=10, help="synthetic datasets: classes")
-    t.add_argument("--epochs", type=int, default=3)
-    t.add_argument("--batch", type=int, default=64)
-    t.add_argument("--lr", type=float, default=0.1)
-    t.add_argument("--momentum", type=float, default=0.9)
-    t.add_argument("--weight-decay", type=float, default=5e-4)
+    t.add_argument("--samples", type=_positive, default=2000, help="synthetic datasets: samples")
+    t.add_argument("--classes", type=_positive, default=10, help="synthetic datasets: classes")
+    t.add_argument("--epochs", type=_positive, default=3)
+    t.add_argument("--batch", type=_batch, default=64)
+    t.add_argument(
+        "--lr", type=_lr, default=None, help="learning rate (default 0.1; 0.01 for alexnet, vgg16)"
+    )
+    t.add_argument("--momentum", type=_momentum, default=0.9)
+    t.add_argument("--weight-decay", type=_decay, default=5e-4)
     _memory_arguments(t)
     t.add_argument("--device", default="cpu")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=_seed, default=0)
     t.add_argument("--checkpoint", default=None, help="write a checkpoint here after each epoch")
     t.add_argument("--resume", default=None, help="continue from this checkpoint")
-    t.add_argument("--json", action="store_true", help="one JSON object per line")
+    _output_arguments(t, "one JSON object per line")
     t.set_defaults(run=_train)
     p_ = sub.add_parser("plan", help="plan one iteration's memory without running it")
     _model_arguments(p_)
-    p_.add_argument("--batch", type=int, default=16)
+    p_.add_argument("--batch", type=_batch, default=16)
     p_.add_argument(
-        "--image-size", type=int, default=None, help="default 224 (32 for CIFAR-style ResNets)"
+        "--image-size",
+        type=_positive,
+        default=None,
+        help="default 224 (32 for CIFAR-style ResNets)",
     )
-    p_.add_argument("--classes", type=int, default=None, help="default 1000 (10 for CIFAR)")
-    p_.add_argument("--in-channels", type=int, default=3)
+    p_.add_argument("--classes", type=_positive, default=None, help="default 1000 (10 for CIFAR)")
+    p_.add_argument("--in-channels", type=_positive, default=3)
     _memory_arguments(p_)
     p_.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p_.add_argument("--plot", default=None, help="write the per-step memory plot here (PNG)")
-    p_.add_argument("--json", action="store_true", help="one JSON object")
+    _output_arguments(p_, "one JSON object")
     p_.add_argument("--no-steps", action="store_true", help="leave per-step records out of --json")
     p_.add_argument("--check", action="store_true", help="exit 1 when the plan does not fit")
     p_.set_defaults(run=_plan)
     b = sub.add_parser("bench", help="memory and speed of each policy, side by side")
     _model_arguments(b)
-    b.add_argument("--batch", type=int, default=8)
-    b.add_argument("--image-size", type=int, default=None, help="default 224 (32 for CIFAR)")
-    b.add_argument("--classes", type=int, default=None, help="default 1000 (10 for CIFAR)")
-    b.add_argument("--in-channels", type=int, default=3)
-    b.add_argument("--iterations", type=int, default=5)
+    b.add_argument("--batch", type=_batch, default=8)
+    b.add_argument("--image-size", type=_positive, default=None, help="default 224 (32 for CIFAR)")
+    b.add_argument("--classes", type=_positive, default=None, help="default 1000 (10 for CIFAR)")
+    b.add_argument("--in-channels", type=_positive, default=3)
+    b.add_argument("--iterations", type=_positive, default=5)
     b.add_argument("--policies", default="none,liveness,liveness+recompute", help="comma-separated")
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--json", action="store_true")
+    b.add_argument("--seed", type=_seed, default=0)
+    _output_arguments(b, "one JSON object")
     b.set_defaults(run=_bench)
     i = sub.add_parser("info", help="what this installation was built with")
-    i.add_argument("--json", action="store_true")
+    _output_arguments(i, "one JSON object")
     i.set_defaults(run=_info)
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``superneurons`` command; returns the exit status."""
-    args = _parser().parse_args(argv)
-    try:
-        status: int = args.run(args)
-    except (sn.GraphError, sn.OutOfMemoryError, ValueError) as e:
-        print(f"superneurons: error: {e}", file=sys.stderr)
-        return 2
+# Input errors (exit 2): the user can fix the command line or the files it names.
+# OSError subclasses about paths count as input; other OSErrors (a full disk) are runtime.
+_INPUT_ERRORS: tuple[type[BaseException], ...] = (
+    UsageError,
+    ValueError,  # GraphError, CheckpointError, DatasetFormatError, bad settings
+    TypeError,
+    FileNotFoundError,
+    NotADirectoryError,
+    IsADirectoryError,
+    PermissionError,
+)
+# Runtime failures (exit 1): the command was valid but could not complete.
+_RUNTIME_ERRORS: tuple[type[BaseException], ...] = (
+    MemoryError,  # OutOfMemoryError included
+    FloatingPointError,
+    OSError,
+)
+
+
+def _report_error(message: str, error: BaseException, status: int, as_json: bool) -> int:
+    print(f"superneurons: error: {message}", file=sys.stderr)
+    if as_json:
+        out = {"event": "error", "error": message, "type": type(error).__name__}
+        print(json.dumps({**out, "exit_status": status}), flush=True)
     return status
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Warnings as one line, without the source line Python prints by default."""
+    print(f"superneurons: warning: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``superneurons`` command; returns the exit status (see the
+    note at the top of this module)."""
+    raw = list(sys.argv[1:] if argv is None else argv)
+    as_json, debug = "--json" in raw, "--debug" in raw
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = _show_warning
+        try:
+            args = _parser().parse_args(raw)
+            status: int = args.run(args)
+        except BrokenPipeError:
+            # The reader went away (`superneurons plan ... | head`): stop quietly. Point
+            # stdout at /dev/null so the interpreter's final flush does not fail again.
+            _silence_stdout()
+            return 1
+        except KeyboardInterrupt:
+            print("superneurons: interrupted", file=sys.stderr)
+            return 130
+        except _INPUT_ERRORS as e:
+            if debug:
+                traceback.print_exc()
+            return _report_error(str(e), e, 2, as_json)
+        except _RUNTIME_ERRORS as e:
+            if debug:
+                traceback.print_exc()
+            return _report_error(str(e), e, 1, as_json)
+        except Exception as e:
+            if debug:
+                traceback.print_exc()
+            message = f"internal error ({type(e).__name__}: {e}); please report it" + (
+                "" if debug else ", with the traceback that --debug prints"
+            )
+            return _report_error(message, e, 1, as_json)
+    return status
+
+
+def _silence_stdout() -> None:
+    with contextlib.suppress(OSError, ValueError):  # ValueError: stdout is captured
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

@@ -21,9 +21,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from superneurons._checks import MAX_BATCH
 from superneurons._ext import _C
 from superneurons._policies import check_policy
-from superneurons._units import format_bytes, parse_bytes
+from superneurons._units import format_bytes, parse_budget
 from superneurons.graph import Graph, LayerSpec
 
 __all__ = ["KindRow", "MemoryPlan", "PlanStep", "Segment", "plan"]
@@ -303,11 +304,12 @@ class MemoryPlan:
             out["steps"] = [asdict(s) for s in self.steps]
         return out
 
-    def plot(self, path: str | Path) -> Path:
-        """Per-step bytes in use and live tensors, forward and backward (like Fig. 8.10)."""
+    def plot(self, path: str | Path, name: str | None = None) -> Path:
+        """Per-step bytes in use and live tensors, forward and backward (like Fig. 8.10);
+        ``name`` (the model, say) goes into the title."""
         from superneurons.report import plot_plan
 
-        return plot_plan(self, Path(path))
+        return plot_plan(self, Path(path), name)
 
 
 def plan(
@@ -334,10 +336,12 @@ def plan(
         raise TypeError(f"graph must be a superneurons.Graph, got {type(graph).__name__}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int):
         raise TypeError(f"batch_size must be an int, got {batch_size!r}")
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise ValueError(f"batch_size must be in [1, {MAX_BATCH:,}], got {batch_size}")
     check_policy(policy)
     if device in ("gpu",) or device.startswith("cuda"):
         device = "cuda"  # one plan per device kind: tensor sizes do not depend on the index
-    raw = _C.plan_memory(graph._core, batch_size, policy, device, parse_bytes(budget))
+    raw = _C.plan_memory(graph._core, batch_size, policy, device, parse_budget(budget))
     return from_raw(graph.layers, raw, device)
 
 

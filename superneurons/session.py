@@ -21,9 +21,11 @@ from typing import Literal, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from superneurons._checks import MAX_BATCH, check_finite_samples, check_sgd
+from superneurons._device import cuda_devices
 from superneurons._ext import _C
 from superneurons._policies import check_policy
-from superneurons._units import parse_bytes
+from superneurons._units import parse_budget
 from superneurons.graph import Graph
 from superneurons.planning import MemoryPlan, from_raw
 
@@ -65,16 +67,16 @@ def _resolve_device(device: str) -> str:
         return "cpu"
     if device in ("cuda", "gpu") or device.startswith("cuda:"):
         info = _C._build_info
-        count, reason = _C.cuda_device_count()
+        count, reason = cuda_devices()
         why = (
             "the CUDA backend was not built (" + str(info["cuda_reason"]) + ")"
             if not info["cuda"]
-            else f"no usable CUDA device ({reason})"
+            else reason
             if count == 0
             else "the CUDA layer kernels are not part of this build yet"
         )
         warnings.warn(
-            f"device {device!r} requested but {why}; running on the CPU",
+            f"device {device!r} was requested, but {why}, so superneurons runs on the CPU",
             RuntimeWarning,
             stacklevel=3,
         )
@@ -116,6 +118,8 @@ class Session:
             raise TypeError(f"graph must be a superneurons.Graph, got {type(graph).__name__}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        if batch_size > MAX_BATCH:
+            raise ValueError(f"batch_size {batch_size} is too large (at most {MAX_BATCH:,})")
         check_policy(policy)
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
             raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
@@ -125,7 +129,7 @@ class Session:
         self.batch_size = batch_size
         self.policy = policy
         self.device = _resolve_device(device)
-        self.budget_bytes = parse_bytes(budget)
+        self.budget_bytes = parse_budget(budget)
         self.seed = int(seed)
         self._core = _C.Session(
             graph._core,
@@ -198,8 +202,8 @@ class Session:
                 raise ValueError(f"state '{name}' has shape {src.shape}, expected {arr.shape}")
             arrays[name] = src.astype(np.float32, copy=False)
         iteration = int(state.get("__iteration__", self._core.iteration))
-        if iteration < 0:
-            raise ValueError(f"state '__iteration__' must be >= 0, got {iteration}")
+        if not 0 <= iteration < 2**63:
+            raise ValueError(f"state '__iteration__' must be in [0, 2**63), got {iteration}")
         for name, (_kind, arr) in persistent.items():
             arr[...] = arrays[name]
         self._core.iteration = iteration
@@ -222,7 +226,13 @@ class Session:
         momentum: float = 0.9,
         weight_decay: float = 0.0,
     ) -> StepResult:
-        """One forward, backward and SGD step on up to ``batch_size`` samples."""
+        """One forward, backward and SGD step on up to ``batch_size`` samples.
+
+        Raises ``ValueError`` for SGD settings that cannot train (see ``check_sgd``) and
+        ``FloatingPointError`` naming the sample when ``x`` holds a NaN or inf.
+        """
+        check_sgd(lr, momentum, weight_decay, zero_lr_ok=True)
+        check_finite_samples(x, "input batch")
         y = labels_int32(labels, self.num_classes)
         loss, correct = self._core.train_step(x, y, lr, momentum, weight_decay)
         return StepResult(float(loss), int(correct))
@@ -237,12 +247,14 @@ class Session:
         gradients are copies: in the plan, a parameter gradient lives only between its
         layer's backward step and the fused update that follows it.
         """
+        check_finite_samples(x, "input batch")
         loss, dx = self._core.compute_gradients(x, labels_int32(labels, self.num_classes))
         grads = dict(self._core.gradients())
         return float(loss), grads, dx
 
     def evaluate(self, x: npt.ArrayLike, labels: npt.ArrayLike) -> EvalResult:
         """Forward in inference mode (running BN statistics, no dropout)."""
+        check_finite_samples(x, "input batch")
         y = labels_int32(labels, self.num_classes)
         loss, correct, logits = self._core.evaluate(x, y)
         return EvalResult(float(loss), int(correct), logits)

@@ -12,61 +12,45 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm import tqdm
 
+from superneurons._checkpoint import (
+    CheckpointError,
+    apply_checkpoint,
+    check_checkpoint_path,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
+from superneurons._checks import check_finite_samples, check_sgd, first_nonfinite
 from superneurons.data import ArrayDataset, DataLoader
 from superneurons.session import Session
 
-__all__ = ["Trainer", "load_checkpoint", "save_checkpoint"]
+__all__ = ["DivergedError", "Trainer", "load_checkpoint", "save_checkpoint"]
 
 EpochRecord = dict[str, Any]
 
 
-def save_checkpoint(
-    path: str | os.PathLike[str], session: Session, meta: dict[str, Any] | None = None
-) -> None:
-    """Writes the session's state atomically: a temporary file beside ``path``, then rename.
-
-    A crash mid-write leaves the previous checkpoint intact.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    arrays = session.state_dict()
-    arrays["__meta__"] = np.frombuffer(json.dumps(meta or {}).encode(), dtype=np.uint8)
-    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)  # type: ignore[arg-type]
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def load_checkpoint(path: str | os.PathLike[str], session: Session) -> dict[str, Any]:
-    """Restores a checkpoint into ``session`` and returns the metadata saved with it."""
-    with np.load(path) as npz:
-        arrays = {k: npz[k] for k in npz.files}
-    meta_raw = arrays.pop("__meta__", np.zeros(0, np.uint8))
-    session.load_state_dict(arrays)
-    meta: dict[str, Any] = json.loads(meta_raw.tobytes().decode() or "{}")
-    return meta
+class DivergedError(FloatingPointError):
+    """Training produced a non-finite loss or non-finite parameters; the message names
+    the epoch and step or parameter, and the learning rate to lower."""
 
 
 class Trainer:
-    """SGD with momentum and weight decay, a cosine learning-rate schedule by default."""
+    """SGD with momentum and weight decay, a cosine learning-rate schedule by default.
+
+    Settings SGD cannot train with (a momentum outside [0, 1), a non-finite or
+    non-positive learning rate) raise ``ValueError`` here. :meth:`fit` checks its
+    data for NaN and inf before the first step and the parameters after every epoch,
+    and raises ``FloatingPointError`` instead of training on (or checkpointing)
+    non-finite values.
+    """
 
     def __init__(
         self,
@@ -76,11 +60,7 @@ class Trainer:
         weight_decay: float = 5e-4,
         schedule: str = "cosine",
     ) -> None:
-        if lr <= 0 or momentum < 0 or weight_decay < 0:
-            raise ValueError(
-                "lr must be > 0, momentum and weight_decay >= 0; got "
-                f"lr={lr}, momentum={momentum}, weight_decay={weight_decay}"
-            )
+        check_sgd(lr, momentum, weight_decay)
         if schedule not in ("cosine", "constant"):
             raise ValueError(f"unknown schedule {schedule!r}; use 'cosine' or 'constant'")
         self.session = session
@@ -126,10 +106,15 @@ class Trainer:
         ``on_epoch(record)``. The loader order depends only on ``(seed, epoch)``, so a run
         resumed from a checkpoint sees the same batches as an uninterrupted one.
         """
-        if epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {epochs}")
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
         if len(train) == 0:
             raise ValueError("the training set is empty")
+        for name, ds in (("training", train), ("test", test)):
+            if ds is not None:
+                self._check_dataset(name, ds)
+        if checkpoint is not None:
+            check_checkpoint_path(checkpoint)
         loader = DataLoader(train, self.session.batch_size, shuffle=True, seed=seed)
         steps = len(loader)
         while self.epoch < epochs:
@@ -147,9 +132,9 @@ class Trainer:
                 lr = self.lr_at(self.epoch, step, steps, epochs)
                 r = self.session.train_step(xb, yb, lr, self.momentum, self.weight_decay)
                 if not math.isfinite(r.loss):
-                    raise FloatingPointError(
-                        f"loss became {r.loss} at epoch {self.epoch + 1}, step {step}; "
-                        f"try a smaller learning rate (lr={self.lr})"
+                    raise DivergedError(
+                        f"training diverged: the loss became {r.loss} in epoch "
+                        f"{self.epoch + 1}, step {step}, at learning rate {lr:g}"
                     )
                 total_loss += r.loss * len(yb)
                 correct += r.correct
@@ -161,8 +146,14 @@ class Trainer:
                 "accuracy": correct / seen,
                 "time_s": time.perf_counter() - start,
             }
+            self._check_state()
             if test is not None:
                 record["test_loss"], record["test_accuracy"] = self.evaluate(test)
+                if not math.isfinite(record["test_loss"]):
+                    raise DivergedError(
+                        f"training diverged: the test loss is {record['test_loss']} after "
+                        f"epoch {self.epoch + 1} (learning rate {self.lr:g})"
+                    )
             self.epoch += 1
             self.history.append(record)
             if checkpoint is not None:
@@ -173,8 +164,46 @@ class Trainer:
                 on_epoch(record)
         return self.history
 
+    def _check_dataset(self, name: str, ds: ArrayDataset) -> None:
+        inputs = [spec.shape for spec in self.session.graph.layers if spec.kind == "input"]
+        want = inputs[0] if len(inputs) == 1 else ds.sample_shape  # leave odd graphs to the core
+        if ds.sample_shape != want:
+            raise ValueError(
+                f"the {name} samples have shape {ds.sample_shape}, the graph's input takes {want}"
+            )
+        if ds.num_classes > self.session.num_classes:
+            raise ValueError(
+                f"the {name} set has {ds.num_classes} classes, the graph's loss "
+                f"{self.session.num_classes}"
+            )
+        check_finite_samples(ds.x, f"{name} set")
+
+    def _check_state(self) -> None:
+        """Raises ``DivergedError`` naming the first parameter, running statistic or
+        momentum buffer that is not finite."""
+        for name, arr in self.session.state_dict().items():
+            where = first_nonfinite(arr)
+            if where is not None:
+                raise DivergedError(
+                    f"training diverged in epoch {self.epoch + 1}: '{name}' holds "
+                    f"{arr[where]} at {list(where)} (learning rate {self.lr:g})"
+                )
+
     def resume(self, checkpoint: str | os.PathLike[str]) -> None:
-        """Loads a checkpoint written by :meth:`fit` and continues after its epoch."""
-        meta = load_checkpoint(checkpoint, self.session)
-        self.epoch = int(meta.get("epoch", 0))
-        self.history = list(meta.get("history", []))
+        """Loads a checkpoint written by :meth:`fit` and continues after its epoch.
+
+        Raises :class:`superneurons.CheckpointError` (and changes nothing) when the
+        file is unusable, including metadata that is not what :meth:`fit` writes.
+        """
+        ck = read_checkpoint(checkpoint)
+        epoch = ck.meta.get("epoch", 0)
+        history = ck.meta.get("history", [])
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise CheckpointError(
+                f"{ck.path}: metadata 'epoch' must be an integer >= 0, got {epoch!r}"
+            )
+        if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+            raise CheckpointError(f"{ck.path}: metadata 'history' must be a list of objects")
+        apply_checkpoint(ck, self.session)
+        self.epoch = epoch
+        self.history = list(history)

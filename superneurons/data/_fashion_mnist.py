@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
@@ -110,7 +111,7 @@ def _parse_idx(path: Path, raw: bytes, ndim: int) -> np.ndarray:
             f"dimensions ({header_bytes} bytes)"
         )
     dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=HEADER_BYTES))
-    expected = int(np.prod(dims, dtype=np.int64))
+    expected = math.prod(dims)  # Python ints: 2**31 x 2**31 x 28 must not wrap around
     got = len(raw) - header_bytes
     if got != expected:
         raise DatasetFormatError(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from superneurons import data, models
+from superneurons import compress, data, models
 from superneurons._ext import _C
 from superneurons._policies import PLANNED_POLICIES, POLICIES
 from superneurons._units import format_bytes, parse_bytes
@@ -54,6 +54,7 @@ __all__ = [
     "Trainer",
     "__version__",
     "build_info",
+    "compress",
     "data",
     "format_bytes",
     "load_checkpoint",

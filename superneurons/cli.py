@@ -73,6 +73,10 @@ def _model(args: argparse.Namespace, channels: int, image_size: int, classes: in
 
 
 def _train(args: argparse.Namespace) -> int:
+    from superneurons import distributed
+
+    if args.compress is not None or distributed.launched_by_mpi():
+        return distributed.train_cli(args, _dataset, _model)
     start = time.perf_counter()
     train, test = _dataset(args)
     c, h, _w = train.sample_shape
@@ -260,6 +264,12 @@ def _memory_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", default=None, help="memory budget, e.g. 12GB (default: none)")
 
 
+def _distributed_arguments(p: argparse.ArgumentParser) -> None:
+    from superneurons.distributed import add_train_arguments
+
+    add_train_arguments(p)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="superneurons", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -280,6 +290,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint", default=None, help="write a checkpoint here after each epoch")
     t.add_argument("--resume", default=None, help="continue from this checkpoint")
     t.add_argument("--json", action="store_true", help="one JSON object per line")
+    _distributed_arguments(t)
     t.set_defaults(run=_train)
     p_ = sub.add_parser("plan", help="plan one iteration's memory without running it")
     _model_arguments(p_)

@@ -367,9 +367,7 @@ def min_ratio(link_gbps: float, compress_gbps: float) -> float:
     return math.inf if x >= 1.0 else 1.0 / (1.0 - x)
 
 
-def pays_off(
-    message_bytes: float, link_gbps: float, compress_gbps: float, ratio: float
-) -> PayOff:
+def pays_off(message_bytes: float, link_gbps: float, compress_gbps: float, ratio: float) -> PayOff:
     """Whether compressing a message by ``ratio`` beats sending it plain (Eq. 7.1-7.4).
 
     ``link_gbps`` is the network's throughput and ``compress_gbps`` the compressor's (one

@@ -177,7 +177,7 @@ class Compressor:
         code = _DTYPES.get(arr.dtype)
         if code is None:
             raise ValueError(f"grad must be float16, float32 or float64, got dtype {arr.dtype}")
-        x = np.ascontiguousarray(arr, dtype=np.float32)
+        x = np.asarray(arr, dtype=np.float32, order="C")  # keeps 0-d shapes
         if self.error_feedback:
             previous = self._residuals.get(name)
             if previous is not None and previous.shape != x.shape:

@@ -31,6 +31,7 @@ from superneurons._ext import _C
 
 __all__ = [
     "DEFAULT",
+    "DEFAULT_OPTIONS",
     "NAMES",
     "Compressor",
     "PayOff",
@@ -45,8 +46,9 @@ __all__ = [
 NAMES = ("none", "fp16", "topk", "qsgd", "terngrad", "fft")
 
 # The compressor `superneurons train --compress on` uses: the best accuracy per byte sent on
-# real gradients in benchmarks/compression.py (see the README's compression section).
-DEFAULT = "topk"
+# training gradients in benchmarks/compression.py (see the README's compression section).
+DEFAULT = "fft"
+DEFAULT_OPTIONS: dict[str, Any] = {"theta": 0.85, "bits": 10}
 
 # Options each compressor takes, with their defaults. theta: fraction of values dropped;
 # bits: quantizer width (None: float32 values); seed: the stochastic rounding stream.

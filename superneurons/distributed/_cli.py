@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import superneurons as sn
-from superneurons.compress import DEFAULT, NAMES, make
+from superneurons.compress import DEFAULT, DEFAULT_OPTIONS, NAMES, make
 from superneurons.data import ArrayDataset
 from superneurons.distributed._comm import DistributedError, world
 from superneurons.distributed._trainer import DataParallelTrainer
@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--compress",
         choices=(*NAMES, "on"),
         default=None,
-        help=f"gradient compressor for data-parallel training ('on': {DEFAULT}); "
+        help=f"gradient compressor for data-parallel training ('on': {DEFAULT} {DEFAULT_OPTIONS}); "
         "with mpirun the default is none",
     )
     p.add_argument("--theta", type=float, default=None, help="topk/fft: fraction dropped")
@@ -41,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _compressor(args: argparse.Namespace) -> sn.compress.Compressor:
     name = DEFAULT if args.compress == "on" else (args.compress or "none")
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = dict(DEFAULT_OPTIONS) if args.compress == "on" else {}
     if args.theta is not None:
         options["theta"] = args.theta
     if args.bits is not None:

@@ -385,3 +385,14 @@ def test_theta_schedule_follows_the_learning_rate() -> None:
     ratios = [t**2 / lr for t, lr in zip(thetas[:-1], lrs[:-1], strict=True)]
     np.testing.assert_allclose(ratios, 0.8**2 / 0.1)  # theta_t^2 = L eta_t
     assert sn.compress.ThetaSchedule(0.0, 0.1)(0.1) == 0.0
+
+
+def test_readme_compression_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (code,) = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "sn.compress" in b]
+    exec(compile(code, "README.md", "exec"), {})
+    sizes = capsys.readouterr().out.split()[:3]
+    assert int(sizes[0]) < int(sizes[1]) / 10 and sizes[2] == "260"  # 15% of 1728 kept

@@ -56,6 +56,21 @@ def test_bad_messages_and_options_raise() -> None:
         t._parse(b"\x00" * 10, rank=1, expected=2)
 
 
+def test_compress_on_picks_the_measured_default() -> None:
+    from superneurons.cli import _parser
+    from superneurons.distributed._cli import _compressor
+
+    args = _parser().parse_args(["train", "--compress", "on"])
+    assert _compressor(args).name == sn.compress.DEFAULT
+    assert repr(_compressor(args)) == repr(
+        sn.compress.make(sn.compress.DEFAULT, **sn.compress.DEFAULT_OPTIONS)
+    )
+    args = _parser().parse_args(["train", "--compress", "topk", "--theta", "0.5", "--bits", "8"])
+    assert repr(_compressor(args)) == "sn.compress.make('topk', theta=0.5, bits=8)"
+    with pytest.raises(ValueError, match="'theta'"):
+        _compressor(_parser().parse_args(["train", "--compress", "fft", "--theta", "2"]))
+
+
 def test_theta_schedule_shrinks_theta_with_the_learning_rate() -> None:
     train, _ = sn.data.digits(seed=0)
     c = sn.compress.make("fft", theta=0.8)

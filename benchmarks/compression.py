@@ -243,7 +243,8 @@ def two_rank_training(epochs: int) -> list[dict[str, Any]] | str:
         cmd = [mpirun, "--allow-run-as-root", "--oversubscribe", "-np", "2", sys.executable]
         cmd += ["-m", "superneurons", "train", "--dataset", "digits", "--depth", "8"]
         cmd += ["--epochs", str(epochs), "--lr", "0.05", "--batch", "64", "--json", *flags]
-        run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)
+        here = Path(__file__).parent  # not the checkout root, which would shadow the install
+        run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200, cwd=here)
         done = [json.loads(x) for x in run.stdout.splitlines() if '"event": "done"' in x]
         if run.returncode != 0 or len(done) != 2:
             rows.append({"flags": " ".join(flags), "error": run.stderr[-500:]})

@@ -100,7 +100,8 @@ def launch(np_: int, *argv: str, timeout_s: float = 120) -> subprocess.Completed
     assert MPIRUN is not None
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     cmd = [MPIRUN, "--allow-run-as-root", "--oversubscribe", "-np", str(np_), *argv]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
+    # cwd: `python -m superneurons` must import the installed package, not the source tree.
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env, cwd=HERE)
 
 
 def records(out: str) -> list[dict[str, Any]]:

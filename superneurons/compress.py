@@ -234,7 +234,7 @@ class Compressor:
         return out
 
     def residual(self, name: str = "") -> npt.NDArray[np.float32]:
-        """The error-feedback residual kept for ``name`` (zeros before the first call)."""
+        """The error-feedback residual kept for ``name`` (empty before the first call)."""
         if not self.error_feedback:
             raise ValueError("this compressor has no error-feedback memory")
         r = self._residuals.get(name)

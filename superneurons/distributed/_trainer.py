@@ -115,6 +115,10 @@ class DataParallelTrainer:
         self.session = session
         self.comm = comm
         self.compressor = compressor if compressor is not None else make("none")
+        if self.compressor.name in ("qsgd", "terngrad"):
+            # Each rank rounds with its own stream: the average then has the variance of
+            # independent draws. Replicas stay identical (all decode the same bytes).
+            self.compressor.seed = (self.compressor.seed + comm.rank) % 2**31
         if theta_schedule and self.compressor.name not in ("topk", "fft"):
             raise ValueError(f"theta_schedule needs topk or fft, got {self.compressor.name!r}")
         self._theta_schedule = ThetaSchedule(self.compressor.theta, lr) if theta_schedule else None

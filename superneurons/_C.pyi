@@ -81,3 +81,26 @@ def _bench_pool(iterations: int, max_live: int, max_bytes: int, seed: int) -> di
 def _bench_alloc_cuda(
     iterations: int, max_live: int, max_bytes: int, seed: int
 ) -> dict[str, float]: ...
+
+# Gradient compression (csrc/python/register_compress.cpp).
+def compress_encode(
+    method: str,
+    values: npt.NDArray[np.float32],
+    shape: list[int],
+    dtype: int,
+    theta: float,
+    bits: int,
+    seed: int,
+) -> bytes: ...
+def compress_decode(
+    packet: bytes | bytearray | memoryview,
+) -> tuple[npt.NDArray[np.float32], dict[str, Any]]: ...
+def compress_topk_bitmap(values: npt.ArrayLike, k: int) -> npt.NDArray[np.uint8]: ...
+def compress_kept_count(n: int, theta: float) -> int: ...
+def compress_pack(values: npt.ArrayLike, bitmap: npt.ArrayLike) -> npt.NDArray[np.float32]: ...
+def compress_unpack(
+    dense: npt.ArrayLike, bitmap: npt.ArrayLike, n: int
+) -> npt.NDArray[np.float32]: ...
+def compress_range_quantize(
+    values: npt.ArrayLike, bits: int
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], dict[str, Any]]: ...

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from superneurons import data, models
+from superneurons import compress, data, models
 from superneurons._checkpoint import CheckpointError
 from superneurons._device import cuda_devices
 from superneurons._ext import _C
@@ -57,6 +57,7 @@ __all__ = [
     "Trainer",
     "__version__",
     "build_info",
+    "compress",
     "data",
     "format_bytes",
     "load_checkpoint",

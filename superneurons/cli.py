@@ -205,8 +205,12 @@ def _check_train_args(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from superneurons import distributed
+
     start = time.perf_counter()
     _check_train_args(args)
+    if args.compress is not None or distributed.launched_by_mpi():
+        return distributed.train_cli(args, _dataset, _model)
     train, test = _dataset(args)
     c, h, _w = train.sample_shape
     graph = _model(args, c, h, train.num_classes)
@@ -443,6 +447,12 @@ EPILOG = """examples:
 Sizes use binary units (MB = MiB, GB = GiB). Run `superneurons COMMAND --help` for options."""
 
 
+def _distributed_arguments(p: argparse.ArgumentParser) -> None:
+    from superneurons.distributed import add_train_arguments
+
+    add_train_arguments(p)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="superneurons",
@@ -477,6 +487,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint", default=None, help="write a checkpoint here after each epoch")
     t.add_argument("--resume", default=None, help="continue from this checkpoint")
     _output_arguments(t, "one JSON object per line")
+    _distributed_arguments(t)
     t.set_defaults(run=_train)
     p_ = sub.add_parser("plan", help="plan one iteration's memory without running it")
     _model_arguments(p_)

@@ -15,6 +15,7 @@ from typing import Any
 from superneurons import data, models
 from superneurons._ext import _C
 from superneurons._policies import PLANNED_POLICIES, POLICIES
+from superneurons._threads import get_num_threads, set_num_threads
 from superneurons._units import format_bytes, parse_bytes
 from superneurons.errors import GraphError, OutOfMemoryError
 from superneurons.graph import Graph, LayerSpec, TensorHandle
@@ -56,9 +57,11 @@ __all__ = [
     "build_info",
     "data",
     "format_bytes",
+    "get_num_threads",
     "load_checkpoint",
     "models",
     "parse_bytes",
     "plan",
     "save_checkpoint",
+    "set_num_threads",
 ]

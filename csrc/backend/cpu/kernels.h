@@ -22,6 +22,18 @@
 
 namespace sn::cpu {
 
+// ------------------------------------------------------------------ threads
+// Kernels run on num_threads() OpenMP threads: SUPERNEURONS_NUM_THREADS when set (an
+// integer >= 1), else the machine's cores. OpenBLAS is held at one thread because the
+// kernels call it from inside their own parallel loops (Note [Deterministic threading] in
+// parallel.h). Results do not depend on the thread count.
+// num_threads() throws ArgumentError when SUPERNEURONS_NUM_THREADS is not an integer >= 1.
+int num_threads();
+// Throws ArgumentError unless threads >= 1.
+void set_num_threads(int threads);
+// The machine's cores available to this process (the default thread count).
+int default_num_threads();
+
 // ---------------------------------------------------------------- convolution
 struct ConvGeom {
   int64_t n = 1;  // batch
@@ -43,6 +55,21 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w,
 void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const float* dy,
                      float* dx /*nullable, accumulated*/, float* dw, float* dbias /*nullable*/,
                      float* workspace);
+
+// Convolution over chunks of images (Note [Chunked conv] in conv.cpp): the im2col of
+// `images_per_chunk` images side by side, so each GEMM is that many times wider and reads
+// the weights once per chunk. Faster where h_out * w_out is small; the workspace grows
+// with the chunk. images_per_chunk must be in [1, n] (ArgumentError otherwise); the last
+// chunk may be smaller. Same buffer contracts as conv2d_forward / conv2d_backward. The
+// results agree with those of conv2d_forward / conv2d_backward to float rounding, not
+// bit for bit, and depend on images_per_chunk in the last bits.
+int64_t conv2d_chunked_workspace_floats(const ConvGeom& g, int64_t images_per_chunk);
+void conv2d_forward_chunked(const ConvGeom& g, const float* x, const float* w,
+                            const float* bias /*nullable*/, float* y, float* workspace,
+                            int64_t images_per_chunk);
+void conv2d_backward_chunked(const ConvGeom& g, const float* x, const float* w, const float* dy,
+                             float* dx /*nullable, accumulated*/, float* dw,
+                             float* dbias /*nullable*/, float* workspace, int64_t images_per_chunk);
 
 // ------------------------------------------------------------ fully connected
 // y[n, out] = x[n, in] * w[out, in]^T + bias[out]

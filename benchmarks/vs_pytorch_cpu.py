@@ -198,9 +198,11 @@ def _child(framework: str, case: str, threads: int, steps: int) -> None:
     print(json.dumps(run(case, threads, steps)))
 
 
-def _run_child(framework: str, case: str, threads: int, steps: int) -> list[float]:
+def _run_child(
+    framework: str, case: str, threads: int, steps: int, env: dict[str, str]
+) -> list[float]:
     cmd = [sys.executable, __file__, "--child", framework, case, str(threads), str(steps)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"{framework} {case} failed:\n{out.stderr[-2000:]}")
     times: list[float] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -213,6 +215,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (>= 3)")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per process")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--wait-policy",
+        default="PASSIVE",
+        choices=["PASSIVE", "ACTIVE"],
+        help="OMP_WAIT_POLICY for both frameworks (superneurons' default is PASSIVE)",
+    )
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -227,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1 or args.steps < 1 or args.threads < 1:
         parser.error("--rounds, --steps and --threads must be >= 1")
 
+    # The same OpenMP settings for both frameworks (both run OpenMP thread pools).
+    env = {**os.environ, "OMP_WAIT_POLICY": args.wait_policy}
     load_before = os.getloadavg()
     times: dict[tuple[str, str], list[float]] = {}
     frameworks = ("superneurons", "pytorch")
@@ -234,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         for case in args.cases:
             # Alternate which framework goes first, so neither always follows the other.
             for framework in frameworks if r % 2 == 0 else frameworks[::-1]:
-                got = _run_child(framework, case, args.threads, args.steps)
+                got = _run_child(framework, case, args.threads, args.steps, env)
                 times.setdefault((framework, case), []).extend(got)
     load_after = os.getloadavg()
 
@@ -242,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         f"One training step (forward, backward, SGD momentum {MOMENTUM}), median of "
         f"{args.rounds} interleaved rounds x {args.steps} steps, {args.threads} threads; "
         f"superneurons {sn.__version__}, PyTorch {torch.__version__}; "
-        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}; "
+        f"OMP_WAIT_POLICY={args.wait_policy} for both; "
         f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after "
         f"on {os.cpu_count()} cores"
     )

@@ -10,6 +10,17 @@ Example:
 
 from __future__ import annotations
 
+import os as _os
+
+# Note [OpenMP wait policy]
+# The CPU kernels' OpenMP threads would otherwise spin for a while at the end of every
+# parallel loop; on a machine whose cores are shared (other jobs, other engineers) a
+# spinning thread takes the core from the thread everyone waits for, and a training step
+# took 10x longer than with sleeping threads in benchmarks/vs_pytorch_cpu.py on such a
+# machine. libgomp reads this once, when the extension loads it (below), so it is set
+# here, before any import of superneurons._C; a value the user set wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from typing import Any
 
 from superneurons import data, models

@@ -1088,6 +1088,66 @@ void test_conv_chunked() {
   sn::cpu::set_num_threads(saved);
 }
 
+// ------------------------------------------------------------ batchnorm + relu
+// The fused kernels give exactly the bits of batch norm then ReLU, on several threads.
+void test_batchnorm_relu() {
+  Rng rng(13);
+  const int saved = sn::cpu::num_threads();
+  for (int64_t hw : {int64_t{1}, int64_t{7}, int64_t{64 + 5}}) {
+    sn::cpu::BatchNormGeom g;
+    g.n = 6;
+    g.c = 5;
+    g.hw = hw;
+    const size_t count = sz(g.n * g.c * g.hw);
+    const std::string tag = "batchnorm_relu[hw " + std::to_string(hw) + "]";
+    const std::vector<float> x = rng.uniform(count), dy = rng.uniform(count);
+    const std::vector<float> gamma = rng.uniform(sz(g.c)), beta = rng.uniform(sz(g.c));
+    for (int threads : {1, 3}) {
+      sn::cpu::set_num_threads(threads);
+      const std::string ttag = tag + " on " + std::to_string(threads) + " threads";
+      // Unfused: BN, ReLU; backward ReLU into a zeroed buffer, then BN.
+      std::vector<float> bn_y(count), want_y(count), stats(sz(2 * g.c));
+      std::vector<float> rm(sz(g.c), 0.1f), rv(sz(g.c), 0.9f);
+      sn::cpu::batchnorm_forward_train(g, x.data(), gamma.data(), beta.data(), bn_y.data(),
+                                       stats.data(), stats.data() + g.c, rm.data(), rv.data());
+      sn::cpu::relu_forward(static_cast<int64_t>(count), bn_y.data(), want_y.data());
+      std::vector<float> d_bn(count, 0.0f), want_dx(count, kPrefill), want_dg(sz(g.c)),
+          want_db(sz(g.c));
+      sn::cpu::relu_backward(static_cast<int64_t>(count), bn_y.data(), dy.data(), d_bn.data());
+      sn::cpu::batchnorm_backward(g, x.data(), gamma.data(), stats.data(), stats.data() + g.c,
+                                  d_bn.data(), want_dx.data(), want_dg.data(), want_db.data());
+      // Fused.
+      std::vector<float> y(count, kNaN), fstats(sz(2 * g.c), kNaN);
+      std::vector<float> frm(sz(g.c), 0.1f), frv(sz(g.c), 0.9f);
+      sn::cpu::batchnorm_relu_forward_train(g, x.data(), gamma.data(), beta.data(), y.data(),
+                                            fstats.data(), fstats.data() + g.c, frm.data(),
+                                            frv.data());
+      check(y == want_y, ttag + " forward identical to batchnorm then relu");
+      check(fstats == stats && frm == rm && frv == rv, ttag + " statistics identical");
+      std::vector<float> dx(count, kPrefill), dg(sz(g.c), kNaN), db(sz(g.c), kNaN);
+      sn::cpu::batchnorm_relu_backward(g, x.data(), y.data(), gamma.data(), fstats.data(),
+                                       fstats.data() + g.c, dy.data(), dx.data(), dg.data(),
+                                       db.data());
+      check(dx == want_dx && dg == want_dg && db == want_db,
+            ttag + " backward identical to relu_backward then batchnorm_backward");
+      std::vector<float> no_dg(sz(g.c)), no_db(sz(g.c));
+      sn::cpu::batchnorm_relu_backward(g, x.data(), y.data(), gamma.data(), fstats.data(),
+                                       fstats.data() + g.c, dy.data(), nullptr, no_dg.data(),
+                                       no_db.data());
+      check(no_dg == want_dg && no_db == want_db, ttag + " backward without dx");
+      // Inference.
+      std::vector<float> inf_bn(count), inf_want(count), inf(count, kNaN);
+      sn::cpu::batchnorm_forward_infer(g, x.data(), gamma.data(), beta.data(), rm.data(), rv.data(),
+                                       inf_bn.data());
+      sn::cpu::relu_forward(static_cast<int64_t>(count), inf_bn.data(), inf_want.data());
+      sn::cpu::batchnorm_relu_forward_infer(g, x.data(), gamma.data(), beta.data(), rm.data(),
+                                            rv.data(), inf.data());
+      check(inf == inf_want, ttag + " inference identical to batchnorm then relu");
+    }
+  }
+  sn::cpu::set_num_threads(saved);
+}
+
 struct Group {
   const char* name;
   void (*run)();
@@ -1111,6 +1171,7 @@ int main(int argc, char** argv) {
       {"concat", test_concat},
       {"threads", test_threads},
       {"conv_chunked", test_conv_chunked},
+      {"batchnorm_relu", test_batchnorm_relu},
   };
   const char* filter = argc > 1 ? argv[1] : "";
   for (const Group& group : groups) {

@@ -56,27 +56,54 @@ void add_sq_dev(const float* x, int64_t count, double mean, Lanes& lanes) {
   }
 }
 
-// sum_dy += dy, sum_dy_xhat += dy * (x - mean) * invstd over [0, count).
-void add_backward_sums(const float* x, const float* dy, int64_t count, float mean, float invstd,
-                       Lanes& sum_dy, Lanes& sum_dy_xhat) {
-  const int64_t full = count - count % kLanes;
-  for (int64_t i = 0; i < full; i += kLanes) {
-    for (int64_t j = 0; j < kLanes; ++j) {
-      sum_dy.v[j] += dy[i + j];
-      sum_dy_xhat.v[j] += static_cast<double>(dy[i + j]) * ((x[i + j] - mean) * invstd);
-    }
-  }
-  for (int64_t i = full; i < count; ++i) {
-    sum_dy.v[i - full] += dy[i];
-    sum_dy_xhat.v[i - full] += static_cast<double>(dy[i]) * ((x[i] - mean) * invstd);
+// The output gradient the BN sees: dy, or dy masked by the fused ReLU's output y (y > 0
+// exactly where the BN output is > 0, so this is relu_backward's mask).
+template <bool kRelu>
+inline float bn_grad(const float* y, const float* dy, int64_t i) {
+  if constexpr (kRelu) {
+    return y[i] > 0.0f ? dy[i] : 0.0f;
+  } else {
+    (void)y;
+    return dy[i];
   }
 }
 
-}  // namespace
+// sum_dy += dy, sum_dy_xhat += dy * (x - mean) * invstd over [0, count) (dy as bn_grad).
+template <bool kRelu>
+void add_backward_sums(const float* x, const float* y, const float* dy, int64_t count, float mean,
+                       float invstd, Lanes& sum_dy, Lanes& sum_dy_xhat) {
+  const int64_t full = count - count % kLanes;
+  for (int64_t i = 0; i < full; i += kLanes) {
+    for (int64_t j = 0; j < kLanes; ++j) {
+      const float d = bn_grad<kRelu>(y, dy, i + j);
+      sum_dy.v[j] += d;
+      sum_dy_xhat.v[j] += static_cast<double>(d) * ((x[i + j] - mean) * invstd);
+    }
+  }
+  for (int64_t i = full; i < count; ++i) {
+    const float d = bn_grad<kRelu>(y, dy, i);
+    sum_dy.v[i - full] += d;
+    sum_dy_xhat.v[i - full] += static_cast<double>(d) * ((x[i] - mean) * invstd);
+  }
+}
 
-void batchnorm_forward_train(const BatchNormGeom& g, const float* x, const float* gamma,
-                             const float* beta, float* y, float* save_mean, float* save_invstd,
-                             float* running_mean, float* running_var) {
+// y = x * scale + shift over [0, count), then max(y, 0) when the ReLU is fused.
+template <bool kRelu>
+void scale_shift(const float* x, int64_t count, float scale, float shift, float* y) {
+  for (int64_t i = 0; i < count; ++i) {
+    const float v = x[i] * scale + shift;
+    if constexpr (kRelu) {
+      y[i] = v > 0.0f ? v : 0.0f;
+    } else {
+      y[i] = v;
+    }
+  }
+}
+
+template <bool kRelu>
+void forward_train(const BatchNormGeom& g, const float* x, const float* gamma, const float* beta,
+                   float* y, float* save_mean, float* save_invstd, float* running_mean,
+                   float* running_var) {
   const int64_t m = g.n * g.hw;
   const int64_t image_stride = g.c * g.hw;
   parallel_for(g.c, m, [&](int64_t c_lo, int64_t c_hi) {
@@ -94,9 +121,8 @@ void batchnorm_forward_train(const BatchNormGeom& g, const float* x, const float
       const float scale = static_cast<float>(gamma[c] * invstd);
       const float shift = static_cast<float>(beta[c] - mean * gamma[c] * invstd);
       for (int64_t b = 0; b < g.n; ++b) {
-        const float* x_c = x + b * image_stride + c * g.hw;
-        float* y_c = y + b * image_stride + c * g.hw;
-        for (int64_t i = 0; i < g.hw; ++i) y_c[i] = x_c[i] * scale + shift;
+        const int64_t off = b * image_stride + c * g.hw;
+        scale_shift<kRelu>(x + off, g.hw, scale, shift, y + off);
       }
 
       save_mean[c] = static_cast<float>(mean);
@@ -113,9 +139,9 @@ void batchnorm_forward_train(const BatchNormGeom& g, const float* x, const float
   });
 }
 
-void batchnorm_forward_infer(const BatchNormGeom& g, const float* x, const float* gamma,
-                             const float* beta, const float* running_mean, const float* running_var,
-                             float* y) {
+template <bool kRelu>
+void forward_infer(const BatchNormGeom& g, const float* x, const float* gamma, const float* beta,
+                   const float* running_mean, const float* running_var, float* y) {
   const int64_t image_stride = g.c * g.hw;
   parallel_for(g.c, g.n * g.hw, [&](int64_t c_lo, int64_t c_hi) {
     for (int64_t c = c_lo; c < c_hi; ++c) {
@@ -123,9 +149,8 @@ void batchnorm_forward_infer(const BatchNormGeom& g, const float* x, const float
       const float scale = static_cast<float>(gamma[c] * invstd);
       const float shift = static_cast<float>(beta[c] - running_mean[c] * gamma[c] * invstd);
       for (int64_t b = 0; b < g.n; ++b) {
-        const float* x_c = x + b * image_stride + c * g.hw;
-        float* y_c = y + b * image_stride + c * g.hw;
-        for (int64_t i = 0; i < g.hw; ++i) y_c[i] = x_c[i] * scale + shift;
+        const int64_t off = b * image_stride + c * g.hw;
+        scale_shift<kRelu>(x + off, g.hw, scale, shift, y + off);
       }
     }
   });
@@ -134,9 +159,10 @@ void batchnorm_forward_infer(const BatchNormGeom& g, const float* x, const float
 // With xhat = (x - mean) * invstd and m = n * hw:
 //   dbeta = sum(dy), dgamma = sum(dy * xhat),
 //   dx = gamma * invstd * (dy - dbeta / m - xhat * dgamma / m).
-void batchnorm_backward(const BatchNormGeom& g, const float* x, const float* gamma,
-                        const float* save_mean, const float* save_invstd, const float* dy,
-                        float* dx, float* dgamma, float* dbeta) {
+template <bool kRelu>
+void backward(const BatchNormGeom& g, const float* x, const float* y, const float* gamma,
+              const float* save_mean, const float* save_invstd, const float* dy, float* dx,
+              float* dgamma, float* dbeta) {
   const int64_t m = g.n * g.hw;
   const int64_t image_stride = g.c * g.hw;
   parallel_for(g.c, 2 * m, [&](int64_t c_lo, int64_t c_hi) {
@@ -146,7 +172,8 @@ void batchnorm_backward(const BatchNormGeom& g, const float* x, const float* gam
       Lanes dy_lanes, dy_xhat_lanes;
       for (int64_t b = 0; b < g.n; ++b) {
         const int64_t off = b * image_stride + c * g.hw;
-        add_backward_sums(x + off, dy + off, g.hw, mean, invstd, dy_lanes, dy_xhat_lanes);
+        add_backward_sums<kRelu>(x + off, y + off, dy + off, g.hw, mean, invstd, dy_lanes,
+                                 dy_xhat_lanes);
       }
       const double sum_dy = dy_lanes.total();
       const double sum_dy_xhat = dy_xhat_lanes.total();
@@ -158,16 +185,54 @@ void batchnorm_backward(const BatchNormGeom& g, const float* x, const float* gam
       const float mean_dy = static_cast<float>(sum_dy / static_cast<double>(m));
       const float mean_dy_xhat = static_cast<float>(sum_dy_xhat / static_cast<double>(m));
       for (int64_t b = 0; b < g.n; ++b) {
-        const float* x_c = x + b * image_stride + c * g.hw;
-        const float* dy_c = dy + b * image_stride + c * g.hw;
-        float* dx_c = dx + b * image_stride + c * g.hw;
+        const int64_t off = b * image_stride + c * g.hw;
+        const float* x_c = x + off;
+        float* dx_c = dx + off;
         for (int64_t i = 0; i < g.hw; ++i) {
           const float xhat = (x_c[i] - mean) * invstd;
-          dx_c[i] += k * (dy_c[i] - mean_dy - xhat * mean_dy_xhat);
+          dx_c[i] += k * (bn_grad<kRelu>(y + off, dy + off, i) - mean_dy - xhat * mean_dy_xhat);
         }
       }
     }
   });
+}
+
+}  // namespace
+
+void batchnorm_forward_train(const BatchNormGeom& g, const float* x, const float* gamma,
+                             const float* beta, float* y, float* save_mean, float* save_invstd,
+                             float* running_mean, float* running_var) {
+  forward_train<false>(g, x, gamma, beta, y, save_mean, save_invstd, running_mean, running_var);
+}
+
+void batchnorm_forward_infer(const BatchNormGeom& g, const float* x, const float* gamma,
+                             const float* beta, const float* running_mean, const float* running_var,
+                             float* y) {
+  forward_infer<false>(g, x, gamma, beta, running_mean, running_var, y);
+}
+
+void batchnorm_backward(const BatchNormGeom& g, const float* x, const float* gamma,
+                        const float* save_mean, const float* save_invstd, const float* dy,
+                        float* dx, float* dgamma, float* dbeta) {
+  backward<false>(g, x, nullptr, gamma, save_mean, save_invstd, dy, dx, dgamma, dbeta);
+}
+
+void batchnorm_relu_forward_train(const BatchNormGeom& g, const float* x, const float* gamma,
+                                  const float* beta, float* y, float* save_mean, float* save_invstd,
+                                  float* running_mean, float* running_var) {
+  forward_train<true>(g, x, gamma, beta, y, save_mean, save_invstd, running_mean, running_var);
+}
+
+void batchnorm_relu_forward_infer(const BatchNormGeom& g, const float* x, const float* gamma,
+                                  const float* beta, const float* running_mean,
+                                  const float* running_var, float* y) {
+  forward_infer<true>(g, x, gamma, beta, running_mean, running_var, y);
+}
+
+void batchnorm_relu_backward(const BatchNormGeom& g, const float* x, const float* y,
+                             const float* gamma, const float* save_mean, const float* save_invstd,
+                             const float* dy, float* dx, float* dgamma, float* dbeta) {
+  backward<true>(g, x, y, gamma, save_mean, save_invstd, dy, dx, dgamma, dbeta);
 }
 
 }  // namespace sn::cpu

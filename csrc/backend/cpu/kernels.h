@@ -117,6 +117,22 @@ void batchnorm_backward(const BatchNormGeom& g, const float* x, const float* gam
                         const float* save_mean, const float* save_invstd, const float* dy,
                         float* dx /*nullable*/, float* dgamma, float* dbeta);
 
+// Batch norm followed by ReLU in one pass: y = max(0, batchnorm(x)), bit-identical to
+// batchnorm_* then relu_forward, without the intermediate tensor. Backward reads the fused
+// output y for the ReLU mask and gives exactly what relu_backward into a zeroed buffer
+// followed by batchnorm_backward gives (dx accumulated, nullable; dgamma, dbeta
+// overwritten). Same saved statistics and running-statistics contract as above.
+void batchnorm_relu_forward_train(const BatchNormGeom& g, const float* x, const float* gamma,
+                                  const float* beta, float* y, float* save_mean, float* save_invstd,
+                                  float* running_mean /*nullable*/,
+                                  float* running_var /*nullable*/);
+void batchnorm_relu_forward_infer(const BatchNormGeom& g, const float* x, const float* gamma,
+                                  const float* beta, const float* running_mean,
+                                  const float* running_var, float* y);
+void batchnorm_relu_backward(const BatchNormGeom& g, const float* x, const float* y,
+                             const float* gamma, const float* save_mean, const float* save_invstd,
+                             const float* dy, float* dx /*nullable*/, float* dgamma, float* dbeta);
+
 // -------------------------------------------------------------- elementwise
 void relu_forward(int64_t count, const float* x, float* y);
 void relu_backward(int64_t count, const float* x, const float* dy, float* dx);

@@ -61,7 +61,8 @@ void add_sq_dev(const float* x, int64_t count, double mean, Lanes& lanes) {
 template <bool kRelu>
 inline float bn_grad(const float* y, const float* dy, int64_t i) {
   if constexpr (kRelu) {
-    return y[i] > 0.0f ? dy[i] : 0.0f;
+    const float d = dy[i];  // loaded unconditionally, so the loops vectorize
+    return y[i] > 0.0f ? d : 0.0f;
   } else {
     (void)y;
     return dy[i];

@@ -31,7 +31,11 @@ void relu_forward(int64_t count, const float* x, float* y) {
 
 void relu_backward(int64_t count, const float* x, const float* dy, float* dx) {
   parallel_for(count, 1, [=](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
+    // dy is loaded unconditionally: a load under the condition keeps the loop scalar.
+    for (int64_t i = lo; i < hi; ++i) {
+      const float d = dy[i];
+      dx[i] += x[i] > 0.0f ? d : 0.0f;
+    }
   });
 }
 
@@ -51,7 +55,10 @@ void dropout_forward(int64_t count, float p, uint64_t seed, const float* x, floa
   const uint64_t mixed = splitmix64(seed);
   const float scale = keep_scale(p);
   parallel_for(count, 1, [=](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) y[i] = uniform(mixed, i) >= p ? x[i] * scale : 0.0f;
+    for (int64_t i = lo; i < hi; ++i) {
+      const float v = x[i] * scale;
+      y[i] = uniform(mixed, i) >= p ? v : 0.0f;
+    }
   });
 }
 
@@ -60,7 +67,8 @@ void dropout_backward(int64_t count, float p, uint64_t seed, const float* dy, fl
   const float scale = keep_scale(p);
   parallel_for(count, 1, [=](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
-      if (uniform(mixed, i) >= p) dx[i] += dy[i] * scale;
+      const float d = dy[i] * scale;
+      dx[i] += uniform(mixed, i) >= p ? d : 0.0f;
     }
   });
 }

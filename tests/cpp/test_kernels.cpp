@@ -885,6 +885,34 @@ ConvGeom conv_geom(int64_t n, int64_t c_in, int64_t hw, int64_t c_out, int64_t k
   return g;
 }
 
+// dx (without the prefill) and dw of a convolution for output gradient dy, by direct loops
+// in double: the adjoint of conv_reference.
+void conv_backward_reference(const ConvGeom& g, const std::vector<float>& x,
+                             const std::vector<float>& w, const std::vector<float>& dy,
+                             std::vector<double>* dx, std::vector<double>* dw) {
+  dx->assign(x.size(), 0.0);
+  dw->assign(w.size(), 0.0);
+  const int64_t cin_g = g.c_in / g.groups, cout_g = g.c_out / g.groups;
+  for (int64_t b = 0; b < g.n; ++b)
+    for (int64_t co = 0; co < g.c_out; ++co)
+      for (int64_t oh = 0; oh < g.h_out; ++oh)
+        for (int64_t ow = 0; ow < g.w_out; ++ow) {
+          const double d = dy[sz(((b * g.c_out + co) * g.h_out + oh) * g.w_out + ow)];
+          const int64_t grp = co / cout_g;
+          for (int64_t ci = 0; ci < cin_g; ++ci)
+            for (int64_t ki = 0; ki < g.kernel_h; ++ki)
+              for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
+                const int64_t ih = oh * g.stride_h - g.pad_h + ki * g.dilation_h;
+                const int64_t iw = ow * g.stride_w - g.pad_w + kj * g.dilation_w;
+                if (ih < 0 || ih >= g.h_in || iw < 0 || iw >= g.w_in) continue;
+                const size_t xi = sz(((b * g.c_in + grp * cin_g + ci) * g.h_in + ih) * g.w_in + iw);
+                const size_t wi = sz(((co * cin_g + ci) * g.kernel_h + ki) * g.kernel_w + kj);
+                (*dx)[xi] += d * w[wi];
+                (*dw)[wi] += d * x[xi];
+              }
+        }
+}
+
 struct ConvRun {
   std::vector<float> y, dx, dw, dbias;
   bool operator==(const ConvRun& o) const {
@@ -917,6 +945,7 @@ void test_threads() {
       conv_geom(4, 64, 8, 256, 1, 1, 0),   // a bottleneck 1x1 (no im2col)
       conv_geom(4, 256, 4, 512, 1, 2, 0),  // a strided projection shortcut
       conv_geom(2, 128, 4, 128, 3, 1, 1),  // deep and tiny
+      conv_geom(3, 512, 2, 128, 1, 1, 0),  // ResNet-50 stage 4 at 64x64: a 2x2 map
   };
   for (const ConvGeom& g : convs) {
     const std::string tag = "threads conv2d[" + std::to_string(g.c_in) + "->" +
@@ -930,7 +959,12 @@ void test_threads() {
     sn::cpu::set_num_threads(1);
     const ConvRun one = run_conv(g, x, w, bias, dy);
     check_close(tag + " forward", one.y, conv_reference(g, x, w, bias.data()), 1e-4, 1e-4);
-    for (int t : {2, 3, 4, 7}) {
+    std::vector<double> want_dx, want_dw;
+    conv_backward_reference(g, x, w, dy, &want_dx, &want_dw);
+    for (double& v : want_dx) v += kPrefill;
+    check_close(tag + " dx", one.dx, want_dx, 1e-4, 1e-3);
+    check_close(tag + " dw", one.dw, want_dw, 1e-4, 1e-3);
+    for (int t : {2, 3, 5}) {
       sn::cpu::set_num_threads(t);
       const ConvRun many = run_conv(g, x, w, bias, dy);
       const std::string which =

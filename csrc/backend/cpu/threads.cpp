@@ -1,6 +1,7 @@
 // The kernels' thread count: one setting for OpenMP, with OpenBLAS held at one thread.
 #include <cblas.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>

@@ -4,7 +4,8 @@ against PyTorch eager, side by side, on the same architectures, batches and thre
     python benchmarks/vs_pytorch_cpu.py                  # all cases, 3 rounds
     python benchmarks/vs_pytorch_cpu.py --cases resnet20 --rounds 5 --threads 2
 
-Needs PyTorch (optional, never a test dependency): ``pip install torch``. Each
+Needs PyTorch (optional, never a test dependency): ``pip install torch`` or the
+``bench-torch`` extra. Each
 (framework, case, round) runs in a fresh process that builds the network, takes one
 warm-up step and times ``--steps`` more on one random batch; the two frameworks alternate
 within every round, so a load that comes and goes on a shared machine hits both alike.

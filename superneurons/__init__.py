@@ -10,6 +10,17 @@ Example:
 
 from __future__ import annotations
 
+import os as _os
+
+# Note [OpenMP wait policy]
+# The CPU kernels' OpenMP threads would otherwise spin for a while at the end of every
+# parallel loop; on a machine whose cores are shared (other jobs, other engineers) a
+# spinning thread takes the core from the thread everyone waits for, and a training step
+# took 10x longer than with sleeping threads in benchmarks/vs_pytorch_cpu.py on such a
+# machine. libgomp reads this once, when the extension loads it (below), so it is set
+# here, before any import of superneurons._C; a value the user set wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from typing import Any
 
 from superneurons import compress, data, models
@@ -17,6 +28,7 @@ from superneurons._checkpoint import CheckpointError
 from superneurons._device import cuda_devices
 from superneurons._ext import _C
 from superneurons._policies import PLANNED_POLICIES, POLICIES
+from superneurons._threads import get_num_threads, set_num_threads
 from superneurons._units import format_bytes, parse_budget, parse_bytes
 from superneurons.errors import GraphError, OutOfMemoryError
 from superneurons.graph import Graph, LayerSpec, TensorHandle
@@ -60,10 +72,12 @@ __all__ = [
     "compress",
     "data",
     "format_bytes",
+    "get_num_threads",
     "load_checkpoint",
     "models",
     "parse_budget",
     "parse_bytes",
     "plan",
     "save_checkpoint",
+    "set_num_threads",
 ]

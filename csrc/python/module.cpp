@@ -14,4 +14,5 @@ PYBIND11_MODULE(_C, m) {
   sn::python::register_session(m);
   sn::python::register_cuda(m);
   sn::python::register_compress(m);
+  sn::python::register_threads(m);
 }

@@ -16,6 +16,7 @@ void register_plan(pybind11::module_& m);
 void register_session(pybind11::module_& m);
 void register_cuda(pybind11::module_& m);
 void register_compress(pybind11::module_& m);
+void register_threads(pybind11::module_& m);
 
 // An arena's counters as a Python dict (ArenaPool.stats and Session.memory_stats).
 pybind11::dict pool_stats(const ArenaPool& pool);

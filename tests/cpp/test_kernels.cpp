@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "backend/cpu/kernels.h"
+#include "core/errors.h"
 
 namespace {
 
@@ -866,6 +867,321 @@ void test_concat() {
   check(dxs[1] == std::vector<float>(dxs[1].size(), kPrefill), "concat backward skips null dx");
 }
 
+// ------------------------------------------------------------------ threads
+// Every kernel gives the same bits on any number of threads (Note [Deterministic
+// threading] in parallel.h), on shapes like those of ResNets, where the kernels split
+// their work; bad thread counts are a typed error.
+ConvGeom conv_geom(int64_t n, int64_t c_in, int64_t hw, int64_t c_out, int64_t kernel,
+                   int64_t stride, int64_t pad) {
+  ConvGeom g;
+  g.n = n;
+  g.c_in = c_in;
+  g.h_in = g.w_in = hw;
+  g.c_out = c_out;
+  g.kernel_h = g.kernel_w = kernel;
+  g.stride_h = g.stride_w = stride;
+  g.pad_h = g.pad_w = pad;
+  g.h_out = g.w_out = conv_out(hw, kernel, stride, pad, 1);
+  return g;
+}
+
+// dx (without the prefill) and dw of a convolution for output gradient dy, by direct loops
+// in double: the adjoint of conv_reference.
+void conv_backward_reference(const ConvGeom& g, const std::vector<float>& x,
+                             const std::vector<float>& w, const std::vector<float>& dy,
+                             std::vector<double>* dx, std::vector<double>* dw) {
+  dx->assign(x.size(), 0.0);
+  dw->assign(w.size(), 0.0);
+  const int64_t cin_g = g.c_in / g.groups, cout_g = g.c_out / g.groups;
+  for (int64_t b = 0; b < g.n; ++b)
+    for (int64_t co = 0; co < g.c_out; ++co)
+      for (int64_t oh = 0; oh < g.h_out; ++oh)
+        for (int64_t ow = 0; ow < g.w_out; ++ow) {
+          const double d = dy[sz(((b * g.c_out + co) * g.h_out + oh) * g.w_out + ow)];
+          const int64_t grp = co / cout_g;
+          for (int64_t ci = 0; ci < cin_g; ++ci)
+            for (int64_t ki = 0; ki < g.kernel_h; ++ki)
+              for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
+                const int64_t ih = oh * g.stride_h - g.pad_h + ki * g.dilation_h;
+                const int64_t iw = ow * g.stride_w - g.pad_w + kj * g.dilation_w;
+                if (ih < 0 || ih >= g.h_in || iw < 0 || iw >= g.w_in) continue;
+                const size_t xi = sz(((b * g.c_in + grp * cin_g + ci) * g.h_in + ih) * g.w_in + iw);
+                const size_t wi = sz(((co * cin_g + ci) * g.kernel_h + ki) * g.kernel_w + kj);
+                (*dx)[xi] += d * w[wi];
+                (*dw)[wi] += d * x[xi];
+              }
+        }
+}
+
+struct ConvRun {
+  std::vector<float> y, dx, dw, dbias;
+  bool operator==(const ConvRun& o) const {
+    return y == o.y && dx == o.dx && dw == o.dw && dbias == o.dbias;
+  }
+};
+
+ConvRun run_conv(const ConvGeom& g, const std::vector<float>& x, const std::vector<float>& w,
+                 const std::vector<float>& bias, const std::vector<float>& dy) {
+  ConvRun r;
+  r.y.assign(sz(g.n * g.c_out * g.h_out * g.w_out), kNaN);
+  r.dx.assign(x.size(), kPrefill);
+  r.dw.assign(w.size(), kNaN);
+  r.dbias.assign(bias.size(), kNaN);
+  std::vector<float> ws(sz(sn::cpu::conv2d_workspace_floats(g)), kNaN);
+  sn::cpu::conv2d_forward(g, x.data(), w.data(), bias.data(), r.y.data(), ws.data());
+  sn::cpu::conv2d_backward(g, x.data(), w.data(), dy.data(), r.dx.data(), r.dw.data(),
+                           r.dbias.data(), ws.data());
+  return r;
+}
+
+void test_threads() {
+  Rng rng(7);
+  const int saved = sn::cpu::num_threads();
+  const std::vector<ConvGeom> convs = {
+      conv_geom(4, 3, 32, 16, 3, 1, 1),    // a CIFAR stem
+      conv_geom(4, 16, 32, 16, 3, 1, 1),   // ResNet-20 stage 1: output positions split
+      conv_geom(4, 32, 16, 64, 3, 2, 1),   // a strided stage entry
+      conv_geom(4, 64, 8, 64, 3, 1, 1),    // small P: output channels split, with barriers
+      conv_geom(4, 64, 8, 256, 1, 1, 0),   // a bottleneck 1x1 (no im2col)
+      conv_geom(4, 256, 4, 512, 1, 2, 0),  // a strided projection shortcut
+      conv_geom(2, 128, 4, 128, 3, 1, 1),  // deep and tiny
+      conv_geom(3, 512, 2, 128, 1, 1, 0),  // ResNet-50 stage 4 at 64x64: a 2x2 map
+  };
+  for (const ConvGeom& g : convs) {
+    const std::string tag = "threads conv2d[" + std::to_string(g.c_in) + "->" +
+                            std::to_string(g.c_out) + " k" + std::to_string(g.kernel_h) + " s" +
+                            std::to_string(g.stride_h) + " " + std::to_string(g.h_in) + "x" +
+                            std::to_string(g.w_in) + "]";
+    std::vector<float> x = rng.uniform(sz(g.n * g.c_in * g.h_in * g.w_in));
+    std::vector<float> w = rng.uniform(sz(g.c_out * g.c_in * g.kernel_h * g.kernel_w));
+    std::vector<float> bias = rng.uniform(sz(g.c_out));
+    std::vector<float> dy = rng.uniform(sz(g.n * g.c_out * g.h_out * g.w_out));
+    sn::cpu::set_num_threads(1);
+    const ConvRun one = run_conv(g, x, w, bias, dy);
+    check_close(tag + " forward", one.y, conv_reference(g, x, w, bias.data()), 1e-4, 1e-4);
+    std::vector<double> want_dx, want_dw;
+    conv_backward_reference(g, x, w, dy, &want_dx, &want_dw);
+    for (double& v : want_dx) v += kPrefill;
+    check_close(tag + " dx", one.dx, want_dx, 1e-4, 1e-3);
+    check_close(tag + " dw", one.dw, want_dw, 1e-4, 1e-3);
+    for (int t : {2, 3, 5}) {
+      sn::cpu::set_num_threads(t);
+      const ConvRun many = run_conv(g, x, w, bias, dy);
+      const std::string which =
+          std::string(many.y == one.y ? "" : " y") + (many.dx == one.dx ? "" : " dx") +
+          (many.dw == one.dw ? "" : " dw") + (many.dbias == one.dbias ? "" : " dbias");
+      check(which.empty(),
+            tag + ": on " + std::to_string(t) + " threads," + which + " differ from 1 thread");
+    }
+  }
+
+  // Batch norm, the element-wise kernels, pooling, concat and SGD on 1 and 3 threads.
+  sn::cpu::BatchNormGeom bn;
+  bn.n = 8;
+  bn.c = 16;
+  bn.hw = 1024 + 3;  // a remainder after the lanes
+  const size_t count = sz(bn.n * bn.c * bn.hw);
+  const std::vector<float> x = rng.uniform(count);
+  const std::vector<float> dy = rng.uniform(count);
+  const std::vector<float> gamma = rng.uniform(sz(bn.c)), beta = rng.uniform(sz(bn.c));
+  auto run_all = [&]() {
+    std::vector<std::vector<float>> out;
+    std::vector<float> y(count), stats(sz(2 * bn.c)), run_mean(sz(bn.c), 0.0f),
+        run_var(sz(bn.c), 1.0f);
+    sn::cpu::batchnorm_forward_train(bn, x.data(), gamma.data(), beta.data(), y.data(),
+                                     stats.data(), stats.data() + bn.c, run_mean.data(),
+                                     run_var.data());
+    std::vector<float> dx(count, kPrefill), dgamma(sz(bn.c)), dbeta(sz(bn.c));
+    sn::cpu::batchnorm_backward(bn, x.data(), gamma.data(), stats.data(), stats.data() + bn.c,
+                                dy.data(), dx.data(), dgamma.data(), dbeta.data());
+    out.insert(out.end(), {y, stats, run_mean, run_var, dx, dgamma, dbeta});
+    std::vector<float> e(count), de(count, kPrefill);
+    sn::cpu::relu_forward(static_cast<int64_t>(count), x.data(), e.data());
+    sn::cpu::relu_backward(static_cast<int64_t>(count), x.data(), dy.data(), de.data());
+    sn::cpu::dropout_forward(static_cast<int64_t>(count), 0.3f, 5, x.data(), e.data());
+    sn::cpu::dropout_backward(static_cast<int64_t>(count), 0.3f, 5, dy.data(), de.data());
+    out.insert(out.end(), {e, de});
+    sn::cpu::PoolGeom pg;
+    pg.n = bn.n;
+    pg.c = bn.c;
+    pg.h_in = 1027;
+    pg.w_in = 1;
+    pg.kernel_h = 3;
+    pg.stride_h = 2;
+    pg.h_out = 513;
+    std::vector<float> py(sz(pg.n * pg.c * pg.h_out)), pdx(count, 0.0f);
+    sn::cpu::maxpool_forward(pg, x.data(), py.data());
+    sn::cpu::maxpool_backward(pg, x.data(), dy.data(), pdx.data());
+    out.insert(out.end(), {py, pdx});
+    std::vector<float> w = x, v(count, 0.1f);
+    sn::cpu::sgd_update(static_cast<int64_t>(count), 0.1f, 0.9f, 1e-4f, w.data(), dy.data(),
+                        v.data());
+    out.insert(out.end(), {w, v});
+    return out;
+  };
+  sn::cpu::set_num_threads(1);
+  const auto one = run_all();
+  sn::cpu::set_num_threads(3);
+  check(run_all() == one, "threads: BN, ReLU, dropout, max pool and SGD differ on 3 threads");
+
+  bool threw = false;
+  try {
+    sn::cpu::set_num_threads(0);
+  } catch (const sn::ArgumentError&) {
+    threw = true;
+  }
+  check(threw, "set_num_threads(0) throws ArgumentError");
+  sn::cpu::set_num_threads(saved);
+  check(sn::cpu::num_threads() == saved, "num_threads() returns what was set");
+  check(sn::cpu::default_num_threads() >= 1, "default_num_threads() >= 1");
+}
+
+// ---------------------------------------------------------- conv2d chunked
+// The chunked kernels against the reference (forward) and against the one-image kernels,
+// which the finite differences above check (backward); same buffer contracts; the same
+// bits on any number of threads; a bad chunk is a typed error.
+std::vector<double> as_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
+
+void test_conv_chunked() {
+  Rng rng(11);
+  const int saved = sn::cpu::num_threads();
+  std::vector<ConvGeom> geoms = {
+      conv_geom(5, 3, 9, 4, 3, 1, 1),   conv_geom(4, 16, 8, 16, 3, 2, 1),
+      conv_geom(3, 8, 4, 32, 1, 1, 0),  conv_geom(4, 32, 4, 16, 1, 2, 0),
+      conv_geom(3, 64, 2, 64, 3, 1, 1), conv_geom(2, 4, 7, 6, 5, 3, 2),
+  };
+  ConvGeom grouped = conv_geom(3, 4, 6, 6, 3, 1, 1);
+  grouped.groups = 2;
+  ConvGeom dilated = conv_geom(3, 3, 8, 4, 3, 1, 2);
+  dilated.dilation_h = dilated.dilation_w = 2;
+  dilated.h_out = dilated.w_out = conv_out(8, 3, 1, 2, 2);
+  geoms.push_back(grouped);
+  geoms.push_back(dilated);
+  for (const ConvGeom& g : geoms) {
+    const std::string tag = "conv2d chunked[" + std::to_string(g.c_in) + "->" +
+                            std::to_string(g.c_out) + " k" + std::to_string(g.kernel_h) + " s" +
+                            std::to_string(g.stride_h) + " " + std::to_string(g.h_in) + "x" +
+                            std::to_string(g.w_in) + " g" + std::to_string(g.groups) + "]";
+    const std::vector<float> x = rng.uniform(sz(g.n * g.c_in * g.h_in * g.w_in));
+    const std::vector<float> w =
+        rng.uniform(sz(g.c_out * (g.c_in / g.groups) * g.kernel_h * g.kernel_w));
+    const std::vector<float> bias = rng.uniform(sz(g.c_out));
+    const std::vector<float> dy = rng.uniform(sz(g.n * g.c_out * g.h_out * g.w_out));
+    sn::cpu::set_num_threads(1);
+    const ConvRun one_image = run_conv(g, x, w, bias, dy);
+    const std::vector<double> want_y = conv_reference(g, x, w, bias.data());
+    for (int64_t chunk = 1; chunk <= g.n; ++chunk) {
+      const std::string ctag = tag + " chunk " + std::to_string(chunk);
+      const int64_t ws_floats = sn::cpu::conv2d_chunked_workspace_floats(g, chunk);
+      check(ws_floats == chunk *
+                             ((g.c_in / g.groups) * g.kernel_h * g.kernel_w + g.c_out / g.groups) *
+                             g.h_out * g.w_out,
+            ctag + " workspace = chunk * (K + c_out/groups) * P");
+      auto run = [&](bool with_dx, bool with_bias) {
+        ConvRun r;
+        r.y.assign(one_image.y.size(), kNaN);
+        r.dx.assign(x.size(), kPrefill);
+        r.dw.assign(w.size(), kNaN);
+        r.dbias.assign(bias.size(), kNaN);
+        std::vector<float> ws(sz(ws_floats), kNaN);
+        sn::cpu::conv2d_forward_chunked(g, x.data(), w.data(), with_bias ? bias.data() : nullptr,
+                                        r.y.data(), ws.data(), chunk);
+        sn::cpu::conv2d_backward_chunked(g, x.data(), w.data(), dy.data(),
+                                         with_dx ? r.dx.data() : nullptr, r.dw.data(),
+                                         with_bias ? r.dbias.data() : nullptr, ws.data(), chunk);
+        return r;
+      };
+      const ConvRun r = run(true, true);
+      check_close(ctag + " forward", r.y, want_y, 1e-4, 1e-4);
+      check_close(ctag + " dx (accumulated)", r.dx, as_double(one_image.dx), 1e-4, 1e-4);
+      check_close(ctag + " dw", r.dw, as_double(one_image.dw), 1e-4, 1e-4);
+      check(r.dbias == one_image.dbias, ctag + " dbias identical to conv2d_backward");
+      const ConvRun plain = run(false, false);
+      check(plain.dx == std::vector<float>(x.size(), kPrefill), ctag + " null dx is untouched");
+      check(std::all_of(plain.dbias.begin(), plain.dbias.end(),
+                        [](float v) { return std::isnan(v); }),
+            ctag + " null dbias is untouched");
+      check_close(ctag + " dw without dx or bias", plain.dw, as_double(one_image.dw), 1e-4, 1e-4);
+      for (int t : {2, 3}) {
+        sn::cpu::set_num_threads(t);
+        check(run(true, true) == r, ctag + ": " + std::to_string(t) + " threads differ");
+      }
+      sn::cpu::set_num_threads(1);
+    }
+  }
+  for (int64_t bad : {int64_t{0}, int64_t{-1}, geoms[0].n + 1}) {
+    bool threw = false;
+    try {
+      sn::cpu::conv2d_chunked_workspace_floats(geoms[0], bad);
+    } catch (const sn::ArgumentError& e) {
+      threw = std::string(e.what()).find("images_per_chunk") != std::string::npos;
+    }
+    check(threw,
+          "conv2d chunked: images_per_chunk " + std::to_string(bad) + " is an ArgumentError");
+  }
+  sn::cpu::set_num_threads(saved);
+}
+
+// ------------------------------------------------------------ batchnorm + relu
+// The fused kernels give exactly the bits of batch norm then ReLU, on several threads.
+void test_batchnorm_relu() {
+  Rng rng(13);
+  const int saved = sn::cpu::num_threads();
+  for (int64_t hw : {int64_t{1}, int64_t{7}, int64_t{64 + 5}}) {
+    sn::cpu::BatchNormGeom g;
+    g.n = 6;
+    g.c = 5;
+    g.hw = hw;
+    const size_t count = sz(g.n * g.c * g.hw);
+    const std::string tag = "batchnorm_relu[hw " + std::to_string(hw) + "]";
+    const std::vector<float> x = rng.uniform(count), dy = rng.uniform(count);
+    const std::vector<float> gamma = rng.uniform(sz(g.c)), beta = rng.uniform(sz(g.c));
+    for (int threads : {1, 3}) {
+      sn::cpu::set_num_threads(threads);
+      const std::string ttag = tag + " on " + std::to_string(threads) + " threads";
+      // Unfused: BN, ReLU; backward ReLU into a zeroed buffer, then BN.
+      std::vector<float> bn_y(count), want_y(count), stats(sz(2 * g.c));
+      std::vector<float> rm(sz(g.c), 0.1f), rv(sz(g.c), 0.9f);
+      sn::cpu::batchnorm_forward_train(g, x.data(), gamma.data(), beta.data(), bn_y.data(),
+                                       stats.data(), stats.data() + g.c, rm.data(), rv.data());
+      sn::cpu::relu_forward(static_cast<int64_t>(count), bn_y.data(), want_y.data());
+      std::vector<float> d_bn(count, 0.0f), want_dx(count, kPrefill), want_dg(sz(g.c)),
+          want_db(sz(g.c));
+      sn::cpu::relu_backward(static_cast<int64_t>(count), bn_y.data(), dy.data(), d_bn.data());
+      sn::cpu::batchnorm_backward(g, x.data(), gamma.data(), stats.data(), stats.data() + g.c,
+                                  d_bn.data(), want_dx.data(), want_dg.data(), want_db.data());
+      // Fused.
+      std::vector<float> y(count, kNaN), fstats(sz(2 * g.c), kNaN);
+      std::vector<float> frm(sz(g.c), 0.1f), frv(sz(g.c), 0.9f);
+      sn::cpu::batchnorm_relu_forward_train(g, x.data(), gamma.data(), beta.data(), y.data(),
+                                            fstats.data(), fstats.data() + g.c, frm.data(),
+                                            frv.data());
+      check(y == want_y, ttag + " forward identical to batchnorm then relu");
+      check(fstats == stats && frm == rm && frv == rv, ttag + " statistics identical");
+      std::vector<float> dx(count, kPrefill), dg(sz(g.c), kNaN), db(sz(g.c), kNaN);
+      sn::cpu::batchnorm_relu_backward(g, x.data(), y.data(), gamma.data(), fstats.data(),
+                                       fstats.data() + g.c, dy.data(), dx.data(), dg.data(),
+                                       db.data());
+      check(dx == want_dx && dg == want_dg && db == want_db,
+            ttag + " backward identical to relu_backward then batchnorm_backward");
+      std::vector<float> no_dg(sz(g.c)), no_db(sz(g.c));
+      sn::cpu::batchnorm_relu_backward(g, x.data(), y.data(), gamma.data(), fstats.data(),
+                                       fstats.data() + g.c, dy.data(), nullptr, no_dg.data(),
+                                       no_db.data());
+      check(no_dg == want_dg && no_db == want_db, ttag + " backward without dx");
+      // Inference.
+      std::vector<float> inf_bn(count), inf_want(count), inf(count, kNaN);
+      sn::cpu::batchnorm_forward_infer(g, x.data(), gamma.data(), beta.data(), rm.data(), rv.data(),
+                                       inf_bn.data());
+      sn::cpu::relu_forward(static_cast<int64_t>(count), inf_bn.data(), inf_want.data());
+      sn::cpu::batchnorm_relu_forward_infer(g, x.data(), gamma.data(), beta.data(), rm.data(),
+                                            rv.data(), inf.data());
+      check(inf == inf_want, ttag + " inference identical to batchnorm then relu");
+    }
+  }
+  sn::cpu::set_num_threads(saved);
+}
+
 struct Group {
   const char* name;
   void (*run)();
@@ -887,6 +1203,9 @@ int main(int argc, char** argv) {
       {"dropout", test_dropout},
       {"lrn", test_lrn},
       {"concat", test_concat},
+      {"threads", test_threads},
+      {"conv_chunked", test_conv_chunked},
+      {"batchnorm_relu", test_batchnorm_relu},
   };
   const char* filter = argc > 1 ? argv[1] : "";
   for (const Group& group : groups) {

@@ -1,5 +1,6 @@
-// ReLU, add, accumulate and inverted dropout.
+// ReLU, add, accumulate and inverted dropout: element-wise, split over threads by range.
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/parallel.h"
 #include "core/hash.h"
 
 namespace sn::cpu {
@@ -23,33 +24,53 @@ float keep_scale(float p) { return p < 1.0f ? 1.0f / (1.0f - p) : 0.0f; }
 }  // namespace
 
 void relu_forward(int64_t count, const float* x, float* y) {
-  for (int64_t i = 0; i < count; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  parallel_for(count, 1, [=](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  });
 }
 
 void relu_backward(int64_t count, const float* x, const float* dy, float* dx) {
-  for (int64_t i = 0; i < count; ++i) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
+  parallel_for(count, 1, [=](int64_t lo, int64_t hi) {
+    // dy is loaded unconditionally: a load under the condition keeps the loop scalar.
+    for (int64_t i = lo; i < hi; ++i) {
+      const float d = dy[i];
+      dx[i] += x[i] > 0.0f ? d : 0.0f;
+    }
+  });
 }
 
 void add_forward(int64_t count, const float* a, const float* b, float* y) {
-  for (int64_t i = 0; i < count; ++i) y[i] = a[i] + b[i];
+  parallel_for(count, 1, [=](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) y[i] = a[i] + b[i];
+  });
 }
 
 void accumulate(int64_t count, const float* src, float* dst) {
-  for (int64_t i = 0; i < count; ++i) dst[i] += src[i];
+  parallel_for(count, 1, [=](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) dst[i] += src[i];
+  });
 }
 
 void dropout_forward(int64_t count, float p, uint64_t seed, const float* x, float* y) {
   const uint64_t mixed = splitmix64(seed);
   const float scale = keep_scale(p);
-  for (int64_t i = 0; i < count; ++i) y[i] = uniform(mixed, i) >= p ? x[i] * scale : 0.0f;
+  parallel_for(count, 1, [=](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const float v = x[i] * scale;
+      y[i] = uniform(mixed, i) >= p ? v : 0.0f;
+    }
+  });
 }
 
 void dropout_backward(int64_t count, float p, uint64_t seed, const float* dy, float* dx) {
   const uint64_t mixed = splitmix64(seed);
   const float scale = keep_scale(p);
-  for (int64_t i = 0; i < count; ++i) {
-    if (uniform(mixed, i) >= p) dx[i] += dy[i] * scale;
-  }
+  parallel_for(count, 1, [=](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const float d = dy[i] * scale;
+      dx[i] += uniform(mixed, i) >= p ? d : 0.0f;
+    }
+  });
 }
 
 }  // namespace sn::cpu

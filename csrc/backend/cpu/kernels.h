@@ -13,6 +13,8 @@
 // to exactly one layer.
 //
 // Every pointer is to contiguous float32 unless stated; nullable pointers say so.
+// relu_forward, dropout_forward and add_forward must allow y == x (y == a or b): the
+// planner runs them in place (Backend::in_place_inputs); never mark those restrict.
 // Kernels never allocate: scratch memory is passed in as `workspace`, sized by the
 // matching *_workspace_floats function (units: floats, not bytes).
 #pragma once
@@ -21,6 +23,18 @@
 #include <cstdint>
 
 namespace sn::cpu {
+
+// ------------------------------------------------------------------ threads
+// Kernels run on num_threads() OpenMP threads: SUPERNEURONS_NUM_THREADS when set (an
+// integer >= 1), else the machine's cores. OpenBLAS is held at one thread because the
+// kernels call it from inside their own parallel loops (Note [Deterministic threading] in
+// parallel.h). Results do not depend on the thread count.
+// num_threads() throws ArgumentError when SUPERNEURONS_NUM_THREADS is not an integer >= 1.
+int num_threads();
+// Throws ArgumentError unless threads >= 1.
+void set_num_threads(int threads);
+// The machine's cores available to this process (the default thread count).
+int default_num_threads();
 
 // ---------------------------------------------------------------- convolution
 struct ConvGeom {
@@ -43,6 +57,21 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w,
 void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const float* dy,
                      float* dx /*nullable, accumulated*/, float* dw, float* dbias /*nullable*/,
                      float* workspace);
+
+// Convolution over chunks of images (Note [Chunked conv] in conv.cpp): the im2col of
+// `images_per_chunk` images side by side, so each GEMM is that many times wider and reads
+// the weights once per chunk. Faster where h_out * w_out is small; the workspace grows
+// with the chunk. images_per_chunk must be in [1, n] (ArgumentError otherwise); the last
+// chunk may be smaller. Same buffer contracts as conv2d_forward / conv2d_backward. The
+// results agree with those of conv2d_forward / conv2d_backward to float rounding, not
+// bit for bit, and depend on images_per_chunk in the last bits.
+int64_t conv2d_chunked_workspace_floats(const ConvGeom& g, int64_t images_per_chunk);
+void conv2d_forward_chunked(const ConvGeom& g, const float* x, const float* w,
+                            const float* bias /*nullable*/, float* y, float* workspace,
+                            int64_t images_per_chunk);
+void conv2d_backward_chunked(const ConvGeom& g, const float* x, const float* w, const float* dy,
+                             float* dx /*nullable, accumulated*/, float* dw,
+                             float* dbias /*nullable*/, float* workspace, int64_t images_per_chunk);
 
 // ------------------------------------------------------------ fully connected
 // y[n, out] = x[n, in] * w[out, in]^T + bias[out]
@@ -89,6 +118,22 @@ void batchnorm_forward_infer(const BatchNormGeom& g, const float* x, const float
 void batchnorm_backward(const BatchNormGeom& g, const float* x, const float* gamma,
                         const float* save_mean, const float* save_invstd, const float* dy,
                         float* dx /*nullable*/, float* dgamma, float* dbeta);
+
+// Batch norm followed by ReLU in one pass: y = max(0, batchnorm(x)), bit-identical to
+// batchnorm_* then relu_forward, without the intermediate tensor. Backward reads the fused
+// output y for the ReLU mask and gives exactly what relu_backward into a zeroed buffer
+// followed by batchnorm_backward gives (dx accumulated, nullable; dgamma, dbeta
+// overwritten). Same saved statistics and running-statistics contract as above.
+void batchnorm_relu_forward_train(const BatchNormGeom& g, const float* x, const float* gamma,
+                                  const float* beta, float* y, float* save_mean, float* save_invstd,
+                                  float* running_mean /*nullable*/,
+                                  float* running_var /*nullable*/);
+void batchnorm_relu_forward_infer(const BatchNormGeom& g, const float* x, const float* gamma,
+                                  const float* beta, const float* running_mean,
+                                  const float* running_var, float* y);
+void batchnorm_relu_backward(const BatchNormGeom& g, const float* x, const float* y,
+                             const float* gamma, const float* save_mean, const float* save_invstd,
+                             const float* dy, float* dx /*nullable*/, float* dgamma, float* dbeta);
 
 // -------------------------------------------------------------- elementwise
 void relu_forward(int64_t count, const float* x, float* y);

@@ -67,10 +67,18 @@ def confirm(name: str, policy: str) -> float:
     return loss
 
 
+def cell(r: dict[str, object], policy: str) -> str:
+    extra = format(r[policy + ":recompute_fraction"], ".1%")
+    moved = r[policy + ":offload_gib"]
+    return f"{r[policy]} ({extra}, {moved} GiB)" if moved else f"{r[policy]} ({extra})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(REFERENCE))
-    parser.add_argument("--policies", default="liveness,liveness+recompute")
+    parser.add_argument(
+        "--policies", default="liveness,liveness+recompute,liveness+offload,superneurons"
+    )
     parser.add_argument("--budget", default="12GiB")
     parser.add_argument("--image-size", type=int, default=None)
     parser.add_argument("--confirm", action="store_true", help="also run one real iteration")
@@ -89,6 +97,7 @@ def main() -> None:
             p = sn.plan(g, max(best, 1), policy=policy, budget=args.budget)
             row[policy] = best
             row[policy + ":recompute_fraction"] = round(p.recompute_fraction, 4)
+            row[policy + ":offload_gib"] = round(p.offload_bytes / 2**30, 2)
             row[policy + ":seconds"] = round(time.perf_counter() - t0, 1)
             if args.confirm:
                 row[policy + ":confirm_loss"] = round(confirm(name, policy), 4)
@@ -99,15 +108,15 @@ def main() -> None:
             print(json.dumps(row), flush=True)
     if args.json:
         return
-    head = f"{'model':<14}" + "".join(f"{p:>20}" for p in policies)
+    head = f"{'model':<14}" + "".join(f"{p:>26}" for p in policies)
     head += f"{'torch eager':>13}{'torch ckpt':>12}{'source':>8}"
-    print(f"largest batch in {args.budget} (plans), extra FLOPs of recompute in brackets")
+    print(
+        f"largest batch in {args.budget} (plans); in brackets the extra FLOPs of recompute "
+        "and the GiB offloaded per iteration"
+    )
     print(head)
     for r in rows:
-        cells = "".join(
-            f"{str(r[p]) + ' (' + format(r[p + ':recompute_fraction'], '.1%') + ')':>20}"
-            for p in policies
-        )
+        cells = "".join(f"{cell(r, p):>26}" for p in policies)
         ref = "".join(
             f"{'-' if r[k] is None else r[k]:>{w}}"
             for k, w in (("pytorch_eager", 13), ("pytorch_checkpoint", 12), ("source", 8))

@@ -85,6 +85,9 @@ def plot_plan(plan: MemoryPlan, path: Path, name: str | None = None) -> Path:
     ):
         top.plot(x[mask], used[mask] / scale, ".", ms=2, color=color, label=label)
         bottom.plot(x[mask], live[mask], ".", ms=2, color=color, label=label)
+    host = np.asarray(raw["host_bytes_in_use"], dtype=np.float64)
+    if host.any():  # offloaded tensors held in the host slab
+        top.plot(x, host / scale, "-", lw=1, color="tab:purple", label="host slab")
     for value, label, style in lines:
         top.axhline(value / scale, lw=1, label=label, **style)
     top.set_ylabel(f"bytes in use ({unit})")

@@ -85,6 +85,8 @@ class Backend {
   virtual void sgd_update(int64_t count, const SgdConfig& cfg, float* w, const float* dw,
                           float* velocity) const = 0;
   virtual void fill_zero(float* data, int64_t count) const = 0;
+  // True when no element is NaN or infinite (Note [Non-finite values] in executor.cpp).
+  virtual bool all_finite(const float* data, int64_t count) const = 0;
   virtual void copy(float* dst, const float* src, int64_t count) const = 0;
 };
 

@@ -283,6 +283,13 @@ class CpuBackend final : public Backend {
     std::memset(data, 0, static_cast<size_t>(count) * sizeof(float));
   }
 
+  bool all_finite(const float* data, int64_t count) const override {
+    // x - x is 0 for finite x and NaN otherwise; summing keeps the loop vectorized.
+    float acc = 0.0f;
+    for (int64_t i = 0; i < count; ++i) acc += data[i] - data[i];
+    return acc == 0.0f;
+  }
+
   void copy(float* dst, const float* src, int64_t count) const override {
     std::memcpy(dst, src, static_cast<size_t>(count) * sizeof(float));
   }

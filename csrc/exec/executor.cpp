@@ -1,7 +1,9 @@
 #include "exec/executor.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
+#include <string>
 
 #include "core/errors.h"
 #include "core/hash.h"
@@ -20,6 +22,16 @@
 #define SN_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
+// Note [Non-finite values]
+// Caught cheaply inside the step, in two places. The loss is checked right after the
+// forward pass, before any backward kernel or update runs: a non-finite input or an
+// activation that overflowed raises FloatingPointError there, and the BN running
+// statistics that forward moved are restored, so nothing changes.
+// Each fused update checks its gradient (one pass over it) before applying it, and the
+// updated parameter after: a failure names the backward step and the layer. Updates
+// are fused into the backward pass, so the layers whose backward ran earlier in this
+// step have been updated by then; the message says how many, and a checkpoint restores
+// them. (A non-finite gradient with a finite loss needs an overflow inside backward.)
 namespace sn {
 
 Executor::Executor(const Graph& g, const Backend& be, const MemoryPlan& plan, ArenaPool& pool,
@@ -36,9 +48,13 @@ Executor::Executor(const Graph& g, const Backend& be, const MemoryPlan& plan, Ar
   for (size_t s = 0; s < plan.tensors.size(); ++s)
     slot_.emplace(plan.tensors[s].id, static_cast<int32_t>(s));
   param_numel_.resize(static_cast<size_t>(g.size()));
-  for (int i = 0; i < g.size(); ++i)
-    for (const ParamShape& p : param_shapes(g, i))
-      param_numel_[static_cast<size_t>(i)].push_back(p.numel());
+  for (int i = 0; i < g.size(); ++i) {
+    const std::vector<ParamShape> ps = param_shapes(g, i);
+    for (size_t p = 0; p < ps.size(); ++p) {
+      param_numel_[static_cast<size_t>(i)].push_back(ps[p].numel());
+      if (!ps[p].trainable) buffers_.push_back({i, TensorRole::kParam, static_cast<int32_t>(p)});
+    }
+  }
 }
 
 float* Executor::at(int32_t slot) const {
@@ -76,14 +92,37 @@ void Executor::run(const std::vector<PlanStep>& steps, RunContext& ctx,
                    std::vector<int64_t>& trace) {
   trace.assign(steps.size(), 0);
   if (engine_) engine_->begin_iteration();
+  // The running statistics move in forward, before the loss is known: keep them so a
+  // non-finite loss leaves the session as it was (they are small: 2 floats a channel).
+  const bool backup = ctx.check_finite && ctx.training;
+  if (backup) {
+    buffer_backup_.clear();
+    for (const TensorId& b : buffers_) {
+      const float* p = data(b);
+      const int64_t n = param_numel_[static_cast<size_t>(b.layer)][static_cast<size_t>(b.index)];
+      buffer_backup_.insert(buffer_backup_.end(), p, p + n);
+    }
+  }
   try {
     for (size_t i = 0; i < steps.size(); ++i) {
+      ctx.step_index = i;
       for (const Op& op : steps[i].ops) {
         if (op.kind == OpKind::kCompute && op.compute != ComputeKind::kUpdate)
           trace[i] = pool_.stats().in_use_bytes;
         apply(steps[i], op, ctx);
       }
     }
+  } catch (const NumericalError&) {
+    if (backup && ctx.updates_done == 0) {  // nothing was updated: restore the statistics
+      size_t at_float = 0;
+      for (const TensorId& b : buffers_) {
+        const int64_t n = param_numel_[static_cast<size_t>(b.layer)][static_cast<size_t>(b.index)];
+        std::copy_n(buffer_backup_.data() + at_float, n, data(b));
+        at_float += static_cast<size_t>(n);
+      }
+    }
+    release_transient();
+    throw;
   } catch (...) {
     release_transient();  // the arena as setup left it: the session stays usable
     throw;
@@ -156,10 +195,26 @@ void Executor::compute(const PlanStep& step, const Op& op, RunContext& ctx) {
     float* w = tensor(TensorRole::kParam, op.index);
     const float* dw = tensor(TensorRole::kParamGrad, op.index);
     const int64_t count = params[static_cast<size_t>(op.index)];
-    if (ctx.sgd)
+    const std::string where =
+        " at backward step " + std::to_string(ctx.step_index) + " (layer '" + l.name + "')";
+    if (ctx.check_finite && !be_.all_finite(dw, count))
+      throw NumericalError(
+          "non-finite gradient of parameter " + std::to_string(op.index) + where +
+          " with a finite loss: an overflow inside the backward pass; " +
+          std::to_string(ctx.updates_done) +
+          " parameters of later layers were already updated in this step (reload a "
+          "checkpoint), this one and earlier ones were not. Try a smaller learning rate");
+    if (ctx.sgd) {
       be_.sgd_update(count, *ctx.sgd, w, dw, tensor(TensorRole::kMomentum, op.index));
-    else if (ctx.on_gradient)
+      ++ctx.updates_done;
+      if (ctx.check_finite && !be_.all_finite(w, count))
+        throw NumericalError("the update made parameter " + std::to_string(op.index) + where +
+                             " non-finite (the learning rate or momentum is too large); " +
+                             std::to_string(ctx.updates_done) +
+                             " parameters were updated in this step (reload a checkpoint)");
+    } else if (ctx.on_gradient) {
       ctx.on_gradient(id, op.index, dw);
+    }
     return;
   }
   const bool backward = op.compute == ComputeKind::kBackward;
@@ -201,6 +256,12 @@ void Executor::compute(const PlanStep& step, const Op& op, RunContext& ctx) {
   if (l.kind == LayerKind::kSoftmaxXent) {
     ctx.loss = io.loss;
     ctx.correct = io.correct;
+    if (ctx.check_finite && ctx.training && !std::isfinite(ctx.loss))
+      throw NumericalError("non-finite loss (" + std::to_string(ctx.loss) + ") at forward step " +
+                           std::to_string(ctx.step_index) +
+                           ": an input is not finite or an activation overflowed; no "
+                           "parameter was changed by this step. Check the data and try a "
+                           "smaller learning rate");
     if (ctx.logits_out)
       be_.copy(ctx.logits_out, io.x[0], ctx.n * g_.layer(l.inputs[0]).out.numel());
   }

@@ -40,6 +40,9 @@ struct RunContext {
   float* logits_out = nullptr;     // [n, classes] or null
   bool poison_freed = false;       // fill freed buffers with NaN
   bool poison_undeclared = false;  // backward kernels get NaN for tensors they did not declare
+  bool check_finite = true;        // Note [Non-finite values] in executor.cpp
+  size_t step_index = 0;           // set by the run loop (for messages)
+  int64_t updates_done = 0;        // parameters updated so far in this pass
   double loss = 0.0;               // out
   int64_t correct = 0;             // out
 };
@@ -74,6 +77,8 @@ class Executor {
   std::unordered_map<TensorId, int32_t, TensorIdHash> slot_;
   std::vector<bool> resident_;
   std::vector<std::vector<int64_t>> param_numel_;  // per layer, in param_shapes() order
+  std::vector<TensorId> buffers_;                  // non-trained parameters (BN running statistics)
+  std::vector<float> buffer_backup_;               // their values before the pass (check_finite)
   std::vector<float> nan_;                         // poison_undeclared: what undeclared reads see
 };
 

@@ -25,6 +25,8 @@ void register_errors(py::module_& m) {
       py::set_error(oom_error, e.what());
     } catch (const ArgumentError& e) {
       py::set_error(PyExc_ValueError, e.what());
+    } catch (const NumericalError& e) {
+      py::set_error(PyExc_FloatingPointError, e.what());
     } catch (const InternalError& e) {
       py::set_error(PyExc_RuntimeError, e.what());
     }

@@ -55,6 +55,7 @@ class TwoAlgorithmBackend final : public sn::Backend {
     cpu_->sgd_update(n, c, w, dw, v);
   }
   void fill_zero(float* p, int64_t n) const override { cpu_->fill_zero(p, n); }
+  bool all_finite(const float* p, int64_t n) const override { return cpu_->all_finite(p, n); }
   void copy(float* d, const float* s, int64_t n) const override { cpu_->copy(d, s, n); }
 
  private:

@@ -25,7 +25,7 @@ def test_overflowing_forward_changes_nothing(policy: str) -> None:
     w = s.parameters()["fc.weight"]
     w[...] = 3e38  # the logits overflow to inf
     before = s.state_dict()
-    with pytest.raises(FloatingPointError, match="non-finite loss .* forward step"):
+    with pytest.raises(FloatingPointError, match=r"non-finite loss .* forward step"):
         s.train_step(x, y, lr=0.1)
     after = s.state_dict()
     for k, v in before.items():

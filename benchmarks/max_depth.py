@@ -44,7 +44,9 @@ def deepest(policy: str, budget: str, batch: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--policies", default="liveness,liveness+recompute")
+    parser.add_argument(
+        "--policies", default="liveness,liveness+recompute,liveness+offload,superneurons"
+    )
     parser.add_argument("--budget", default="12GiB")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--json", action="store_true")

@@ -175,13 +175,21 @@ struct Planner {
     return true;
   }
 
+  // A plan beyond 2^60 bytes is a request no machine can hold, not a bug.
+  void place_unlimited(MemoryPlan& p, AlgorithmChoice choice) const {
+    PlacementFailure f;
+    if (place(p, kUnlimitedBytes, choice, &f)) return;
+    throw ArgumentError("this plan (policy '" + policy + "', batch " + std::to_string(batch) +
+                        ") needs more than 2^60 bytes at step " + std::to_string(f.step) +
+                        " (layer '" + g.layer(f.layer).name + "'); use a smaller batch or input");
+  }
+
   // Places the plan under the budget (or sizes the arena to it); false: does not fit.
   bool finish(MemoryPlan& p) const {
     if (budget > 0) {
       p.capacity_bytes = budget / ArenaPool::kAlignmentBytes * ArenaPool::kAlignmentBytes;
       MemoryPlan need = p;
-      SN_ASSERT(place(need, kUnlimitedBytes, AlgorithmChoice::kSmallest, nullptr),
-                "an unlimited arena ran out of memory");
+      place_unlimited(need, AlgorithmChoice::kSmallest);
       PlacementFailure f;
       if (place(p, p.capacity_bytes, AlgorithmChoice::kFitFree, &f)) {
         fix_host(p);
@@ -193,8 +201,7 @@ struct Planner {
       p = std::move(need);  // a plan that does not fit reports every step without limit
       return false;
     }
-    SN_ASSERT(place(p, kUnlimitedBytes, AlgorithmChoice::kFastest, nullptr),
-              "an unlimited arena ran out of memory");
+    place_unlimited(p, AlgorithmChoice::kFastest);
     // Best fit in a smaller arena can place blocks differently, so grow until the same
     // sequence fits (rarely more than once).
     p.capacity_bytes = ArenaPool::rounded(std::max<int64_t>(p.high_water_bytes, 1));

@@ -279,3 +279,11 @@ def test_live_sets_by_hand() -> None:
     assert per_iteration(12, "after") == []
     with pytest.raises(ValueError, match="step must be"):
         p.live_set(13)
+
+
+def test_a_plan_beyond_any_machine_is_a_typed_error() -> None:
+    g = sn.Graph()
+    x = g.input(shape=(1, 32768, 32768), name="x")  # 4 GiB a sample
+    g.softmax_cross_entropy(g.fc(g.global_avgpool(x), 2, name="fc"), name="loss")
+    with pytest.raises(ValueError, match="more than 2\\^60 bytes"):
+        sn.plan(g, 2**29)

@@ -5,15 +5,7 @@
 #include <map>
 
 #include "core/errors.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/asan_interface.h>
-#define SN_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), static_cast<size_t>(n))
-#define SN_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), static_cast<size_t>(n))
-#else
-#define SN_POISON(p, n) ((void)(p), (void)(n))
-#define SN_UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
+#include "memory/poison.h"
 
 namespace sn {
 

@@ -1,5 +1,6 @@
 // The kernels' thread count: one setting for OpenMP, with OpenBLAS held at one thread.
 #include <cblas.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <atomic>
@@ -23,6 +24,14 @@ constexpr int kUnset = 0;          // no thread count chosen yet
 constexpr int kMaxThreads = 1024;  // threads; a larger value is a typo, not a machine
 std::atomic<int> g_threads{kUnset};
 std::once_flag g_blas_once;
+
+// Note [Threads after fork]
+// GNU OpenMP's thread pool does not survive fork(): a child whose parent has run a
+// parallel region hangs in its first one (NAS trials and data loaders fork workers).
+// The child therefore runs the kernels on one thread, as PyTorch does after a fork.
+std::atomic<bool> g_forked{false};
+void mark_forked() { g_forked.store(true, std::memory_order_relaxed); }
+const int g_atfork_registered = pthread_atfork(nullptr, nullptr, &mark_forked);
 
 // OpenBLAS must not start threads of its own under ours (oversubscription), and its
 // default is every core. Done before the first GEMM, whichever call comes first.
@@ -62,6 +71,8 @@ int default_num_threads() {
 }
 
 int num_threads() {
+  (void)g_atfork_registered;
+  if (g_forked.load(std::memory_order_relaxed)) return 1;  // Note [Threads after fork]
   int threads = g_threads.load(std::memory_order_relaxed);
   if (threads == kUnset) {
     hold_blas_at_one_thread();

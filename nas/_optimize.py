@@ -6,16 +6,27 @@ import importlib
 import os
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
+from nas._errors import SearchFailedError
 from nas._executors import Executor, Outcome, make_executor
 from nas._journal import FORMAT, JournalWriter, read_journal
 from nas._objectives import SYNTHETIC, Synthetic
 from nas._registry import make_strategy
 from nas._space import Config, Space, strip_meta
 from nas._strategy import Strategy
-from nas._trial import FAILED, OK, PENDING, TIMEOUT, Result, Trial, summarize
+from nas._trial import (
+    FAILED,
+    OK,
+    PENDING,
+    TIMEOUT,
+    Result,
+    Trial,
+    apply_result_event,
+    nonfinite_reason,
+    result_event,
+    summarize,
+)
 
 __all__ = ["load_objective", "optimize", "resume"]
 
@@ -132,7 +143,12 @@ class _Runner:
     def _handle(self, ex: Executor, out: Outcome) -> bool:
         trial = self.trials[out.trial_id]
         trial.started_at, trial.finished_at = out.started_at, out.finished_at
-        if out.status == "ok":
+        bad_value = None if out.value is None else nonfinite_reason(out.value)
+        if out.status == "ok" and bad_value is not None:
+            # NaN / inf: a failed trial, not retried (the objective answered, and
+            # would most likely answer the same again); the value is kept.
+            trial.status, trial.value, trial.error = FAILED, out.value, bad_value
+        elif out.status == "ok":
             trial.status, trial.value, trial.error = OK, out.value, None
         else:
             trial.error = out.error
@@ -148,16 +164,17 @@ class _Runner:
                 self.queue.append(trial.id)
                 return False
             trial.status = TIMEOUT if out.status == "timeout" else FAILED
-        self._log({"event": "result", **_result_fields(trial)})
+        self._log(result_event(trial))
         self.strategy.observe(
             [(self.suggestions[trial.id], trial.value if trial.status == OK else None)]
         )
         return True
 
     def result(self, journal: str | None, mismatches: int) -> Result:
+        """The search's ``Result``; raises ``SearchFailedError`` if every trial failed."""
         history = [self.trials[i] for i in sorted(self.trials)]
         best_config, best_value = summarize(history, self.strategy.maximize)
-        return Result(
+        res = Result(
             best_config,
             best_value,
             history,
@@ -166,19 +183,14 @@ class _Runner:
             journal,
             mismatches,
         )
-
-
-def _result_fields(t: Trial) -> dict[str, Any]:
-    return {
-        "id": t.id,
-        "status": t.status,
-        "value": t.value,
-        "fidelity": t.fidelity,
-        "attempts": t.attempts,
-        "started_at": t.started_at,
-        "finished_at": t.finished_at,
-        "error": t.error,
-    }
+        if history and best_value is None:
+            first = next((t for t in history if t.error), history[0])
+            raise SearchFailedError(
+                f"all {len(history)} trials failed; the first (trial {first.id}) with: "
+                f"{first.error or first.status}",
+                res,
+            )
+        return res
 
 
 def _check_common(budget: int, workers: int, retries: int, timeout_s: float | None) -> None:
@@ -254,9 +266,7 @@ def optimize(
     make_executor_check(executor)
     writer = None
     if journal is not None:
-        if Path(journal).exists() and Path(journal).stat().st_size > 0:
-            raise ValueError(f"journal {journal} already exists; use nas.resume() to continue it")
-        writer = JournalWriter(journal)
+        writer = JournalWriter(journal, create=True)  # locked: see Note [Journal writer]
         writer.write(
             {
                 "event": "start",
@@ -328,6 +338,41 @@ def resume(
     >>> nas.resume(path, budget=8, executor="inline").n_finished
     8
     """
+    # Lock (and cut a torn last line) before reading, so that two resumes of one
+    # journal cannot both replay it (see Note [Journal writer]).
+    writer = JournalWriter(journal, create=False)
+    try:
+        runner, mismatches = _rebuild(
+            writer,
+            journal,
+            objective,
+            space,
+            strategy,
+            budget,
+            workers,
+            executor,
+            scheduler,
+            progress,
+        )
+        runner.run()
+    finally:
+        writer.close()
+    return runner.result(str(journal), mismatches)
+
+
+def _rebuild(
+    writer: JournalWriter,
+    journal: str | os.PathLike[str],
+    objective: Objective | None,
+    space: Space | None,
+    strategy: Strategy | None,
+    budget: int | None,
+    workers: int | None,
+    executor: str | None,
+    scheduler: str | None,
+    progress: bool,
+) -> tuple[_Runner, int]:
+    """Replay a locked journal into a runner ready to continue (see ``resume``)."""
     events = read_journal(journal)
     head = events[0]
     if objective is None:
@@ -387,24 +432,20 @@ def resume(
                 runner.trials[e["id"]] = t
         elif kind == "result":
             t = runner.trials[ev["id"]]
-            t.status, t.value, t.attempts = ev["status"], ev["value"], ev["attempts"]
-            t.started_at, t.finished_at, t.error = ev["started_at"], ev["finished_at"], ev["error"]
+            apply_result_event(t, ev)
             strat.observe([(runner.suggestions[t.id], t.value if t.status == OK else None)])
     runner.queue = [tid for tid in sorted(runner.trials) if runner.trials[tid].status == PENDING]
     for tid in runner.queue:
         runner.trials[tid].attempts = 0
-    runner.journal = JournalWriter(journal)
-    runner.journal.write(
+    runner.journal = writer
+    writer.write(
         {
             "event": "resume",
             "time": time.time(),
             "budget": budget,
             "replay_mismatches": mismatches,
             "rerun": list(runner.queue),
+            "repaired_bytes": writer.repaired_bytes,
         }
     )
-    try:
-        runner.run()
-    finally:
-        runner.journal.close()
-    return runner.result(str(journal), mismatches)
+    return runner, mismatches

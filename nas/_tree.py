@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.svm import SVC
+
+if TYPE_CHECKING:
+    from sklearn.svm import SVC
 
 __all__ = ["Node", "PartitionTree", "ucb_score"]
 
@@ -138,6 +141,8 @@ class PartitionTree:
         labels = two_means(z, y)
         if labels.min() == labels.max():
             return False
+        from sklearn.svm import SVC  # lazily: importing sklearn costs ~1 s (nas --help)
+
         # A soft SVM sometimes puts every sample on one side of a small, lopsided
         # split; a stiffer, class-balanced one usually separates it.
         for c, weight in ((self.svm_c, None), (100.0 * self.svm_c, "balanced")):

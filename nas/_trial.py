@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from nas._space import Config
 
-__all__ = ["Result", "Trial"]
+__all__ = ["Result", "Trial", "apply_result_event", "result_event"]
 
 OK, FAILED, TIMEOUT, PENDING = "ok", "failed", "timeout", "pending"
 
@@ -41,12 +42,58 @@ class Trial:
         return asdict(self)
 
 
+def result_event(t: Trial) -> dict[str, Any]:
+    """The journal's ``result`` event of a finished trial (standard JSON).
+
+    A non-finite value (a failed trial, see ``nonfinite_reason``) is written as
+    ``value: null`` plus ``nonfinite_value: "nan" | "inf" | "-inf"``.
+
+    >>> ev = result_event(Trial(0, {"x": 1}, status=FAILED, value=float("inf")))
+    >>> ev["value"], ev["nonfinite_value"]
+    (None, 'inf')
+    """
+    ev: dict[str, Any] = {
+        "event": "result",
+        "id": t.id,
+        "status": t.status,
+        "value": t.value,
+        "fidelity": t.fidelity,
+        "attempts": t.attempts,
+        "started_at": t.started_at,
+        "finished_at": t.finished_at,
+        "error": t.error,
+    }
+    if t.value is not None and not math.isfinite(t.value):
+        ev["value"], ev["nonfinite_value"] = None, str(t.value)
+    return ev
+
+
+def apply_result_event(t: Trial, ev: dict[str, Any]) -> None:
+    """Copy a journaled ``result`` event onto its trial (inverse of ``result_event``)."""
+    t.status, t.attempts, t.error = ev["status"], ev["attempts"], ev["error"]
+    t.value = float(ev["nonfinite_value"]) if "nonfinite_value" in ev else ev["value"]
+    t.started_at, t.finished_at = ev["started_at"], ev["finished_at"]
+
+
+def nonfinite_reason(value: float) -> str | None:
+    """Why ``value`` counts as a failed trial, or None for a finite value.
+
+    >>> nonfinite_reason(float("nan"))
+    'objective returned nan (a non-finite value is a failed trial)'
+    """
+    if math.isfinite(value):
+        return None
+    return f"objective returned {value} (a non-finite value is a failed trial)"
+
+
 @dataclass
 class Result:
     """Outcome of ``nas.optimize`` / ``nas.resume``.
 
     ``best_config`` / ``best_value`` come from the successful trials at the
-    highest fidelity reached (all trials when there is no fidelity).
+    highest fidelity reached (all trials when there is no fidelity); a trial
+    whose objective returned NaN or inf is failed, so ``best_value`` is always
+    finite (or None when no trial succeeded).
     """
 
     best_config: Config | None

@@ -16,12 +16,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from nas._errors import SearchFailedError
 from nas._journal import read_journal
 from nas._objectives import SYNTHETIC, Synthetic
 from nas._optimize import load_objective, optimize, resume
 from nas._registry import STRATEGIES
 from nas._space import Space
-from nas._trial import OK, Result, Trial, summarize
+from nas._trial import OK, Result, Trial, apply_result_event, summarize
 
 __all__ = ["main"]
 
@@ -154,15 +155,8 @@ def history_from_journal(path: str) -> tuple[list[Trial], dict[str, Any]]:
                 cfg = {k: v for k, v in e["config"].items() if not k.startswith("_")}
                 fid = e["config"].get("_fidelity")
                 trials[e["id"]] = Trial(e["id"], cfg, fid, suggested_at=ev["time"])
-        elif ev.get("event") == "result" and ev["id"] in trials:
-            t = trials[ev["id"]]
-            t.status, t.value, t.attempts, t.error = (
-                ev["status"],
-                ev["value"],
-                ev["attempts"],
-                ev["error"],
-            )
-            t.started_at, t.finished_at = ev["started_at"], ev["finished_at"]
+        elif ev.get("event") == "result":
+            apply_result_event(trials[ev["id"]], ev)  # read_journal checked the id
     return [trials[i] for i in sorted(trials)], events[0]
 
 
@@ -223,4 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:
         print(f"nas: error: {err}", file=sys.stderr)
         return 2
+    except SearchFailedError as err:
+        _print_result(err.result)
+        print(f"nas: error: {err}", file=sys.stderr)
+        return 1
     return 0

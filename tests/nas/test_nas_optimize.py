@@ -49,16 +49,18 @@ def test_a_worker_killed_mid_trial_is_retried(tmp_path: Path) -> None:
 
 def test_persistent_failures_are_recorded_and_the_search_goes_on(tmp_path: Path) -> None:
     journal = tmp_path / "j.jsonl"
-    res = nas.optimize(
-        always_raises,
-        SPACE,
-        "lamcts",
-        budget=4,
-        executor="inline",
-        retries=2,
-        journal=journal,
-        strategy_options={"n_init": 2},
-    )
+    with pytest.raises(nas.SearchFailedError, match="all 4 trials failed.*objective exploded") as e:
+        nas.optimize(
+            always_raises,
+            SPACE,
+            "lamcts",
+            budget=4,
+            executor="inline",
+            retries=2,
+            journal=journal,
+            strategy_options={"n_init": 2},
+        )
+    res = e.value.result
     assert [t.status for t in res.history] == ["failed"] * 4
     assert all(t.attempts == 3 and "objective exploded" in (t.error or "") for t in res.history)
     assert res.best_value is None and res.best_config is None
@@ -67,9 +69,11 @@ def test_persistent_failures_are_recorded_and_the_search_goes_on(tmp_path: Path)
 
 
 def test_trial_timeout_kills_the_trial() -> None:
-    res = nas.optimize(
-        sleepy, SPACE, "random", budget=2, workers=2, executor="local", timeout_s=0.3, retries=0
-    )
+    with pytest.raises(nas.SearchFailedError, match="all 2 trials failed") as e:
+        nas.optimize(
+            sleepy, SPACE, "random", budget=2, workers=2, executor="local", timeout_s=0.3, retries=0
+        )
+    res = e.value.result
     assert [t.status for t in res.history] == ["timeout", "timeout"]
     assert res.n_failed == 2
 

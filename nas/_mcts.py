@@ -46,13 +46,36 @@ class ActionModel(Protocol):
 
 
 class SequentialActions:
-    """Fix parameters in order; a state is the tuple of choices made so far."""
+    """Fix parameters in order; a state is the tuple of choices made so far.
+
+    A categorical (and an integer with at most ``bins`` values, or one that a
+    condition depends on) takes one action per value. A real, and any other
+    integer, takes one action per bin of ``bins`` equal intervals; the final
+    row draws the value uniformly inside the chosen bin, so the tree stays
+    ``bins`` wide however large an ``Int`` range is.
+
+    >>> import nas, numpy as np
+    >>> m = SequentialActions(nas.Space({"n": nas.Int(0, 10**6)}), bins=4)
+    >>> m.actions(m.root())
+    [0, 1, 2, 3]
+    >>> int(m.to_row((3,), np.random.default_rng(0))[0]) >= 750_000
+    True
+    """
 
     def __init__(self, space: Space, bins: int = 8) -> None:
         if bins < 1:
             raise ValueError(f"bins must be >= 1, got {bins}")
         self.space = space
         self.bins = bins
+        parents = {space.index[p] for p, _ in space.conditions.values()}
+        n_values = np.array([p.n_values for p in space.params])
+        self._binned_int = np.array(
+            [
+                p.kind == "int" and n > bins and j not in parents
+                for j, (p, n) in enumerate(zip(space.params, n_values, strict=True))
+            ]
+        )
+        self._n_values = n_values
 
     def root(self) -> tuple[int, ...]:
         return ()
@@ -63,11 +86,11 @@ class SequentialActions:
             return []
         if self.space.conditions:
             row = np.zeros(self.space.n_params)
-            row[:j] = state
+            row[:j] = state  # condition parents are never binned: these are their values
             if not self.space.active_mask(row)[0, j]:
                 return [0]
         p = self.space.params[j]
-        return list(range(p.n_values if p.n_values else self.bins))
+        return list(range(self.bins if p.kind == "real" or self._binned_int[j] else p.n_values))
 
     def step(self, state: tuple[int, ...], action: Hashable) -> tuple[int, ...]:
         assert isinstance(action, int)
@@ -80,8 +103,28 @@ class SequentialActions:
         row = np.array(state, dtype=float)
         real = self.space._real
         row[real] = (row[real] + rng.random(int(real.sum()))) / self.bins
+        for j in np.flatnonzero(self._binned_int):
+            lo, hi = self.bin_range(j, int(state[j]))
+            row[j] = float(rng.integers(lo, hi + 1))
         out: np.ndarray = self.space.canonical(row)[0]
         return out
+
+    def bin_range(self, j: int, b: int) -> tuple[int, int]:
+        """Native values ``[lo, hi]`` of bin ``b`` of a binned integer parameter ``j``."""
+        n = int(self._n_values[j])  # bin b holds the v with b <= v * bins / n < b + 1
+        return -((-b * n) // self.bins), -((-(b + 1) * n) // self.bins) - 1
+
+    def state_of(self, row: np.ndarray) -> tuple[int, ...]:
+        """The terminal state (choices) a native row falls in."""
+        out = []
+        for j, v in enumerate(np.asarray(row, dtype=float)):
+            if self.space._real[j]:
+                out.append(min(int(v * self.bins), self.bins - 1))
+            elif self._binned_int[j]:
+                out.append(int(v * self.bins // self._n_values[j]))
+            else:
+                out.append(int(v))
+        return tuple(out)
 
 
 class AlphaX(Strategy):

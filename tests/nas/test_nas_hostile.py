@@ -254,7 +254,8 @@ def test_two_processes_on_one_journal(tmp_path: Path) -> None:
         (b'{"event":"result","id":0,"status":"ok","value":null,"fidelity":null,"attempts":1,'
          b'"started_at":0,"finished_at":1,"error":null}', "line 3: ok result needs a finite"),
         (b'{"event":"result","id":0,"status":"ok","value":"1","fidelity":null,"attempts":1,'
-         b'"started_at":0,"finished_at":1,"error":null}', "line 3: result event field 'value' must be int or float or null"),
+         b'"started_at":0,"finished_at":1,"error":null}',
+         "line 3: result event field 'value' must be int or float or null"),
         (b'{"event":"retry","id":true}', "line 3: retry event field 'id' must be int"),
     ],
 )  # fmt: skip

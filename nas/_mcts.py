@@ -104,7 +104,7 @@ class SequentialActions:
         real = self.space._real
         row[real] = (row[real] + rng.random(int(real.sum()))) / self.bins
         for j in np.flatnonzero(self._binned_int):
-            lo, hi = self.bin_range(j, int(state[j]))
+            lo, hi = self.bin_range(int(j), int(state[j]))
             row[j] = float(rng.integers(lo, hi + 1))
         out: np.ndarray = self.space.canonical(row)[0]
         return out

@@ -17,7 +17,7 @@ import numpy as np
 
 from nas._space import Config, Space
 from nas._strategy import Strategy
-from nas._tree import ucb_score
+from nas._tree import effective_cp, ucb_score
 
 __all__ = ["LaNAS"]
 
@@ -71,9 +71,7 @@ class LaNAS(Strategy):
         self.last_path: list[tuple[np.ndarray, float, bool]] = []
 
     def _cp(self) -> float:
-        if self.cp is not None:
-            return self.cp
-        return self.cp_fraction * float(self._scores.max() - self._scores.min())
+        return effective_cp(self.cp, self.cp_fraction, self._scores)
 
     def select_path(self) -> list[tuple[np.ndarray, float, bool]]:
         """Walk the tree by UCB; returns ``(weights, threshold, went_left)`` per level."""

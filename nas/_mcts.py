@@ -101,7 +101,7 @@ class SequentialActions:
 
     def to_row(self, state: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         row = np.array(state, dtype=float)
-        real = self.space._real
+        real = self.space.is_real
         row[real] = (row[real] + rng.random(int(real.sum()))) / self.bins
         for j in np.flatnonzero(self._binned_int):
             lo, hi = self.bin_range(int(j), int(state[j]))
@@ -118,7 +118,7 @@ class SequentialActions:
         """The terminal state (choices) a native row falls in."""
         out = []
         for j, v in enumerate(np.asarray(row, dtype=float)):
-            if self.space._real[j]:
+            if self.space.is_real[j]:
                 out.append(min(int(v * self.bins), self.bins - 1))
             elif self._binned_int[j]:
                 out.append(int(v * self.bins // self._n_values[j]))

@@ -24,6 +24,10 @@ def _lamcts_turbo(space: Space, seed: int | None, maximize: bool, **kw: Any) -> 
     return LAMCTS(space, seed, maximize, solver="turbo", **kw)
 
 
+def _lamcts_cmaes(space: Space, seed: int | None, maximize: bool, **kw: Any) -> Strategy:
+    return LAMCTS(space, seed, maximize, solver="cmaes", **kw)
+
+
 def _lamcts_bo(space: Space, seed: int | None, maximize: bool, **kw: Any) -> Strategy:
     return LAMCTS(space, seed, maximize, solver="bo", **kw)
 
@@ -36,6 +40,7 @@ STRATEGIES: dict[str, Callable[..., Strategy]] = {
     "lamcts": LAMCTS,
     "lamcts-turbo": _lamcts_turbo,
     "lamcts-bo": _lamcts_bo,
+    "lamcts-cmaes": _lamcts_cmaes,
     "lanas": LaNAS,
     "mcts": AlphaX,
     "hyperband": Hyperband,

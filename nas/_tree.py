@@ -31,7 +31,7 @@ import numpy as np
 if TYPE_CHECKING:
     from sklearn.svm import SVC
 
-__all__ = ["Node", "PartitionTree", "ucb_score"]
+__all__ = ["Node", "PartitionTree", "effective_cp", "ucb_score"]
 
 _KMEANS_ITERS = 30
 
@@ -195,3 +195,19 @@ def in_region(path: Path, feats: np.ndarray) -> np.ndarray:
         sel = np.flatnonzero(mask)
         mask[sel] = node.goes_left(feats[sel]) == went_left
     return mask
+
+
+def effective_cp(cp: float | None, fraction: float, scores: np.ndarray) -> float:
+    """``cp`` when given, else ``fraction`` of the observed score range (0 with no data).
+
+    Shared by LA-MCTS and LaNAS.
+
+    >>> import numpy as np
+    >>> effective_cp(None, 0.1, np.array([1.0, 3.0]))
+    0.2
+    """
+    if cp is not None:
+        return cp
+    if not len(scores):
+        return 0.0
+    return fraction * float(scores.max() - scores.min())

@@ -75,6 +75,20 @@ class ASHA(Strategy):
         self._searcher_cfg: dict[int, Config] = {}  # config id -> searcher's config
         self._jobs: dict[int, tuple[int, int]] = {}  # job id -> (config id, rung)
 
+    def to_top(self) -> tuple[int, float]:
+        """Fewest ``(trials, resource units)`` before one config runs at the top rung.
+
+        Rung ``k`` promotes only from the top ``1/eta`` of its results, so one top
+        run needs ``eta ** (top - k)`` results at each rung ``k`` below it.
+
+        >>> import nas
+        >>> nas.ASHA(nas.Space({"x": nas.Real(0, 1)}), max_fidelity=9, eta=3).to_top()
+        (13, 27)
+        """
+        counts = [self.eta ** (self.top_rung - k) for k in range(self.top_rung + 1)]
+        units = sum(c * self.fidelity(k) for k, c in enumerate(counts))
+        return sum(counts), _as_number(units)
+
     def fidelity(self, rung: int) -> float:
         """Resource of rung ``rung``: ``min_fidelity * eta ** (s + rung)``."""
         return _as_number(self.min_fidelity * self.eta ** (self.s + rung))

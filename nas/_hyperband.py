@@ -103,6 +103,20 @@ class Hyperband(Strategy):
         self._next_bid = 0
         self._jobs: dict[int, dict[str, Any]] = {}  # job id -> config, bracket, score, rung
 
+    def to_top(self) -> tuple[int, float]:
+        """Fewest ``(trials, resource units)`` before one config runs at ``max_fidelity``.
+
+        Brackets open in the order ``s = 0, 1, ...``: the first, most aggressive
+        one reaches the top fidelity only in its last rung.
+
+        >>> import nas
+        >>> nas.Hyperband(nas.Space({"x": nas.Real(0, 1)}), max_fidelity=81).to_top()
+        (121, 405)
+        """
+        n, r = self.brackets[0]
+        rungs = bracket_rungs(n, r, self.eta, len(self.brackets))
+        return sum(k for k, _ in rungs), _as_number(sum(k * f for k, f in rungs))
+
     def _open_bracket(self) -> _Bracket:
         s = self._next_s
         self._next_s = (s + 1) % len(self.brackets)

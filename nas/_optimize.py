@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -71,6 +72,8 @@ class _Runner:
         retries: int,
         journal: JournalWriter | None,
         progress: bool,
+        time_budget_s: float | None = None,
+        resource_budget: float | None = None,
     ) -> None:
         self.objective = objective
         self.strategy = strategy
@@ -82,6 +85,8 @@ class _Runner:
         self.retries = retries
         self.journal = journal
         self.progress = progress
+        self.time_budget_s = time_budget_s
+        self.resource_budget = resource_budget
         self.trials: dict[int, Trial] = {}
         self.queue: list[int] = []  # trials to (re)start before asking for new ones
         self.suggestions: dict[int, Config] = {}  # trial id -> config with scheduler metadata
@@ -105,12 +110,17 @@ class _Runner:
             bar = tqdm(
                 total=self.budget, initial=sum(t.status != PENDING for t in self.trials.values())
             )
+        deadline = None if self.time_budget_s is None else time.monotonic() + self.time_budget_s
         try:
             while True:
                 while self.queue and ex.running < self.workers:
                     self._submit(ex, self.trials[self.queue.pop(0)])
                 free = self.workers - ex.running
                 want = min(free, self.budget - len(self.trials))
+                if deadline is not None and time.monotonic() >= deadline:
+                    want = 0  # out of time: no new trials, running ones finish
+                if self.resource_budget is not None and self.resource_spent >= self.resource_budget:
+                    want = 0
                 if want > 0:
                     self._ask(ex, want)
                 if ex.running == 0 and not self.queue:
@@ -122,6 +132,11 @@ class _Runner:
             ex.close()
             if bar is not None:
                 bar.close()
+
+    @property
+    def resource_spent(self) -> float:
+        """Resource units (fidelities) of every trial suggested so far."""
+        return float(sum(t.fidelity or 0.0 for t in self.trials.values()))
 
     def _ask(self, ex: Executor, n: int) -> None:
         configs = self.strategy.suggest(n)
@@ -193,7 +208,41 @@ class _Runner:
         return res
 
 
-def _check_common(budget: int, workers: int, retries: int, timeout_s: float | None) -> None:
+def _check_fidelity_budget(strat: Strategy, budget: int, resource_budget: float | None) -> None:
+    """Reject a resource budget without a scheduler; warn when the top fidelity is out of reach."""
+    to_top = getattr(strat, "to_top", None)
+    if to_top is None:
+        if resource_budget is not None:
+            raise ValueError(
+                f"resource_budget needs a scheduler strategy (hyperband, asha), not {strat.name!r}"
+            )
+        return
+    trials, units = to_top()
+    top = getattr(strat, "max_fidelity", None)
+    if budget < trials:
+        warnings.warn(
+            f"{strat.name}: a budget of {budget} trials cannot reach the top fidelity {top} "
+            f"(that takes at least {trials} trials); raise budget or give resource_budget",
+            UserWarning,
+            stacklevel=3,
+        )
+    elif resource_budget is not None and resource_budget < units:
+        warnings.warn(
+            f"{strat.name}: a resource budget of {resource_budget} cannot reach the top "
+            f"fidelity {top} (that takes at least {units} units)",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _check_common(
+    budget: int,
+    workers: int,
+    retries: int,
+    timeout_s: float | None,
+    time_budget_s: float | None = None,
+    resource_budget: float | None = None,
+) -> None:
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
         raise ValueError(f"budget must be a positive int, got {budget!r}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -202,6 +251,10 @@ def _check_common(budget: int, workers: int, retries: int, timeout_s: float | No
         raise ValueError(f"retries must be an int >= 0, got {retries!r}")
     if timeout_s is not None and not timeout_s > 0:
         raise ValueError(f"timeout_s must be positive or None, got {timeout_s!r}")
+    if time_budget_s is not None and not time_budget_s > 0:
+        raise ValueError(f"time_budget_s must be positive or None, got {time_budget_s!r}")
+    if resource_budget is not None and not resource_budget > 0:
+        raise ValueError(f"resource_budget must be positive or None, got {resource_budget!r}")
 
 
 def optimize(
@@ -221,6 +274,8 @@ def optimize(
     retries: int = 1,
     progress: bool = False,
     objective_spec: str | None = None,
+    time_budget_s: float | None = None,
+    resource_budget: float | None = None,
 ) -> Result:
     """Search ``space`` for the best value of ``objective``.
 
@@ -243,6 +298,12 @@ def optimize(
         progress: show a tqdm progress bar.
         objective_spec: how ``nas resume`` can reload the objective
             (``"module:attribute"`` or a synthetic name); stored in the journal.
+        time_budget_s: wall-clock limit of the search: no new trial starts after
+            it (running ones finish and are recorded).
+        resource_budget: for a scheduler (``hyperband``, ``asha``), the total
+            resource in fidelity units (for example epochs) over all trials; no
+            new trials are asked for once it is spent (the last batch may pass
+            it). ``budget`` still caps the number of trials.
 
     >>> import nas
     >>> f = nas.synthetic("sphere", 2)
@@ -251,7 +312,7 @@ def optimize(
     >>> len(res.history), res.best_value < 25
     (20, True)
     """
-    _check_common(budget, workers, retries, timeout_s)
+    _check_common(budget, workers, retries, timeout_s, time_budget_s, resource_budget)
     if not callable(objective):
         raise ValueError(f"objective must be callable, got {objective!r}")
     if isinstance(strategy, Strategy):
@@ -264,6 +325,7 @@ def optimize(
         strat = make_strategy(strategy, space, seed, maximize, **options)
         name = strategy
     make_executor_check(executor)
+    _check_fidelity_budget(strat, budget, resource_budget)
     writer = None
     if journal is not None:
         writer = JournalWriter(journal, create=True)  # locked: see Note [Journal writer]
@@ -284,10 +346,23 @@ def optimize(
                 "retries": retries,
                 "space": space.to_json() if space.serializable() else None,
                 "objective": objective_spec or _spec_of(objective),
+                "time_budget_s": time_budget_s,
+                "resource_budget": resource_budget,
             }
         )
     runner = _Runner(
-        objective, strat, budget, workers, executor, scheduler, timeout_s, retries, writer, progress
+        objective,
+        strat,
+        budget,
+        workers,
+        executor,
+        scheduler,
+        timeout_s,
+        retries,
+        writer,
+        progress,
+        time_budget_s,
+        resource_budget,
     )
     try:
         runner.run()
@@ -320,6 +395,7 @@ def resume(
     scheduler: str | None = None,
     progress: bool = False,
     strategy: Strategy | None = None,
+    time_budget_s: float | None = None,
 ) -> Result:
     """Continue a journaled search after a crash (or to extend its budget).
 
@@ -329,6 +405,8 @@ def resume(
     journal recorded (a synthetic function or ``module:attribute``, a
     constraint-free space). Pass ``strategy`` (a fresh instance built like the
     original) when the search was started with a ``Strategy`` instance.
+    ``time_budget_s`` limits this session (from the resume on); the resource
+    budget is the journal's.
 
     >>> import nas, tempfile, os
     >>> f = nas.synthetic("sphere", 2)
@@ -353,6 +431,7 @@ def resume(
             executor,
             scheduler,
             progress,
+            time_budget_s,
         )
         runner.run()
     finally:
@@ -371,6 +450,7 @@ def _rebuild(
     executor: str | None,
     scheduler: str | None,
     progress: bool,
+    time_budget_s: float | None,
 ) -> tuple[_Runner, int]:
     """Replay a locked journal into a runner ready to continue (see ``resume``)."""
     events = read_journal(journal)
@@ -398,8 +478,10 @@ def _rebuild(
     workers = head["workers"] if workers is None else workers
     executor = head["executor"] if executor is None else executor
     scheduler = head.get("scheduler") if scheduler is None else scheduler
-    _check_common(budget, workers, head["retries"], head["timeout_s"])
+    resource_budget = head.get("resource_budget")
+    _check_common(budget, workers, head["retries"], head["timeout_s"], time_budget_s)
     make_executor_check(executor)
+    _check_fidelity_budget(strat, budget, resource_budget)
 
     runner = _Runner(
         objective,
@@ -412,6 +494,8 @@ def _rebuild(
         head["retries"],
         None,
         progress,
+        time_budget_s,
+        resource_budget,
     )
     mismatches = 0
     for ev in events[1:]:

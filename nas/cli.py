@@ -53,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--space", default=None, help="module:attribute of a nas.Space (non-synthetic objectives)"
     )
-    s.add_argument("--strategy", default="lamcts", choices=sorted(STRATEGIES))
+    s.add_argument(
+        "--strategy", default="lamcts", choices=sorted(STRATEGIES), help="search strategy"
+    )
     s.add_argument(
         "--option",
         action="append",
@@ -62,9 +64,23 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="strategy option (value parsed as JSON), repeatable",
     )
-    s.add_argument("--budget", type=int, default=100)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--workers", type=int, default=1)
+    s.add_argument("--budget", type=int, default=100, help="number of trials (default 100)")
+    s.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="wall-clock limit: no new trial starts after it (running ones finish)",
+    )
+    s.add_argument(
+        "--resource-budget",
+        type=float,
+        default=None,
+        metavar="UNITS",
+        help="hyperband/asha: total fidelity units (e.g. epochs) over all trials",
+    )
+    s.add_argument("--seed", type=int, default=0, help="seed of the strategy (default 0)")
+    s.add_argument("--workers", type=int, default=1, help="trials run at once (default 1)")
     s.add_argument(
         "--executor",
         choices=["local", "inline", "dask"],
@@ -76,24 +92,47 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--journal", default=None, help="append-only JSON-lines journal to write")
     s.add_argument("--timeout", type=float, default=None, help="per-trial timeout in seconds")
-    s.add_argument("--retries", type=int, default=1)
+    s.add_argument(
+        "--retries", type=int, default=1, help="extra attempts of a failed trial (default 1)"
+    )
     direction = s.add_mutually_exclusive_group()
-    direction.add_argument("--maximize", action="store_true", default=None)
-    direction.add_argument("--minimize", action="store_true", default=None)
-    s.add_argument("--progress", action="store_true")
+    direction.add_argument(
+        "--maximize", action="store_true", default=None, help="larger values are better"
+    )
+    direction.add_argument(
+        "--minimize",
+        action="store_true",
+        default=None,
+        help="smaller values are better (the default for synthetic functions)",
+    )
+    s.add_argument("--progress", action="store_true", help="show a progress bar")
 
     r = sub.add_parser("resume", help="continue a journaled search")
-    r.add_argument("journal")
+    r.add_argument("journal", help="journal written by nas search")
     r.add_argument(
         "--budget", type=int, default=None, help="new total budget (default: the original)"
     )
-    r.add_argument("--workers", type=int, default=None)
-    r.add_argument("--executor", choices=["local", "inline", "dask"], default=None)
-    r.add_argument("--scheduler", default=None)
-    r.add_argument("--progress", action="store_true")
+    r.add_argument(
+        "--workers", type=int, default=None, help="trials run at once (default: the original)"
+    )
+    r.add_argument(
+        "--executor",
+        choices=["local", "inline", "dask"],
+        default=None,
+        help="where trials run (default: the original)",
+    )
+    r.add_argument("--scheduler", default=None, help="Dask scheduler address")
+    r.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="wall-clock limit of this session",
+    )
+    r.add_argument("--progress", action="store_true", help="show a progress bar")
 
     rep = sub.add_parser("report", help="summarize a journal")
-    rep.add_argument("journal")
+    rep.add_argument("journal", help="journal to summarize")
     rep.add_argument("--plot", default=None, help="write the best-so-far curve to this image file")
     rep.add_argument("--top", type=int, default=5, help="rows in the table of best trials")
     return p
@@ -133,6 +172,8 @@ def _search(args: argparse.Namespace) -> Result:
         retries=args.retries,
         progress=args.progress,
         objective_spec=spec,
+        time_budget_s=args.time_budget,
+        resource_budget=args.resource_budget,
     )
 
 
@@ -210,6 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     executor=args.executor,
                     scheduler=args.scheduler,
                     progress=args.progress,
+                    time_budget_s=args.time_budget,
                 )
             )
         else:

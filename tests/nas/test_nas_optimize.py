@@ -180,3 +180,18 @@ def test_synthetic_functions_have_zero_optimum() -> None:
         nas.synthetic("banana", 3)
     with pytest.raises(ValueError, match="dim"):
         nas.synthetic("ackley", 1)
+
+
+def test_time_budget_stops_new_trials(tmp_path: Path) -> None:
+    import time
+
+    def slow(config: dict[str, Any]) -> float:
+        time.sleep(0.05)
+        return sphere(config)
+
+    t0 = time.monotonic()
+    res = nas.optimize(slow, SPACE, "random", budget=10_000, executor="inline", time_budget_s=0.5)
+    assert time.monotonic() - t0 < 5.0
+    assert 3 <= len(res.history) <= 12 and res.n_finished == len(res.history)
+    with pytest.raises(ValueError, match="time_budget_s must be positive"):
+        nas.optimize(slow, SPACE, "random", time_budget_s=0)

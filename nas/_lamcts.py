@@ -205,7 +205,6 @@ class LAMCTS(Strategy):
         leaf, path = self.build_tree().select()
         self.last_leaf, self.last_path = leaf, path
         self.rounds += 1
-        self.gp.schedule_refit()
         idx = [int(i) for i in leaf.idx]
         rnd = _Round(path=path, idx=idx)
         sol = self._solver
@@ -219,6 +218,7 @@ class LAMCTS(Strategy):
             best = idx[int(np.argmax(self._scores[idx]))]
             self._solver = self._start_solver(best, idx)
             self.restarts += 1
+            self.gp.schedule_refit()
             rnd.seeds_left = self.leaf_init
         return rnd
 
@@ -273,7 +273,8 @@ class LAMCTS(Strategy):
         idx = gp_subset(
             ridx, self._scores, self._rows, _MAX_GP_POINTS, center=self._rows[center_idx]
         )
-        self._fit_gp(idx, len(ridx))
+        # hyper-parameters refit on 10% growth of all data, not of the (small) leaf
+        self._fit_gp(idx, self.n_observed)
         center = self._rows[idx[np.argmax(self._scores[idx])]]
         cands = propose_in_region(
             self.space,

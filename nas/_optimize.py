@@ -32,6 +32,17 @@ from nas._trial import (
 __all__ = ["load_objective", "optimize", "resume"]
 
 Objective = Callable[..., Any]
+
+# Note [Ordered results]
+# By default a result is told to the strategy as soon as it arrives and a free
+# worker gets a new suggestion at once: with workers > 1 the order of results,
+# and so every later suggestion, depends on which trial finishes first, so two
+# runs with one seed differ. ``ordered=True`` (``--ordered``) makes the search a
+# function of the seed alone: results are told in trial-id order (a later one
+# waits for the earlier ones), and a slot is refilled only when its result is
+# told, so suggest/observe calls come in the same sequence every run. The price:
+# a worker idles while an earlier, slower trial is still running. Resume
+# replays in the same order. Timeouts and retries still depend on the clock.
 _POLL_S = 0.5  # longest single wait for results; short enough to notice deadlines
 
 
@@ -74,6 +85,7 @@ class _Runner:
         progress: bool,
         time_budget_s: float | None = None,
         resource_budget: float | None = None,
+        ordered: bool = False,
     ) -> None:
         self.objective = objective
         self.strategy = strategy
@@ -87,6 +99,10 @@ class _Runner:
         self.progress = progress
         self.time_budget_s = time_budget_s
         self.resource_budget = resource_budget
+        self.ordered = ordered
+        self.told: set[int] = set()  # trials whose outcome the strategy was told
+        self._finished: set[int] = set()  # trials with a final outcome
+        self._deadline: float | None = None  # time.monotonic() of the time budget
         self.trials: dict[int, Trial] = {}
         self.queue: list[int] = []  # trials to (re)start before asking for new ones
         self.suggestions: dict[int, Config] = {}  # trial id -> config with scheduler metadata
@@ -110,18 +126,17 @@ class _Runner:
             bar = tqdm(
                 total=self.budget, initial=sum(t.status != PENDING for t in self.trials.values())
             )
-        deadline = None if self.time_budget_s is None else time.monotonic() + self.time_budget_s
+        if self.time_budget_s is not None:
+            self._deadline = time.monotonic() + self.time_budget_s
         try:
             while True:
                 while self.queue and ex.running < self.workers:
                     self._submit(ex, self.trials[self.queue.pop(0)])
-                free = self.workers - ex.running
+                # Note [Ordered results]: a slot frees only when its result is told
+                busy = len(self.trials) - len(self.told) if self.ordered else ex.running
+                free = self.workers - busy
                 want = min(free, self.budget - len(self.trials))
-                if deadline is not None and time.monotonic() >= deadline:
-                    want = 0  # out of time: no new trials, running ones finish
-                if self.resource_budget is not None and self.resource_spent >= self.resource_budget:
-                    want = 0
-                if want > 0:
+                if want > 0 and self._may_ask():
                     self._ask(ex, want)
                 if ex.running == 0 and not self.queue:
                     break
@@ -132,6 +147,14 @@ class _Runner:
             ex.close()
             if bar is not None:
                 bar.close()
+
+    def _may_ask(self) -> bool:
+        """Whether budget, time and resource allow one more trial."""
+        if len(self.trials) >= self.budget:
+            return False
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            return False  # out of time: no new trials, running ones finish
+        return self.resource_budget is None or self.resource_spent < self.resource_budget
 
     @property
     def resource_spent(self) -> float:
@@ -180,10 +203,30 @@ class _Runner:
                 return False
             trial.status = TIMEOUT if out.status == "timeout" else FAILED
         self._log(result_event(trial))
-        self.strategy.observe(
-            [(self.suggestions[trial.id], trial.value if trial.status == OK else None)]
-        )
+        self.tell(trial.id, ex)
         return True
+
+    def tell(self, tid: int, ex: Executor | None = None) -> None:
+        """Tell the strategy a final outcome; in ordered mode, in trial-id order.
+
+        In ordered mode each told result is followed at once by the suggestion
+        that refills its slot (``ex`` given: not while replaying a journal).
+        """
+        if not self.ordered:
+            self._observe(tid)
+            return
+        self._finished.add(tid)
+        for nxt in sorted(set(self.trials) - self.told):
+            if nxt not in self._finished:
+                break
+            self._observe(nxt)
+            if ex is not None and self._may_ask():
+                self._ask(ex, 1)
+
+    def _observe(self, tid: int) -> None:
+        t = self.trials[tid]
+        self.strategy.observe([(self.suggestions[tid], t.value if t.status == OK else None)])
+        self.told.add(tid)
 
     def result(self, journal: str | None, mismatches: int) -> Result:
         """The search's ``Result``; raises ``SearchFailedError`` if every trial failed."""
@@ -276,6 +319,7 @@ def optimize(
     objective_spec: str | None = None,
     time_budget_s: float | None = None,
     resource_budget: float | None = None,
+    ordered: bool = False,
 ) -> Result:
     """Search ``space`` for the best value of ``objective``.
 
@@ -304,6 +348,9 @@ def optimize(
             resource in fidelity units (for example epochs) over all trials; no
             new trials are asked for once it is spent (the last batch may pass
             it). ``budget`` still caps the number of trials.
+        ordered: tell the strategy results in suggestion order, and start a new
+            trial only when a result is told, so that with ``workers > 1`` a fixed
+            seed gives the same search every run (see Note [Ordered results]).
 
     >>> import nas
     >>> f = nas.synthetic("sphere", 2)
@@ -348,6 +395,7 @@ def optimize(
                 "objective": objective_spec or _spec_of(objective),
                 "time_budget_s": time_budget_s,
                 "resource_budget": resource_budget,
+                "ordered": ordered,
             }
         )
     runner = _Runner(
@@ -363,6 +411,7 @@ def optimize(
         progress,
         time_budget_s,
         resource_budget,
+        ordered,
     )
     try:
         runner.run()
@@ -496,6 +545,7 @@ def _rebuild(
         progress,
         time_budget_s,
         resource_budget,
+        bool(head.get("ordered", False)),
     )
     mismatches = 0
     for ev in events[1:]:
@@ -515,9 +565,8 @@ def _rebuild(
                 runner.suggestions[e["id"]] = cfg
                 runner.trials[e["id"]] = t
         elif kind == "result":
-            t = runner.trials[ev["id"]]
-            apply_result_event(t, ev)
-            strat.observe([(runner.suggestions[t.id], t.value if t.status == OK else None)])
+            apply_result_event(runner.trials[ev["id"]], ev)
+            runner.tell(ev["id"])
     runner.queue = [tid for tid in sorted(runner.trials) if runner.trials[tid].status == PENDING]
     for tid in runner.queue:
         runner.trials[tid].attempts = 0

@@ -8,7 +8,7 @@ steps, cheapest first:
 
 1. *rejection*: keep the candidates that are inside, and redraw the proposal
    (``redraw``) up to ``_REDRAWS`` times while fewer than ``want`` are inside;
-2. *anchors*: draw boxes of the same size around *anchors* (the observed samples
+2. *anchors*: draw boxes of the same size around up to 8 *anchors* (observed samples
    of the leaf, inside by construction) and keep those inside (copies of an
    anchor excepted);
 3. *toward the region*: each still-outside candidate ``x`` is moved along the
@@ -34,6 +34,7 @@ __all__ = ["Region", "keep_inside"]
 Region = Callable[[np.ndarray], np.ndarray]  # native rows -> bool mask "inside"
 
 _REDRAWS = 3  # extra rejection rounds of the proposal itself
+_ANCHORS = 8  # anchors drawn around in step 2
 _BISECT_STEPS = 8  # halvings of the anchor -> candidate segment (1/256 of its length)
 
 
@@ -66,9 +67,10 @@ def keep_inside(
     >>> bool(region(rows).all()), len(rows) >= 40
     (True, True)
     """
-    kept = [cands[inside(cands)]] if len(cands) else []
-    n_kept = len(kept[0]) if kept else 0
-    outside = cands[~inside(cands)] if len(cands) else cands
+    ok = inside(cands) if len(cands) else np.zeros(0, dtype=bool)
+    kept = [cands[ok]]
+    n_kept = int(ok.sum())
+    outside = cands[~ok]
     for _ in range(_REDRAWS):
         if n_kept >= want:
             break
@@ -78,16 +80,16 @@ def keep_inside(
         n_kept += int(ok.sum())
         outside = more[~ok] if not len(outside) else outside
     if n_kept < want and len(anchors):
-        centers = anchors[rng.integers(0, len(anchors), size=2 * (want - n_kept))]
-        boxed = np.vstack([space.box_rows(rng, c, half_width, 1) for c in centers])
+        picked = anchors[rng.permutation(len(anchors))[:_ANCHORS]]
+        per = -(-2 * (want - n_kept) // len(picked))
+        boxed = np.vstack([space.box_rows(rng, c, half_width, per) for c in picked])
+        centers = np.repeat(picked, per, axis=0)
         ok = inside(boxed) & np.any(boxed != centers, axis=1)  # no copy of an anchor
         kept.append(boxed[ok][: want - n_kept])
         n_kept += min(int(ok.sum()), want - n_kept)
     if n_kept < want and len(anchors) and len(outside):
         kept.append(_toward(space, rng, outside[: want - n_kept], inside, anchors))
-    if not kept:
-        return np.zeros((0, space.n_params))
-    return np.vstack(kept)
+    return np.vstack(kept).reshape(-1, space.n_params)
 
 
 def _toward(

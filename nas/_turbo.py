@@ -100,7 +100,8 @@ def propose_in_region(
     cands = box(n_candidates)
     if inside is not None:
         pts = center[None, :] if anchors is None else anchors
-        cands = keep_inside(space, rng, cands, inside, pts, box, half, n_candidates // 2)
+        want = min(n_candidates // 2, _TS_POOL)  # the Thompson draw looks at no more
+        cands = keep_inside(space, rng, cands, inside, pts, box, half, want)
     if not len(cands):
         return cands
     feats = space.features(cands)

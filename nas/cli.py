@@ -106,6 +106,11 @@ def _parser() -> argparse.ArgumentParser:
         help="smaller values are better (the default for synthetic functions)",
     )
     s.add_argument("--progress", action="store_true", help="show a progress bar")
+    s.add_argument(
+        "--ordered",
+        action="store_true",
+        help="tell results in suggestion order: with --workers > 1, one seed, one search",
+    )
 
     r = sub.add_parser("resume", help="continue a journaled search")
     r.add_argument("journal", help="journal written by nas search")
@@ -174,6 +179,7 @@ def _search(args: argparse.Namespace) -> Result:
         objective_spec=spec,
         time_budget_s=args.time_budget,
         resource_budget=args.resource_budget,
+        ordered=args.ordered,
     )
 
 

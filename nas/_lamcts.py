@@ -41,6 +41,7 @@ import numpy as np
 
 from nas._gp import GP, expected_improvement, gp_subset
 from nas._region import Region, keep_inside
+from nas._registry import register
 from nas._space import Config, Space
 from nas._strategy import Strategy
 from nas._tree import Node, PartitionTree, Path, effective_cp, in_region
@@ -77,6 +78,7 @@ class _Solver:
     asked: dict[bytes, np.ndarray] = field(default_factory=dict)  # row key -> relaxed x
 
 
+@register("lamcts")
 class LAMCTS(Strategy):
     """Latent Action MCTS with TuRBO, CMA-ES or GP-BO leaves (Note [LA-MCTS rounds]).
 
@@ -410,3 +412,18 @@ class LAMCTS(Strategy):
         while len(sol.told) >= pop:
             batch, sol.told = sol.told[:pop], sol.told[pop:]
             sol.cma.tell(batch)
+
+
+@register("lamcts-turbo")
+def _lamcts_turbo(space: Space, seed: int | None, maximize: bool, **kw: Any) -> LAMCTS:
+    return LAMCTS(space, seed, maximize, solver="turbo", **kw)
+
+
+@register("lamcts-cmaes")
+def _lamcts_cmaes(space: Space, seed: int | None, maximize: bool, **kw: Any) -> LAMCTS:
+    return LAMCTS(space, seed, maximize, solver="cmaes", **kw)
+
+
+@register("lamcts-bo")
+def _lamcts_bo(space: Space, seed: int | None, maximize: bool, **kw: Any) -> LAMCTS:
+    return LAMCTS(space, seed, maximize, solver="bo", **kw)

@@ -25,7 +25,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from nas._lanas import _fit_linear
+from nas._numeric import fit_linear
+from nas._registry import register
 from nas._space import Config, Space
 from nas._strategy import Strategy
 
@@ -127,6 +128,7 @@ class SequentialActions:
         return tuple(out)
 
 
+@register("mcts")
 class AlphaX(Strategy):
     """MCTS over architecture-editing actions with optional predictor-guided rollouts.
 
@@ -231,7 +233,7 @@ class AlphaX(Strategy):
     def _suggest(self, n: int) -> list[Config]:
         out: list[Config] = []
         use_pred = self.predictor and self.n_observed >= _PREDICTOR_MIN
-        weights = _fit_linear(self.space.features(self._rows), self._scores) if use_pred else None
+        weights = fit_linear(self.space.features(self._rows), self._scores) if use_pred else None
         for _ in range(n):
             path = self._select_expand()
             sims = self.n_simulations if use_pred else 1

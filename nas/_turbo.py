@@ -13,6 +13,7 @@ import numpy as np
 
 from nas._gp import GP, gp_subset
 from nas._region import Region, keep_inside
+from nas._registry import register
 from nas._space import Config, Space
 from nas._strategy import Strategy
 
@@ -123,6 +124,7 @@ def propose_in_region(
     return cands[order + rest]
 
 
+@register("turbo")
 class TuRBO(Strategy):
     """TuRBO-1: a local GP in a trust region centred on the best point of the run.
 

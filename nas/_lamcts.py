@@ -254,7 +254,7 @@ class LAMCTS(Strategy):
             rnd.seeds_left -= n_seed
         if n > n_seed:
             if sol.tr is not None:
-                out += self._propose_turbo(rnd, sol, n - n_seed, inside, anchors, exclude + out)
+                out += self._propose_turbo(rnd, sol, n - n_seed, inside, exclude + out)
             else:
                 out += self._propose_cma(sol, n - n_seed, inside, anchors, exclude + out)
         rnd.keys.update(self.space.key(c) for c in out)
@@ -266,7 +266,6 @@ class LAMCTS(Strategy):
         sol: _Solver,
         n: int,
         inside: Region,
-        anchors: np.ndarray,
         exclude: list[Config],
     ) -> list[Config]:
         assert sol.tr is not None
@@ -287,7 +286,6 @@ class LAMCTS(Strategy):
             n,
             self.n_candidates,
             inside,
-            anchors,
         )
         if len(cands) < n:
             cands = np.vstack([cands, self._rejection_rows(inside, n)])

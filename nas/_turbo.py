@@ -84,12 +84,13 @@ def propose_in_region(
     n: int,
     n_candidates: int,
     inside: Region | None = None,
-    anchors: np.ndarray | None = None,
 ) -> np.ndarray:
     """Candidate rows from the trust region, best Thompson draws first.
 
     With ``inside`` (LA-MCTS), candidates are kept inside that region as in
-    Note [Sampling inside a region], ``anchors`` being rows known to be inside.
+    Note [Sampling inside a region], anchored at the centre only: boxes around
+    other samples would leave the trust region, where the local GP knows little
+    and Thompson sampling would favour them for their uncertainty alone.
     """
     weights = param_weights(space, gp.lengthscales)
     half = np.clip(weights * length / 2.0, 0.0, 1.0)
@@ -100,9 +101,8 @@ def propose_in_region(
 
     cands = box(n_candidates)
     if inside is not None:
-        pts = center[None, :] if anchors is None else anchors
-        want = min(n_candidates // 2, _TS_POOL)  # the Thompson draw looks at no more
-        cands = keep_inside(space, rng, cands, inside, pts, box, half, want)
+        want = min(n_candidates // 4, _TS_POOL // 2)
+        cands = keep_inside(space, rng, cands, inside, center[None, :], box, half, want)
     if not len(cands):
         return cands
     feats = space.features(cands)

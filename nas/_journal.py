@@ -5,7 +5,9 @@ One JSON object per line, each with an ``event`` field:
 ``start`` (the header: strategy, options, seed, sign, budget, space, objective),
 ``suggest`` (one ``suggest`` call: ``trials`` = ``[{"id", "config"}]``, configs
 with scheduler metadata), ``result`` (a trial's final outcome), ``retry`` and
-``resume`` (informational). Lines are standard JSON: a non-finite objective
+``resume`` (informational), ``warm`` (results of another journal told to the
+strategy first; ``suggest`` events of warm-start configs carry ``"warm": true``
+and are not strategy suggestions). Lines are standard JSON: a non-finite objective
 value is a failed trial whose ``value`` is null and whose ``nonfinite_value`` is
 the string ``"nan"``, ``"inf"`` or ``"-inf"``. Replaying ``suggest`` and
 ``result`` events in order rebuilds a strategy.
@@ -79,6 +81,7 @@ _FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     },
     "retry": {"id": (int,)},
     "resume": {},
+    "warm": {"results": (list,)},
 }
 _STATUSES = ("ok", "failed", "timeout")
 _NONFINITE = ("nan", "inf", "-inf")

@@ -6,7 +6,7 @@ import importlib
 import os
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from nas._errors import SearchFailedError
@@ -103,6 +103,7 @@ class _Runner:
         self.told: set[int] = set()  # trials whose outcome the strategy was told
         self._finished: set[int] = set()  # trials with a final outcome
         self._deadline: float | None = None  # time.monotonic() of the time budget
+        self.warm_queue: list[Config] = []  # warm-start configs not yet run
         self.trials: dict[int, Trial] = {}
         self.queue: list[int] = []  # trials to (re)start before asking for new ones
         self.suggestions: dict[int, Config] = {}  # trial id -> config with scheduler metadata
@@ -162,7 +163,9 @@ class _Runner:
         return float(sum(t.fidelity or 0.0 for t in self.trials.values()))
 
     def _ask(self, ex: Executor, n: int) -> None:
-        configs = self.strategy.suggest(n)
+        warm = self.warm_queue[:n]  # warm-start configs run first, as given
+        self.warm_queue = self.warm_queue[n:]
+        configs = [dict(c) for c in warm] if warm else self.strategy.suggest(n)
         now = time.time()
         entries: list[dict[str, Any]] = []
         for cfg in configs:
@@ -174,7 +177,7 @@ class _Runner:
             self.suggestions[tid] = cfg
             self.trials[tid] = trial
             entries.append({"id": tid, "config": cfg})
-        self._log({"event": "suggest", "trials": entries, "time": now})
+        self._log({"event": "suggest", "trials": entries, "time": now, "warm": bool(warm)})
         for e in entries:
             self._submit(ex, self.trials[e["id"]])
 
@@ -251,6 +254,37 @@ class _Runner:
         return res
 
 
+def _warm_start(
+    warm: Sequence[Mapping[str, Any]] | str | os.PathLike[str] | None,
+    strat: Strategy,
+    space: Space,
+) -> tuple[list[Config], list[dict[str, Any]]]:
+    """``(configs to run first, results to tell)`` of a ``warm_start`` argument."""
+    if warm is None:
+        return [], []
+    if getattr(strat, "to_top", None) is not None:
+        raise ValueError(f"warm_start does not apply to a scheduler ({strat.name!r})")
+    if isinstance(warm, (str, os.PathLike)):
+        trials: dict[int, Config] = {}
+        results: list[dict[str, Any]] = []
+        for ev in read_journal(warm):
+            if ev["event"] == "suggest":
+                trials.update({e["id"]: strip_meta(e["config"]) for e in ev["trials"]})
+            elif ev["event"] == "result" and ev["status"] == OK:
+                cfg = trials[ev["id"]]
+                if not space.contains(cfg):
+                    raise ValueError(f"warm_start {warm}: trial {ev['id']} is not in the space")
+                results.append({"config": cfg, "value": ev["value"]})
+            elif ev["event"] == "warm":
+                results.extend(ev["results"])
+        return [], results
+    configs = [dict(c) for c in warm]
+    for c in configs:
+        if not space.contains(c):
+            raise ValueError(f"warm_start config {c!r} is not a valid member of the space")
+    return configs, []
+
+
 def _check_fidelity_budget(strat: Strategy, budget: int, resource_budget: float | None) -> None:
     """Reject a resource budget without a scheduler; warn when the top fidelity is out of reach."""
     to_top = getattr(strat, "to_top", None)
@@ -320,6 +354,7 @@ def optimize(
     time_budget_s: float | None = None,
     resource_budget: float | None = None,
     ordered: bool = False,
+    warm_start: Sequence[Mapping[str, Any]] | str | os.PathLike[str] | None = None,
 ) -> Result:
     """Search ``space`` for the best value of ``objective``.
 
@@ -351,6 +386,11 @@ def optimize(
         ordered: tell the strategy results in suggestion order, and start a new
             trial only when a result is told, so that with ``workers > 1`` a fixed
             seed gives the same search every run (see Note [Ordered results]).
+        warm_start: configs to evaluate first, before the strategy's own (they
+            are trials of this search and count against ``budget``), or the
+            path of another journal whose successful results the strategy is
+            told before it suggests anything (not re-run, not counted). Not
+            for schedulers.
 
     >>> import nas
     >>> f = nas.synthetic("sphere", 2)
@@ -372,6 +412,7 @@ def optimize(
         strat = make_strategy(strategy, space, seed, maximize, **options)
         name = strategy
     make_executor_check(executor)
+    warm_configs, warm_results = _warm_start(warm_start, strat, space)
     _check_fidelity_budget(strat, budget, resource_budget)
     writer = None
     if journal is not None:
@@ -413,6 +454,10 @@ def optimize(
         resource_budget,
         ordered,
     )
+    runner.warm_queue = warm_configs
+    if warm_results:
+        runner._log({"event": "warm", "results": warm_results, "source": str(warm_start)})
+        strat.observe([(r["config"], r["value"]) for r in warm_results])
     try:
         runner.run()
     finally:
@@ -550,9 +595,12 @@ def _rebuild(
     mismatches = 0
     for ev in events[1:]:
         kind = ev.get("event")
+        if kind == "warm":
+            strat.observe([(r["config"], r["value"]) for r in ev["results"]])
         if kind == "suggest":
             cfgs = [e["config"] for e in ev["trials"]]
-            mismatches += not strat.replay(cfgs)
+            if not ev.get("warm"):
+                mismatches += not strat.replay(cfgs)
             for e in ev["trials"]:
                 cfg = e["config"]
                 fid = cfg.get("_fidelity")

@@ -107,6 +107,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--progress", action="store_true", help="show a progress bar")
     s.add_argument(
+        "--warm-start",
+        default=None,
+        metavar="JOURNAL",
+        help="tell the strategy the successful results of another journal first",
+    )
+    s.add_argument(
         "--ordered",
         action="store_true",
         help="tell results in suggestion order: with --workers > 1, one seed, one search",
@@ -180,6 +186,7 @@ def _search(args: argparse.Namespace) -> Result:
         time_budget_s=args.time_budget,
         resource_budget=args.resource_budget,
         ordered=args.ordered,
+        warm_start=args.warm_start,
     )
 
 

@@ -228,3 +228,37 @@ def test_ordered_results_make_parallel_searches_reproducible(tmp_path: Path) -> 
     again = nas.resume(crashed, _Jittery(), SPACE)
     assert again.resume_mismatches == 0
     assert [(t.id, t.config) for t in again.history] == first
+
+
+def test_warm_start_from_configs_runs_them_first_and_resumes(tmp_path: Path) -> None:
+    given = [{"a": 0.1, "b": 0.2}, {"a": -0.3, "b": 0.0}]
+    journal = tmp_path / "run.jsonl"
+    opts: dict[str, Any] = {"strategy_options": {"population": 4}, "executor": "inline"}
+    res = nas.optimize(
+        sphere, SPACE, "evolution", budget=10, seed=2, warm_start=given, journal=journal, **opts
+    )
+    assert [t.config for t in res.history[:2]] == given
+    assert len(res.history) == 10
+    lines = journal.read_text().splitlines(keepends=True)
+    crashed = tmp_path / "crashed.jsonl"
+    crashed.write_text("".join(lines[:5]))
+    again = nas.resume(crashed, sphere, SPACE)
+    assert again.resume_mismatches == 0
+    assert [t.config for t in again.history] == [t.config for t in res.history]
+    with pytest.raises(ValueError, match=r"warm_start config .* not a valid member"):
+        nas.optimize(sphere, SPACE, "random", warm_start=[{"a": 5.0, "b": 0.0}])
+    with pytest.raises(ValueError, match="does not apply to a scheduler"):
+        nas.optimize(sphere, SPACE, "asha", warm_start=given)
+
+
+def test_warm_start_from_another_journal_tells_its_results(tmp_path: Path) -> None:
+    old = tmp_path / "old.jsonl"
+    nas.optimize(sphere, SPACE, "random", budget=6, seed=0, executor="inline", journal=old)
+    s = nas.make_strategy("evolution", SPACE, seed=1, maximize=False, population=4)
+    new = tmp_path / "new.jsonl"
+    res = nas.optimize(sphere, SPACE, s, budget=3, executor="inline", journal=new, warm_start=old)
+    assert len(res.history) == 3 and s.n_observed == 6 + 3
+    assert [e["event"] for e in nas.read_journal(new)][:2] == ["start", "warm"]
+    fresh = nas.make_strategy("evolution", SPACE, seed=1, maximize=False, population=4)
+    nas.resume(new, sphere, SPACE, strategy=fresh, budget=4)
+    assert fresh.n_observed == 6 + 4

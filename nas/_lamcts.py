@@ -94,8 +94,8 @@ class LAMCTS(Strategy):
         kernel: SVM kernel (``"rbf"``, ``"linear"``, ``"poly"``).
         round_evals: results per round before the tree is re-learned
             (``None``, the default chosen by ``benchmarks/nas_synthetic.py``:
-            until the solver collapses, as in the source; 20 lost on Ackley,
-            Levy and Rosenbrock at 20 dimensions, see docs/nas.md).
+            until the solver collapses, as in the source; 20 lost on Ackley
+            and Rosenbrock and tied on Levy at 20 dimensions, see docs/nas.md).
         leaf_init: uniform draws inside a new leaf's region that open a round
             whose solver restarted.
 

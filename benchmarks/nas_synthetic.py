@@ -11,7 +11,9 @@ and writes regret curves (median and interquartile band) as PNG files.
     python benchmarks/nas_synthetic.py --functions ackley --dims 20 --budgets 100,300 \\
         --seeds 5 --strategies lamcts-turbo,turbo,random --out /tmp/bench
 
-CMA-ES (package ``cma``) joins the comparison when it is installed.
+CMA-ES (package ``cma``) and Optuna's TPE and CMA-ES samplers (``optuna``, the
+``bench`` extra) join the comparison when they are installed: columns ``cmaes``,
+``optuna-tpe`` and ``optuna-cmaes``.
 """
 
 from __future__ import annotations
@@ -45,15 +47,95 @@ QUICK = {
     "budgets": [100, 300],
     "seeds": 3,
 }
-STRATEGIES = ["lamcts-turbo", "lamcts-bo", "turbo", "bo", "random", "evolution", "cmaes"]
+STRATEGIES = [
+    "lamcts-turbo",
+    "lamcts-cmaes",
+    "lamcts-bo",
+    "turbo",
+    "bo",
+    "random",
+    "evolution",
+    "cmaes",
+    "optuna-tpe",
+    "optuna-cmaes",
+]
+EXTERNAL = {"cmaes": "cma", "optuna-tpe": "optuna", "optuna-cmaes": "optuna"}
 
 
-def have_cma() -> bool:
+def have(module: str) -> bool:
+    """Whether an optional baseline's package is installed."""
     try:
-        import cma  # noqa: F401
+        __import__(module)
     except ImportError:
         return False
     return True
+
+
+def run_optuna(
+    space: nas.Space, objective: Any, budget: int, seed: int, sampler: str, maximize: bool
+) -> tuple[list[float], float]:
+    """Optuna 4/5 with its TPE or CMA-ES sampler (defaults, seeded); returns values, overhead.
+
+    Reals, ints and categoricals map to ``suggest_float`` / ``suggest_int`` /
+    ``suggest_categorical``; the overhead is Optuna's own time (objective excluded).
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    make = optuna.samplers.TPESampler if sampler == "tpe" else optuna.samplers.CmaEsSampler
+    study = optuna.create_study(
+        sampler=make(seed=seed), direction="maximize" if maximize else "minimize"
+    )
+    values: list[float] = []
+    objective_s = 0.0
+
+    def trial_fn(trial: Any) -> float:
+        nonlocal objective_s
+        cfg: dict[str, Any] = {}
+        for name, p in zip(space.names, space.params, strict=True):
+            if isinstance(p, nas.Real):
+                cfg[name] = trial.suggest_float(name, p.low, p.high, log=p.log)
+            elif isinstance(p, nas.Int):
+                cfg[name] = trial.suggest_int(name, p.low, p.high)
+            else:
+                assert isinstance(p, nas.Categorical)
+                cfg[name] = trial.suggest_categorical(name, list(p.choices))
+        t0 = time.perf_counter()
+        v = float(objective(cfg))
+        objective_s += time.perf_counter() - t0
+        values.append(v)
+        return v
+
+    t0 = time.perf_counter()
+    study.optimize(trial_fn, n_trials=budget)
+    return values, time.perf_counter() - t0 - objective_s
+
+
+def run_strategy(
+    space: nas.Space,
+    objective: Any,
+    budget: int,
+    seed: int,
+    strategy: str,
+    options: dict[str, Any],
+    maximize: bool,
+) -> tuple[list[float], float]:
+    """A sequential ask/tell loop of a nas strategy or an Optuna sampler."""
+    if strategy.startswith("optuna-"):
+        return run_optuna(space, objective, budget, seed, strategy[len("optuna-") :], maximize)
+    s = nas.make_strategy(strategy, space, seed=seed, maximize=maximize, **options)
+    values: list[float] = []
+    overhead = 0.0
+    for _ in range(budget):
+        t0 = time.perf_counter()
+        [cfg] = s.suggest(1)
+        overhead += time.perf_counter() - t0
+        v = objective(cfg)
+        values.append(v)
+        t0 = time.perf_counter()
+        s.observe([(cfg, v)])
+        overhead += time.perf_counter() - t0
+    return values, overhead
 
 
 def run_cmaes(f: nas.Synthetic, budget: int, seed: int) -> tuple[list[float], float]:
@@ -102,15 +184,7 @@ def run_one(task: tuple[str, int, str, int, int, str, dict[str, Any]]) -> dict[s
     if strategy == "cmaes":
         values, overhead = run_cmaes(f, budget, seed)
     else:
-        s = nas.make_strategy(strategy, f.space, seed=seed, maximize=False, **options)
-        values, overhead = [], 0.0
-        for _ in range(budget):
-            t0 = time.perf_counter()
-            [cfg] = s.suggest(1)
-            overhead += time.perf_counter() - t0
-            v = f(cfg)
-            values.append(v)
-            s.observe([(cfg, v)])
+        values, overhead = run_strategy(f.space, f, budget, seed, strategy, options, False)
     return {
         "function": fname,
         "dim": dim,
@@ -266,10 +340,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg["budgets"] = sorted(int(b) for b in args.budgets.split(","))
     if args.seeds:
         cfg["seeds"] = args.seeds
-    strategies = [s for s in args.strategies.split(",") if s != "cmaes" or have_cma()]
+    wanted = args.strategies.split(",")
+    strategies = [s for s in wanted if s not in EXTERNAL or have(EXTERNAL[s])]
+    for s in sorted(set(wanted) - set(strategies)):
+        print(f"skipping {s}: package {EXTERNAL[s]!r} is not installed", file=sys.stderr)
     columns: list[tuple[str, str, dict[str, Any]]] = [(s, s, {}) for s in strategies]
     columns += [parse_variant(v) for v in args.variant]
-    unknown = [name for _, name, _ in columns if name != "cmaes" and name not in nas.STRATEGIES]
+    known = set(EXTERNAL) | set(nas.STRATEGIES)
+    unknown = [name for _, name, _ in columns if name not in known]
     if unknown:
         p.error(f"unknown strategies {unknown}")
     strategies = [label for label, _, _ in columns]

@@ -17,6 +17,7 @@ from nas import spaces
 from nas._asha import ASHA
 from nas._bo import BayesOpt
 from nas._cells import CellActions, CellSpace, chain_space, nasbench201_space
+from nas._errors import JournalError, JournalLockedError, SearchFailedError
 from nas._evolution import RegularizedEvolution
 from nas._gp import GP
 from nas._hyperband import Hyperband, hyperband_brackets
@@ -51,12 +52,15 @@ __all__ = [
     "Config",
     "Hyperband",
     "Int",
+    "JournalError",
+    "JournalLockedError",
     "LaNAS",
     "Param",
     "RandomSearch",
     "Real",
     "RegularizedEvolution",
     "Result",
+    "SearchFailedError",
     "SequentialActions",
     "Space",
     "Strategy",

@@ -52,13 +52,18 @@ def add_train_arguments(s: argparse.ArgumentParser) -> None:
     g.add_argument("--dataset", default=None, help=f"train on a dataset: {', '.join(DATASETS)}")
     g.add_argument("--table", default=None, help="read accuracies from a `nas bench build` table")
     g.add_argument("--epochs", type=int, default=1, help="epochs (the largest fidelity)")
-    g.add_argument("--batch-size", type=int, default=64)
+    g.add_argument("--batch-size", type=int, default=64, help="training batch size")
     g.add_argument("--memory-budget", default=None, help="device memory budget, e.g. 256MB")
     g.add_argument("--policy", default="liveness", help="superneurons memory policy")
-    g.add_argument("--fidelity", choices=["asha", "hyperband"], default=None)
+    g.add_argument(
+        "--fidelity",
+        choices=["asha", "hyperband"],
+        default=None,
+        help="schedule epochs as the fidelity (--strategy then picks configs)",
+    )
     g.add_argument("--channels", type=int, default=16, help="channels of the first stage")
     g.add_argument("--cells", type=int, default=1, help="cells per stage")
-    g.add_argument("--lr", type=float, default=0.05)
+    g.add_argument("--lr", type=float, default=0.05, help="learning rate")
     g.add_argument("--max-params", type=int, default=None, help="parameter-count constraint")
     g.add_argument(
         "--report-dir", default=None, help="write best-architecture, curve and Pareto images here"
@@ -146,6 +151,10 @@ def arch_search(args: argparse.Namespace, options: dict[str, Any]) -> tuple[Resu
         retries=args.retries,
         progress=args.progress or sys.stderr.isatty(),
         objective_spec=SPEC_PREFIX + json.dumps(spec),
+        time_budget_s=args.time_budget,
+        resource_budget=args.resource_budget,
+        ordered=args.ordered,
+        warm_start=args.warm_start,
     )
     return res, space
 
@@ -241,24 +250,29 @@ def print_arch_report(res: Result, space: Space, report_dir: str | None) -> None
 def add_bench_parser(sub: Any) -> None:
     """``nas bench build``: a tabular benchmark trained with superneurons."""
     b = sub.add_parser("bench", help="tabular benchmarks trained with superneurons")
-    bsub = b.add_subparsers(dest="bench_command", required=True)
+    bsub = b.add_subparsers(dest="bench_command", required=True, help="bench command")
     build = bsub.add_parser("build", help="train architectures at each fidelity into a table")
     build.add_argument("--space", default="nb201", help="nb101, nb201 or chain")
     build.add_argument("--dataset", default="digits", help=", ".join(DATASETS))
     build.add_argument("--epochs", default="1,3,9", help="fidelities, comma-separated")
     build.add_argument("--sample", type=int, default=None, help="architectures (default: all)")
-    build.add_argument("--out", required=True)
-    build.add_argument("--channels", type=int, default=16)
-    build.add_argument("--cells", type=int, default=1)
-    build.add_argument("--batch-size", type=int, default=64)
-    build.add_argument("--memory-budget", default=None)
-    build.add_argument("--policy", default="liveness")
-    build.add_argument("--lr", type=float, default=0.05)
-    build.add_argument("--seed", type=int, default=0)
-    build.add_argument("--workers", type=int, default=1)
-    build.add_argument("--executor", choices=["local", "inline", "dask"], default=None)
+    build.add_argument("--out", required=True, help="table file to write")
+    build.add_argument("--channels", type=int, default=16, help="channels of the first stage")
+    build.add_argument("--cells", type=int, default=1, help="cells per stage")
+    build.add_argument("--batch-size", type=int, default=64, help="training batch size")
+    build.add_argument("--memory-budget", default=None, help="device memory budget, e.g. 256MB")
+    build.add_argument("--policy", default="liveness", help="superneurons memory policy")
+    build.add_argument("--lr", type=float, default=0.05, help="learning rate")
+    build.add_argument("--seed", type=int, default=0, help="seed of the training and of the sample")
+    build.add_argument("--workers", type=int, default=1, help="trainings run at once")
+    build.add_argument(
+        "--executor",
+        choices=["local", "inline", "dask"],
+        default=None,
+        help="where trainings run (default: local, or dask with --scheduler)",
+    )
     build.add_argument("--scheduler", default=None, help="Dask scheduler address")
-    build.add_argument("--no-progress", action="store_true")
+    build.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def bench_build(args: argparse.Namespace) -> dict[str, Any]:

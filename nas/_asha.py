@@ -14,13 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from nas._hyperband import _as_number, _make_searcher
+from nas._hyperband import make_searcher
+from nas._numeric import as_number
+from nas._registry import register
 from nas._space import Config, Space, strip_meta
 from nas._strategy import Strategy
 
 __all__ = ["ASHA"]
 
 
+@register("asha")
 class ASHA(Strategy):
     """Asynchronous successive halving around any searcher.
 
@@ -68,16 +71,30 @@ class ASHA(Strategy):
         self.eta = eta
         self.s = early_stopping_rate
         self.top_rung = top - early_stopping_rate  # floor(log_eta(R / r)) - s
-        self.searcher = _make_searcher(searcher, space, seed, maximize, searcher_options)
+        self.searcher = make_searcher(searcher, space, seed, maximize, searcher_options)
         self.rungs: list[list[tuple[int, float]]] = [[] for _ in range(self.top_rung + 1)]
         self.promoted: list[set[int]] = [set() for _ in range(self.top_rung + 1)]
         self._configs: list[Config] = []  # config id -> config (no metadata)
         self._searcher_cfg: dict[int, Config] = {}  # config id -> searcher's config
         self._jobs: dict[int, tuple[int, int]] = {}  # job id -> (config id, rung)
 
+    def to_top(self) -> tuple[int, float]:
+        """Fewest ``(trials, resource units)`` before one config runs at the top rung.
+
+        Rung ``k`` promotes only from the top ``1/eta`` of its results, so one top
+        run needs ``eta ** (top - k)`` results at each rung ``k`` below it.
+
+        >>> import nas
+        >>> nas.ASHA(nas.Space({"x": nas.Real(0, 1)}), max_fidelity=9, eta=3).to_top()
+        (13, 27)
+        """
+        counts = [self.eta ** (self.top_rung - k) for k in range(self.top_rung + 1)]
+        units = sum(c * self.fidelity(k) for k, c in enumerate(counts))
+        return sum(counts), as_number(units)
+
     def fidelity(self, rung: int) -> float:
         """Resource of rung ``rung``: ``min_fidelity * eta ** (s + rung)``."""
-        return _as_number(self.min_fidelity * self.eta ** (self.s + rung))
+        return as_number(self.min_fidelity * self.eta ** (self.s + rung))
 
     def _get_job(self) -> tuple[int, int]:
         for k in range(self.top_rung - 1, -1, -1):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nas._gp import GP, expected_improvement, gp_subset
+from nas._registry import register
 from nas._space import Config, Space
 from nas._strategy import Strategy
 from nas._turbo import _MAX_GP_POINTS
@@ -15,6 +16,7 @@ _LOCAL_SCALES = (0.02, 0.05, 0.1, 0.2)  # half-widths of boxes around the incumb
 _N_INCUMBENTS = 5
 
 
+@register("bo")
 class BayesOpt(Strategy):
     """GP (Matern-5/2 ARD) + EI over random and incumbent-local candidates.
 

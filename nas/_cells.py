@@ -95,6 +95,9 @@ class CellSpace(Space):
 State = tuple[tuple[tuple[int, int], ...], tuple[int, ...], bool]  # edges, ops (-1 unset), stopped
 
 
+Space.register_json("cell", lambda data: CellSpace(**data["cell"]))
+
+
 class CellActions:
     """AlphaX-style actions: choose the next node's op, add an edge, terminate.
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from nas._registry import register
 from nas._space import Config, Space
 from nas._strategy import Strategy
 
 __all__ = ["RegularizedEvolution"]
 
 
+@register("evolution")
 class RegularizedEvolution(Strategy):
     """Tournament selection from an aging population, one mutation per child.
 

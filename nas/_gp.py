@@ -8,6 +8,9 @@ one fits the log marginal likelihood with analytic gradients (O(n^2 d) per
 step), warm-starts from the previous fit and caps the iterations, which keeps a
 fit in the tens of milliseconds. Inputs are features in [0, 1]; outputs are
 standardized inside. Hyper-parameter bounds follow TuRBO's defaults.
+
+SciPy is imported inside the functions that use it, so ``import nas`` (and
+``nas --help``) stays fast.
 """
 
 from __future__ import annotations
@@ -15,9 +18,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.linalg import cho_solve, solve_triangular
-from scipy.optimize import minimize
-from scipy.special import ndtr
 
 __all__ = ["GP", "expected_improvement", "gp_subset"]
 
@@ -88,6 +88,9 @@ class GP:
         Hyper-parameters are warm-started from the previous fit; ``optimize=False``
         keeps them and only refactorizes (a Cholesky, milliseconds).
         """
+        from scipy.linalg import cho_solve
+        from scipy.optimize import minimize
+
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float).ravel()
         if x.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] == 0:
@@ -126,6 +129,8 @@ class GP:
 
     @staticmethod
     def _nll(theta: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        from scipy.linalg import cho_solve
+
         n = x.shape[0]
         lengths, s2, noise = np.exp(theta[:-2]), math.exp(theta[-2]), math.exp(theta[-1])
         r = _scaled_dist(x, x, lengths)
@@ -153,6 +158,8 @@ class GP:
 
     def predict(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation at ``xs`` (original output units)."""
+        from scipy.linalg import solve_triangular
+
         if self.theta is None:
             raise RuntimeError("GP: call fit() first")
         lengths, s2 = np.exp(self.theta[:-2]), math.exp(self.theta[-2])
@@ -164,6 +171,8 @@ class GP:
 
     def sample(self, xs: np.ndarray, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         """Joint posterior draws at ``xs``: shape ``(n_samples, len(xs))``."""
+        from scipy.linalg import solve_triangular
+
         if self.theta is None:
             raise RuntimeError("GP: call fit() first")
         xs = np.asarray(xs, dtype=float)
@@ -215,6 +224,8 @@ def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.n
     >>> float(expected_improvement(np.array([1.0]), np.array([1e-12]), 0.0)[0])
     1.0
     """
+    from scipy.special import ndtr
+
     std = np.maximum(std, 1e-12)
     z = (mean - best) / std
     pdf = np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)

@@ -22,14 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from nas._numeric import as_number
+from nas._registry import make_strategy, register
 from nas._space import Config, Space, strip_meta
 from nas._strategy import Strategy
 
 __all__ = ["Hyperband", "hyperband_brackets"]
-
-
-def _as_number(r: float) -> float | int:
-    return round(r) if abs(r - round(r)) < 1e-9 else r
 
 
 def hyperband_brackets(max_fidelity: float, eta: int = 3) -> list[tuple[int, float]]:
@@ -53,13 +51,13 @@ def hyperband_brackets(max_fidelity: float, eta: int = 3) -> list[tuple[int, flo
     for s in range(s_max + 1):
         k = s_max - s
         n = math.ceil(budget / max_fidelity * eta**k / (k + 1) - 1e-9)
-        out.append((n, _as_number(max_fidelity * eta ** (-k))))
+        out.append((n, as_number(max_fidelity * eta ** (-k))))
     return out
 
 
 def bracket_rungs(n: int, r: float, eta: int, rounds: int) -> list[tuple[int, float]]:
     """``(n_i, r_i)`` of the successive-halving rounds of one bracket (Alg. 1, lines 4-6)."""
-    return [(n // eta**i, _as_number(r * eta**i)) for i in range(rounds)]
+    return [(n // eta**i, as_number(r * eta**i)) for i in range(rounds)]
 
 
 @dataclass
@@ -72,6 +70,7 @@ class _Bracket:
     asked: int = 0  # rung-0 configs requested from the searcher so far
 
 
+@register("hyperband")
 class Hyperband(Strategy):
     """Hyperband scheduler around any searcher (see Note [Schedulers and searchers]).
 
@@ -97,11 +96,25 @@ class Hyperband(Strategy):
         self.brackets = hyperband_brackets(max_fidelity, eta)
         self.eta = eta
         self.max_fidelity = max_fidelity
-        self.searcher = _make_searcher(searcher, space, seed, maximize, searcher_options)
+        self.searcher = make_searcher(searcher, space, seed, maximize, searcher_options)
         self._active: list[_Bracket] = []
         self._next_s = 0
         self._next_bid = 0
         self._jobs: dict[int, dict[str, Any]] = {}  # job id -> config, bracket, score, rung
+
+    def to_top(self) -> tuple[int, float]:
+        """Fewest ``(trials, resource units)`` before one config runs at ``max_fidelity``.
+
+        Brackets open in the order ``s = 0, 1, ...``: the first, most aggressive
+        one reaches the top fidelity only in its last rung.
+
+        >>> import nas
+        >>> nas.Hyperband(nas.Space({"x": nas.Real(0, 1)}), max_fidelity=81).to_top()
+        (121, 405)
+        """
+        n, r = self.brackets[0]
+        rungs = bracket_rungs(n, r, self.eta, len(self.brackets))
+        return sum(k for k, _ in rungs), as_number(sum(k * f for k, f in rungs))
 
     def _open_bracket(self) -> _Bracket:
         s = self._next_s
@@ -195,7 +208,7 @@ class Hyperband(Strategy):
         self._record(config, -math.inf)
 
 
-def _make_searcher(
+def make_searcher(
     searcher: str | Strategy,
     space: Space,
     seed: int | None,
@@ -204,7 +217,6 @@ def _make_searcher(
 ) -> Strategy:
     if isinstance(searcher, Strategy):
         return searcher
-    from nas._registry import make_strategy
 
     if searcher in ("hyperband", "asha"):
         raise ValueError(f"searcher must not be a scheduler, got {searcher!r}")

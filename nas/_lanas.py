@@ -15,24 +15,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from nas._numeric import fit_linear
+from nas._registry import register
 from nas._space import Config, Space
 from nas._strategy import Strategy
-from nas._tree import ucb_score
+from nas._tree import effective_cp, ucb_score
 
 __all__ = ["LaNAS"]
 
 _BATCH = 256  # rejection-sampling draws per round
 _ROUNDS = 40  # rounds before falling back to the least-violating draws
-_RIDGE = 1e-6  # ridge term of the least-squares fit (underdetermined nodes)
 _LOCAL_SCALES = (0.02, 0.05, 0.1)  # half-widths of boxes around in-leaf samples (unit)
 
 
-def _fit_linear(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Least squares ``[w, b]`` with a tiny ridge (nodes may hold few samples)."""
-    a = np.hstack([x, np.ones((len(x), 1))])
-    return np.linalg.solve(a.T @ a + _RIDGE * np.eye(a.shape[1]), a.T @ y)
-
-
+@register("lanas")
 class LaNAS(Strategy):
     """Latent actions as linear constraints + UCB over a full binary tree.
 
@@ -71,9 +67,7 @@ class LaNAS(Strategy):
         self.last_path: list[tuple[np.ndarray, float, bool]] = []
 
     def _cp(self) -> float:
-        if self.cp is not None:
-            return self.cp
-        return self.cp_fraction * float(self._scores.max() - self._scores.min())
+        return effective_cp(self.cp, self.cp_fraction, self._scores)
 
     def select_path(self) -> list[tuple[np.ndarray, float, bool]]:
         """Walk the tree by UCB; returns ``(weights, threshold, went_left)`` per level."""
@@ -85,7 +79,7 @@ class LaNAS(Strategy):
             if len(idx) < 2:
                 break
             y = self._scores[idx]
-            w = _fit_linear(feats[idx], y)
+            w = fit_linear(feats[idx], y)
             thr = float(y.mean())
             pred = feats[idx] @ w[:-1] + w[-1]
             left, right = idx[pred > thr], idx[pred <= thr]

@@ -25,7 +25,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from nas._lanas import _fit_linear
+from nas._numeric import fit_linear
+from nas._registry import register
 from nas._space import Config, Space
 from nas._strategy import Strategy
 
@@ -46,13 +47,36 @@ class ActionModel(Protocol):
 
 
 class SequentialActions:
-    """Fix parameters in order; a state is the tuple of choices made so far."""
+    """Fix parameters in order; a state is the tuple of choices made so far.
+
+    A categorical (and an integer with at most ``bins`` values, or one that a
+    condition depends on) takes one action per value. A real, and any other
+    integer, takes one action per bin of ``bins`` equal intervals; the final
+    row draws the value uniformly inside the chosen bin, so the tree stays
+    ``bins`` wide however large an ``Int`` range is.
+
+    >>> import nas, numpy as np
+    >>> m = SequentialActions(nas.Space({"n": nas.Int(0, 10**6)}), bins=4)
+    >>> m.actions(m.root())
+    [0, 1, 2, 3]
+    >>> int(m.to_row((3,), np.random.default_rng(0))[0]) >= 750_000
+    True
+    """
 
     def __init__(self, space: Space, bins: int = 8) -> None:
         if bins < 1:
             raise ValueError(f"bins must be >= 1, got {bins}")
         self.space = space
         self.bins = bins
+        parents = {space.index[p] for p, _ in space.conditions.values()}
+        n_values = np.array([p.n_values for p in space.params])
+        self._binned_int = np.array(
+            [
+                p.kind == "int" and n > bins and j not in parents
+                for j, (p, n) in enumerate(zip(space.params, n_values, strict=True))
+            ]
+        )
+        self._n_values = n_values
 
     def root(self) -> tuple[int, ...]:
         return ()
@@ -63,11 +87,11 @@ class SequentialActions:
             return []
         if self.space.conditions:
             row = np.zeros(self.space.n_params)
-            row[:j] = state
+            row[:j] = state  # condition parents are never binned: these are their values
             if not self.space.active_mask(row)[0, j]:
                 return [0]
         p = self.space.params[j]
-        return list(range(p.n_values if p.n_values else self.bins))
+        return list(range(self.bins if p.kind == "real" or self._binned_int[j] else p.n_values))
 
     def step(self, state: tuple[int, ...], action: Hashable) -> tuple[int, ...]:
         assert isinstance(action, int)
@@ -78,12 +102,33 @@ class SequentialActions:
 
     def to_row(self, state: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         row = np.array(state, dtype=float)
-        real = self.space._real
+        real = self.space.is_real
         row[real] = (row[real] + rng.random(int(real.sum()))) / self.bins
+        for j in np.flatnonzero(self._binned_int):
+            lo, hi = self.bin_range(int(j), int(state[j]))
+            row[j] = float(rng.integers(lo, hi + 1))
         out: np.ndarray = self.space.canonical(row)[0]
         return out
 
+    def bin_range(self, j: int, b: int) -> tuple[int, int]:
+        """Native values ``[lo, hi]`` of bin ``b`` of a binned integer parameter ``j``."""
+        n = int(self._n_values[j])  # bin b holds the v with b <= v * bins / n < b + 1
+        return -((-b * n) // self.bins), -((-(b + 1) * n) // self.bins) - 1
 
+    def state_of(self, row: np.ndarray) -> tuple[int, ...]:
+        """The terminal state (choices) a native row falls in."""
+        out = []
+        for j, v in enumerate(np.asarray(row, dtype=float)):
+            if self.space.is_real[j]:
+                out.append(min(int(v * self.bins), self.bins - 1))
+            elif self._binned_int[j]:
+                out.append(int(v * self.bins // self._n_values[j]))
+            else:
+                out.append(int(v))
+        return tuple(out)
+
+
+@register("mcts")
 class AlphaX(Strategy):
     """MCTS over architecture-editing actions with optional predictor-guided rollouts.
 
@@ -188,7 +233,7 @@ class AlphaX(Strategy):
     def _suggest(self, n: int) -> list[Config]:
         out: list[Config] = []
         use_pred = self.predictor and self.n_observed >= _PREDICTOR_MIN
-        weights = _fit_linear(self.space.features(self._rows), self._scores) if use_pred else None
+        weights = fit_linear(self.space.features(self._rows), self._scores) if use_pred else None
         for _ in range(n):
             path = self._select_expand()
             sims = self.n_simulations if use_pred else 1

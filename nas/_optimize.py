@@ -5,21 +5,45 @@ from __future__ import annotations
 import importlib
 import os
 import time
-from collections.abc import Callable, Mapping
-from pathlib import Path
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from nas._errors import SearchFailedError
 from nas._executors import Executor, Outcome, make_executor
 from nas._journal import FORMAT, JournalWriter, read_journal
 from nas._objectives import SYNTHETIC, Synthetic
 from nas._registry import make_strategy
 from nas._space import Config, Space, strip_meta
 from nas._strategy import Strategy
-from nas._trial import FAILED, INFEASIBLE, OK, PENDING, TIMEOUT, Result, Trial, summarize
+from nas._trial import (
+    FAILED,
+    INFEASIBLE,
+    OK,
+    PENDING,
+    TIMEOUT,
+    Result,
+    Trial,
+    apply_result_event,
+    nonfinite_reason,
+    result_event,
+    summarize,
+)
 
 __all__ = ["load_objective", "optimize", "resume"]
 
 Objective = Callable[..., Any]
+
+# Note [Ordered results]
+# By default a result is told to the strategy as soon as it arrives and a free
+# worker gets a new suggestion at once: with workers > 1 the order of results,
+# and so every later suggestion, depends on which trial finishes first, so two
+# runs with one seed differ. ``ordered=True`` (``--ordered``) makes the search a
+# function of the seed alone: results are told in trial-id order (a later one
+# waits for the earlier ones), and a slot is refilled only when its result is
+# told, so suggest/observe calls come in the same sequence every run. The price:
+# a worker idles while an earlier, slower trial is still running. Resume
+# replays in the same order. Timeouts and retries still depend on the clock.
 _POLL_S = 0.5  # longest single wait for results; short enough to notice deadlines
 
 
@@ -60,6 +84,9 @@ class _Runner:
         retries: int,
         journal: JournalWriter | None,
         progress: bool,
+        time_budget_s: float | None = None,
+        resource_budget: float | None = None,
+        ordered: bool = False,
     ) -> None:
         self.objective = objective
         self.strategy = strategy
@@ -71,6 +98,13 @@ class _Runner:
         self.retries = retries
         self.journal = journal
         self.progress = progress
+        self.time_budget_s = time_budget_s
+        self.resource_budget = resource_budget
+        self.ordered = ordered
+        self.told: set[int] = set()  # trials whose outcome the strategy was told
+        self._finished: set[int] = set()  # trials with a final outcome
+        self._deadline: float | None = None  # time.monotonic() of the time budget
+        self.warm_queue: list[Config] = []  # warm-start configs not yet run
         self.trials: dict[int, Trial] = {}
         self.queue: list[int] = []  # trials to (re)start before asking for new ones
         self.suggestions: dict[int, Config] = {}  # trial id -> config with scheduler metadata
@@ -94,13 +128,17 @@ class _Runner:
             bar = tqdm(
                 total=self.budget, initial=sum(t.status != PENDING for t in self.trials.values())
             )
+        if self.time_budget_s is not None:
+            self._deadline = time.monotonic() + self.time_budget_s
         try:
             while True:
                 while self.queue and ex.running < self.workers:
                     self._submit(ex, self.trials[self.queue.pop(0)])
-                free = self.workers - ex.running
+                # Note [Ordered results]: a slot frees only when its result is told
+                busy = len(self.trials) - len(self.told) if self.ordered else ex.running
+                free = self.workers - busy
                 want = min(free, self.budget - len(self.trials))
-                if want > 0:
+                if want > 0 and self._may_ask():
                     self._ask(ex, want)
                 if ex.running == 0 and not self.queue:
                     break
@@ -112,8 +150,23 @@ class _Runner:
             if bar is not None:
                 bar.close()
 
+    def _may_ask(self) -> bool:
+        """Whether budget, time and resource allow one more trial."""
+        if len(self.trials) >= self.budget:
+            return False
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            return False  # out of time: no new trials, running ones finish
+        return self.resource_budget is None or self.resource_spent < self.resource_budget
+
+    @property
+    def resource_spent(self) -> float:
+        """Resource units (fidelities) of every trial suggested so far."""
+        return float(sum(t.fidelity or 0.0 for t in self.trials.values()))
+
     def _ask(self, ex: Executor, n: int) -> None:
-        configs = self.strategy.suggest(n)
+        warm = self.warm_queue[:n]  # warm-start configs run first, as given
+        self.warm_queue = self.warm_queue[n:]
+        configs = [dict(c) for c in warm] if warm else self.strategy.suggest(n)
         now = time.time()
         entries: list[dict[str, Any]] = []
         for cfg in configs:
@@ -125,7 +178,7 @@ class _Runner:
             self.suggestions[tid] = cfg
             self.trials[tid] = trial
             entries.append({"id": tid, "config": cfg})
-        self._log({"event": "suggest", "trials": entries, "time": now})
+        self._log({"event": "suggest", "trials": entries, "time": now, "warm": bool(warm)})
         for e in entries:
             self._submit(ex, self.trials[e["id"]])
 
@@ -133,7 +186,12 @@ class _Runner:
         trial = self.trials[out.trial_id]
         trial.started_at, trial.finished_at = out.started_at, out.finished_at
         trial.metrics = out.metrics
-        if out.status == "ok":
+        bad_value = None if out.value is None else nonfinite_reason(out.value)
+        if out.status == "ok" and bad_value is not None:
+            # NaN / inf: a failed trial, not retried (the objective answered, and
+            # would most likely answer the same again); the value is kept.
+            trial.status, trial.value, trial.error = FAILED, out.value, bad_value
+        elif out.status == "ok":
             trial.status, trial.value, trial.error = OK, out.value, None
         elif out.status == "infeasible":  # a verdict on the config: never retried
             trial.status, trial.value, trial.error = INFEASIBLE, None, out.error
@@ -151,16 +209,37 @@ class _Runner:
                 self.queue.append(trial.id)
                 return False
             trial.status = TIMEOUT if out.status == "timeout" else FAILED
-        self._log({"event": "result", **_result_fields(trial)})
-        self.strategy.observe(
-            [(self.suggestions[trial.id], trial.value if trial.status == OK else None)]
-        )
+        self._log(result_event(trial))
+        self.tell(trial.id, ex)
         return True
 
+    def tell(self, tid: int, ex: Executor | None = None) -> None:
+        """Tell the strategy a final outcome; in ordered mode, in trial-id order.
+
+        In ordered mode each told result is followed at once by the suggestion
+        that refills its slot (``ex`` given: not while replaying a journal).
+        """
+        if not self.ordered:
+            self._observe(tid)
+            return
+        self._finished.add(tid)
+        for nxt in sorted(set(self.trials) - self.told):
+            if nxt not in self._finished:
+                break
+            self._observe(nxt)
+            if ex is not None and self._may_ask():
+                self._ask(ex, 1)
+
+    def _observe(self, tid: int) -> None:
+        t = self.trials[tid]
+        self.strategy.observe([(self.suggestions[tid], t.value if t.status == OK else None)])
+        self.told.add(tid)
+
     def result(self, journal: str | None, mismatches: int) -> Result:
+        """The search's ``Result``; raises ``SearchFailedError`` if every trial failed."""
         history = [self.trials[i] for i in sorted(self.trials)]
         best_config, best_value = summarize(history, self.strategy.maximize)
-        return Result(
+        res = Result(
             best_config,
             best_value,
             history,
@@ -169,23 +248,84 @@ class _Runner:
             journal,
             mismatches,
         )
+        if history and best_value is None:
+            first = next((t for t in history if t.error), history[0])
+            n_inf = sum(t.status == INFEASIBLE for t in history)
+            what = f"failed or were infeasible ({n_inf} infeasible)" if n_inf else "failed"
+            raise SearchFailedError(
+                f"all {len(history)} trials {what}; the first (trial {first.id}) with: "
+                f"{first.error or first.status}",
+                res,
+            )
+        return res
 
 
-def _result_fields(t: Trial) -> dict[str, Any]:
-    return {
-        "id": t.id,
-        "status": t.status,
-        "value": t.value,
-        "fidelity": t.fidelity,
-        "attempts": t.attempts,
-        "started_at": t.started_at,
-        "finished_at": t.finished_at,
-        "error": t.error,
-        "metrics": t.metrics,
-    }
+def _warm_start(
+    warm: Sequence[Mapping[str, Any]] | str | os.PathLike[str] | None,
+    strat: Strategy,
+    space: Space,
+) -> tuple[list[Config], list[dict[str, Any]]]:
+    """``(configs to run first, results to tell)`` of a ``warm_start`` argument."""
+    if warm is None:
+        return [], []
+    if getattr(strat, "to_top", None) is not None:
+        raise ValueError(f"warm_start does not apply to a scheduler ({strat.name!r})")
+    if isinstance(warm, (str, os.PathLike)):
+        trials: dict[int, Config] = {}
+        results: list[dict[str, Any]] = []
+        for ev in read_journal(warm):
+            if ev["event"] == "suggest":
+                trials.update({e["id"]: strip_meta(e["config"]) for e in ev["trials"]})
+            elif ev["event"] == "result" and ev["status"] == OK:
+                cfg = trials[ev["id"]]
+                if not space.contains(cfg):
+                    raise ValueError(f"warm_start {warm}: trial {ev['id']} is not in the space")
+                results.append({"config": cfg, "value": ev["value"]})
+            elif ev["event"] == "warm":
+                results.extend(ev["results"])
+        return [], results
+    configs = [dict(c) for c in warm]
+    for c in configs:
+        if not space.contains(c):
+            raise ValueError(f"warm_start config {c!r} is not a valid member of the space")
+    return configs, []
 
 
-def _check_common(budget: int, workers: int, retries: int, timeout_s: float | None) -> None:
+def _check_fidelity_budget(strat: Strategy, budget: int, resource_budget: float | None) -> None:
+    """Reject a resource budget without a scheduler; warn when the top fidelity is out of reach."""
+    to_top = getattr(strat, "to_top", None)
+    if to_top is None:
+        if resource_budget is not None:
+            raise ValueError(
+                f"resource_budget needs a scheduler strategy (hyperband, asha), not {strat.name!r}"
+            )
+        return
+    trials, units = to_top()
+    top = getattr(strat, "max_fidelity", None)
+    if budget < trials:
+        warnings.warn(
+            f"{strat.name}: a budget of {budget} trials cannot reach the top fidelity {top} "
+            f"(that takes at least {trials} trials); raise budget or give resource_budget",
+            UserWarning,
+            stacklevel=3,
+        )
+    elif resource_budget is not None and resource_budget < units:
+        warnings.warn(
+            f"{strat.name}: a resource budget of {resource_budget} cannot reach the top "
+            f"fidelity {top} (that takes at least {units} units)",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _check_common(
+    budget: int,
+    workers: int,
+    retries: int,
+    timeout_s: float | None,
+    time_budget_s: float | None = None,
+    resource_budget: float | None = None,
+) -> None:
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
         raise ValueError(f"budget must be a positive int, got {budget!r}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -194,6 +334,10 @@ def _check_common(budget: int, workers: int, retries: int, timeout_s: float | No
         raise ValueError(f"retries must be an int >= 0, got {retries!r}")
     if timeout_s is not None and not timeout_s > 0:
         raise ValueError(f"timeout_s must be positive or None, got {timeout_s!r}")
+    if time_budget_s is not None and not time_budget_s > 0:
+        raise ValueError(f"time_budget_s must be positive or None, got {time_budget_s!r}")
+    if resource_budget is not None and not resource_budget > 0:
+        raise ValueError(f"resource_budget must be positive or None, got {resource_budget!r}")
 
 
 def optimize(
@@ -213,6 +357,10 @@ def optimize(
     retries: int = 1,
     progress: bool = False,
     objective_spec: str | None = None,
+    time_budget_s: float | None = None,
+    resource_budget: float | None = None,
+    ordered: bool = False,
+    warm_start: Sequence[Mapping[str, Any]] | str | os.PathLike[str] | None = None,
 ) -> Result:
     """Search ``space`` for the best value of ``objective``.
 
@@ -235,6 +383,20 @@ def optimize(
         progress: show a tqdm progress bar.
         objective_spec: how ``nas resume`` can reload the objective
             (``"module:attribute"`` or a synthetic name); stored in the journal.
+        time_budget_s: wall-clock limit of the search: no new trial starts after
+            it (running ones finish and are recorded).
+        resource_budget: for a scheduler (``hyperband``, ``asha``), the total
+            resource in fidelity units (for example epochs) over all trials; no
+            new trials are asked for once it is spent (the last batch may pass
+            it). ``budget`` still caps the number of trials.
+        ordered: tell the strategy results in suggestion order, and start a new
+            trial only when a result is told, so that with ``workers > 1`` a fixed
+            seed gives the same search every run (see Note [Ordered results]).
+        warm_start: configs to evaluate first, before the strategy's own (they
+            are trials of this search and count against ``budget``), or the
+            path of another journal whose successful results the strategy is
+            told before it suggests anything (not re-run, not counted). Not
+            for schedulers.
 
     >>> import nas
     >>> f = nas.synthetic("sphere", 2)
@@ -243,7 +405,7 @@ def optimize(
     >>> len(res.history), res.best_value < 25
     (20, True)
     """
-    _check_common(budget, workers, retries, timeout_s)
+    _check_common(budget, workers, retries, timeout_s, time_budget_s, resource_budget)
     if not callable(objective):
         raise ValueError(f"objective must be callable, got {objective!r}")
     if isinstance(strategy, Strategy):
@@ -256,11 +418,11 @@ def optimize(
         strat = make_strategy(strategy, space, seed, maximize, **options)
         name = strategy
     make_executor_check(executor)
+    warm_configs, warm_results = _warm_start(warm_start, strat, space)
+    _check_fidelity_budget(strat, budget, resource_budget)
     writer = None
     if journal is not None:
-        if Path(journal).exists() and Path(journal).stat().st_size > 0:
-            raise ValueError(f"journal {journal} already exists; use nas.resume() to continue it")
-        writer = JournalWriter(journal)
+        writer = JournalWriter(journal, create=True)  # locked: see Note [Journal writer]
         writer.write(
             {
                 "event": "start",
@@ -278,11 +440,30 @@ def optimize(
                 "retries": retries,
                 "space": space.to_json() if space.serializable() else None,
                 "objective": objective_spec or _spec_of(objective),
+                "time_budget_s": time_budget_s,
+                "resource_budget": resource_budget,
+                "ordered": ordered,
             }
         )
     runner = _Runner(
-        objective, strat, budget, workers, executor, scheduler, timeout_s, retries, writer, progress
+        objective,
+        strat,
+        budget,
+        workers,
+        executor,
+        scheduler,
+        timeout_s,
+        retries,
+        writer,
+        progress,
+        time_budget_s,
+        resource_budget,
+        ordered,
     )
+    runner.warm_queue = warm_configs
+    if warm_results:
+        runner._log({"event": "warm", "results": warm_results, "source": str(warm_start)})
+        strat.observe([(r["config"], r["value"]) for r in warm_results])
     try:
         runner.run()
     finally:
@@ -314,6 +495,7 @@ def resume(
     scheduler: str | None = None,
     progress: bool = False,
     strategy: Strategy | None = None,
+    time_budget_s: float | None = None,
 ) -> Result:
     """Continue a journaled search after a crash (or to extend its budget).
 
@@ -323,6 +505,8 @@ def resume(
     journal recorded (a synthetic function or ``module:attribute``, a
     constraint-free space). Pass ``strategy`` (a fresh instance built like the
     original) when the search was started with a ``Strategy`` instance.
+    ``time_budget_s`` limits this session (from the resume on); the resource
+    budget is the journal's.
 
     >>> import nas, tempfile, os
     >>> f = nas.synthetic("sphere", 2)
@@ -332,6 +516,43 @@ def resume(
     >>> nas.resume(path, budget=8, executor="inline").n_finished
     8
     """
+    # Lock (and cut a torn last line) before reading, so that two resumes of one
+    # journal cannot both replay it (see Note [Journal writer]).
+    writer = JournalWriter(journal, create=False)
+    try:
+        runner, mismatches = _rebuild(
+            writer,
+            journal,
+            objective,
+            space,
+            strategy,
+            budget,
+            workers,
+            executor,
+            scheduler,
+            progress,
+            time_budget_s,
+        )
+        runner.run()
+    finally:
+        writer.close()
+    return runner.result(str(journal), mismatches)
+
+
+def _rebuild(
+    writer: JournalWriter,
+    journal: str | os.PathLike[str],
+    objective: Objective | None,
+    space: Space | None,
+    strategy: Strategy | None,
+    budget: int | None,
+    workers: int | None,
+    executor: str | None,
+    scheduler: str | None,
+    progress: bool,
+    time_budget_s: float | None,
+) -> tuple[_Runner, int]:
+    """Replay a locked journal into a runner ready to continue (see ``resume``)."""
     events = read_journal(journal)
     head = events[0]
     if objective is None:
@@ -357,8 +578,10 @@ def resume(
     workers = head["workers"] if workers is None else workers
     executor = head["executor"] if executor is None else executor
     scheduler = head.get("scheduler") if scheduler is None else scheduler
-    _check_common(budget, workers, head["retries"], head["timeout_s"])
+    resource_budget = head.get("resource_budget")
+    _check_common(budget, workers, head["retries"], head["timeout_s"], time_budget_s)
     make_executor_check(executor)
+    _check_fidelity_budget(strat, budget, resource_budget)
 
     runner = _Runner(
         objective,
@@ -371,13 +594,19 @@ def resume(
         head["retries"],
         None,
         progress,
+        time_budget_s,
+        resource_budget,
+        bool(head.get("ordered", False)),
     )
     mismatches = 0
     for ev in events[1:]:
         kind = ev.get("event")
+        if kind == "warm":
+            strat.observe([(r["config"], r["value"]) for r in ev["results"]])
         if kind == "suggest":
             cfgs = [e["config"] for e in ev["trials"]]
-            mismatches += not strat.replay(cfgs)
+            if not ev.get("warm"):
+                mismatches += not strat.replay(cfgs)
             for e in ev["trials"]:
                 cfg = e["config"]
                 fid = cfg.get("_fidelity")
@@ -390,26 +619,20 @@ def resume(
                 runner.suggestions[e["id"]] = cfg
                 runner.trials[e["id"]] = t
         elif kind == "result":
-            t = runner.trials[ev["id"]]
-            t.status, t.value, t.attempts = ev["status"], ev["value"], ev["attempts"]
-            t.started_at, t.finished_at, t.error = ev["started_at"], ev["finished_at"], ev["error"]
-            t.metrics = ev.get("metrics")
-            strat.observe([(runner.suggestions[t.id], t.value if t.status == OK else None)])
+            apply_result_event(runner.trials[ev["id"]], ev)
+            runner.tell(ev["id"])
     runner.queue = [tid for tid in sorted(runner.trials) if runner.trials[tid].status == PENDING]
     for tid in runner.queue:
         runner.trials[tid].attempts = 0
-    runner.journal = JournalWriter(journal)
-    runner.journal.write(
+    runner.journal = writer
+    writer.write(
         {
             "event": "resume",
             "time": time.time(),
             "budget": budget,
             "replay_mismatches": mismatches,
             "rerun": list(runner.queue),
+            "repaired_bytes": writer.repaired_bytes,
         }
     )
-    try:
-        runner.run()
-    finally:
-        runner.journal.close()
-    return runner.result(str(journal), mismatches)
+    return runner, mismatches

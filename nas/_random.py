@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from nas._registry import register
 from nas._space import Config
 from nas._strategy import Strategy
 
 __all__ = ["RandomSearch"]
 
 
+@register("random")
 class RandomSearch(Strategy):
     """Independent uniform draws from the space (constraints by rejection).
 

@@ -1,46 +1,36 @@
-"""Strategies by name: ``make_strategy("lamcts", space, seed=0, ...)``."""
+"""Strategies by name: ``make_strategy("lamcts", space, seed=0, ...)``.
+
+Each strategy module registers its names here (``@register("random")`` on the
+class, or ``register(name)(factory)`` for a preset of options), so this module
+imports no strategy and none of them imports back through it in a cycle;
+``import nas`` imports every strategy module, which fills ``STRATEGIES``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from nas._asha import ASHA
-from nas._bo import BayesOpt
-from nas._evolution import RegularizedEvolution
-from nas._hyperband import Hyperband
-from nas._lamcts import LAMCTS
-from nas._lanas import LaNAS
-from nas._mcts import AlphaX
-from nas._random import RandomSearch
-from nas._space import Space
-from nas._strategy import Strategy
-from nas._turbo import TuRBO
+if TYPE_CHECKING:
+    from nas._space import Space
+    from nas._strategy import Strategy
 
-__all__ = ["STRATEGIES", "make_strategy"]
+__all__ = ["STRATEGIES", "make_strategy", "register"]
+
+STRATEGIES: dict[str, Callable[..., Strategy]] = {}
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _lamcts_turbo(space: Space, seed: int | None, maximize: bool, **kw: Any) -> Strategy:
-    return LAMCTS(space, seed, maximize, solver="turbo", **kw)
+def register(name: str) -> Callable[[F], F]:
+    """Register a strategy class or factory ``(space, seed, maximize, **options)`` as ``name``."""
 
+    def deco(factory: F) -> F:
+        if name in STRATEGIES:
+            raise ValueError(f"strategy name {name!r} is already registered")
+        STRATEGIES[name] = factory
+        return factory
 
-def _lamcts_bo(space: Space, seed: int | None, maximize: bool, **kw: Any) -> Strategy:
-    return LAMCTS(space, seed, maximize, solver="bo", **kw)
-
-
-STRATEGIES: dict[str, Callable[..., Strategy]] = {
-    "random": RandomSearch,
-    "evolution": RegularizedEvolution,
-    "bo": BayesOpt,
-    "turbo": TuRBO,
-    "lamcts": LAMCTS,
-    "lamcts-turbo": _lamcts_turbo,
-    "lamcts-bo": _lamcts_bo,
-    "lanas": LaNAS,
-    "mcts": AlphaX,
-    "hyperband": Hyperband,
-    "asha": ASHA,
-}
+    return deco
 
 
 def make_strategy(

@@ -29,8 +29,10 @@ __all__ = ["Config", "Space", "strip_meta"]
 Config = dict[str, Any]
 Constraint = Callable[[Config], bool]
 
+# to_json tag -> loader of the whole mapping (register_json)
+_JSON_KINDS: dict[str, Callable[[Mapping[str, Any]], Space]] = {}
 _MAX_REJECTIONS = 1000  # candidate draws per wanted sample before giving up
-_MIN_SWITCH = 0.2  # least chance that a perturbed categorical changes (see box_rows)
+_MIN_SWITCH = 0.2  # least factor on the chance that box_rows perturbs a categorical
 
 
 def strip_meta(config: Mapping[str, Any]) -> Config:
@@ -129,6 +131,30 @@ class Space:
     def __len__(self) -> int:
         return self.n_params
 
+    @property
+    def is_real(self) -> np.ndarray:
+        """Boolean mask over parameters: which are ``Real``."""
+        out: np.ndarray = self._real.copy()
+        return out
+
+    @property
+    def is_int(self) -> np.ndarray:
+        """Boolean mask over parameters: which are ``Int``."""
+        out: np.ndarray = self._int.copy()
+        return out
+
+    @property
+    def is_categorical(self) -> np.ndarray:
+        """Boolean mask over parameters: which are ``Categorical``."""
+        out: np.ndarray = self._cat.copy()
+        return out
+
+    @property
+    def feature_offsets(self) -> np.ndarray:
+        """Parameter ``j``'s features are columns ``offsets[j]:offsets[j + 1]``."""
+        out: np.ndarray = self._offsets.copy()
+        return out
+
     def __repr__(self) -> str:
         inner = ", ".join(f"{n}={p!r}" for n, p in zip(self.names, self.params, strict=True))
         return f"Space({inner})"
@@ -169,19 +195,22 @@ class Space:
         """``n`` rows in a box around ``center`` (TuRBO-style trust region).
 
         ``half_width`` is per parameter, in unit terms (a real's unit coordinate,
-        an int's ordinal ``(v - low) / (high - low)``). Each parameter is perturbed
-        with probability ``perturb_prob`` (at least one per row). Reals are drawn
-        uniformly in the box; ints uniformly among the integers inside the box
-        (always at least the neighbours one step away);
-        a categorical switches to another category with probability
-        ``2 * half_width`` clipped to ``[0.2, 1]`` (a floor, so a shrunken region
-        still tries other categories).
+        an int's ordinal ``(v - low) / (high - low)``). Each parameter is chosen
+        with probability ``perturb_prob`` (a categorical with that times
+        ``2 * half_width`` clipped to ``[0.2, 1]``: a shrunken region changes fewer
+        categories, but still tries other ones), at least one per row, and every
+        chosen parameter changes: reals are drawn uniformly in the box, ints
+        uniformly among the other integers inside the box (which always reaches
+        the neighbours one step away), categoricals switch to another category.
+        So no row is a copy of ``center`` (unless no parameter can change).
         """
         p = self.n_params
         hw = np.broadcast_to(np.asarray(half_width, dtype=float), (p,))
         center = np.asarray(center, dtype=float)
         out = np.repeat(center[None, :], n, axis=0)
-        mask = self._pick_params(rng, out, perturb_prob)
+        prob = np.full(p, float(perturb_prob))
+        prob[self._cat] *= np.clip(2.0 * hw[self._cat], _MIN_SWITCH, 1.0)
+        mask = self._pick_params(rng, out, prob)
         u = rng.random((n, p))
         if self._real.any():
             lo = np.clip(center - hw, 0.0, 1.0)
@@ -197,24 +226,29 @@ class Space:
             # at least one integer step either way: a shrunken box must not freeze an int
             lo_i = np.clip(np.minimum(lo_i, center - 1), 0, None)
             hi_i = np.minimum(np.maximum(hi_i, center + 1), self._n_values - 1)
-            vals = lo_i + np.floor(u * (hi_i - lo_i + 1))
-            vals = np.minimum(vals, hi_i)
+            # uniform among the hi - lo integers of the box other than the centre
+            vals = lo_i + np.minimum(np.floor(u * (hi_i - lo_i)), np.maximum(hi_i - lo_i - 1, 0))
+            vals = np.where(vals >= center, vals + 1, vals)
             out[:, self._int] = np.where(mask[:, self._int], vals[:, self._int], out[:, self._int])
         if self._cat.any():
             k = self._n_values
-            p_switch = np.clip(2.0 * hw, _MIN_SWITCH, 1.0)
-            switch = mask & (rng.random((n, p)) < p_switch) & (k > 1)
             shift = 1 + np.floor(u * np.maximum(k - 1, 1))
             vals = np.mod(center + shift, np.maximum(k, 1))
             cols = self._cat
-            out[:, cols] = np.where(switch[:, cols], vals[:, cols], out[:, cols])
+            out[:, cols] = np.where(mask[:, cols], vals[:, cols], out[:, cols])
         return self.canonical(out)
 
-    def _pick_params(self, rng: np.random.Generator, rows: np.ndarray, prob: float) -> np.ndarray:
-        """Mask of active parameters to change: each with ``prob``, at least one per row."""
-        active = self.active_mask(rows)
+    def _pick_params(
+        self, rng: np.random.Generator, rows: np.ndarray, prob: float | np.ndarray
+    ) -> np.ndarray:
+        """Mask of parameters to change: each with ``prob``, at least one per row.
+
+        Only active parameters that can take another value (not an ``Int`` or
+        ``Categorical`` with a single value) are ever picked.
+        """
+        active = self.active_mask(rows) & (self._n_values != 1)
         mask: np.ndarray = (rng.random(rows.shape) < prob) & active
-        none = ~mask.any(axis=1)
+        none = ~mask.any(axis=1) & active.any(axis=1)
         if none.any():
             pick = rng.random((int(none.sum()), rows.shape[1]))
             pick[~active[none]] = -1.0
@@ -430,6 +464,17 @@ class Space:
             "conditions": {c: [p, list(v)] for c, (p, v) in self.conditions.items()},
         }
 
+    @staticmethod
+    def register_json(tag: str, load: Callable[[Mapping[str, Any]], Space]) -> None:
+        """Let ``from_json`` rebuild a subclass whose ``to_json`` has the key ``tag``.
+
+        ``load`` gets the whole JSON mapping. Serialisation dispatches on the tag,
+        so ``Space`` never imports its subclasses.
+        """
+        if tag in _JSON_KINDS or tag in ("params", "conditions"):
+            raise ValueError(f"Space.register_json: tag {tag!r} is taken")
+        _JSON_KINDS[tag] = load
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Space:
         """Inverse of ``to_json``.
@@ -439,14 +484,9 @@ class Space:
         >>> nas.Space.from_json(json.loads(json.dumps(s.to_json()))).names
         ['x']
         """
-        if "nas_space" in data:
-            from nas.spaces import from_json
-
-            return from_json(data)
-        if "cell" in data:
-            from nas._cells import CellSpace
-
-            return CellSpace(**data["cell"])
+        for tag, load in _JSON_KINDS.items():
+            if tag in data:
+                return load(data)
         params = {n: param_from_json(p) for n, p in data["params"].items()}
         conds = {c: (pv[0], pv[1]) for c, pv in data.get("conditions", {}).items()}
         return cls(params, conditions=conds)

@@ -3,9 +3,10 @@
 Note [Strategy contract]
 - ``suggest(n)`` returns ``n`` configs; none repeats a config that is still
   pending (suggested and not yet observed) or another one in the same batch.
-- ``observe([(config, value), ...])`` reports results; ``value=None`` (or NaN)
-  marks a failed trial, which only clears it from the pending set (schedulers
-  treat it as the worst value in its rung).
+- ``observe([(config, value), ...])`` reports results; ``value=None``, NaN or
+  +-inf marks a failed trial, which only clears it from the pending set
+  (schedulers treat it as the worst value in its rung): no model ever sees a
+  non-finite score.
 - Same seed and same sequence of calls give the same suggestions.
 - A strategy is a plain picklable object (NumPy arrays and a ``Generator``).
 Internally every strategy maximizes a *score*: ``value`` when ``maximize`` is
@@ -17,10 +18,12 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
+
+if TYPE_CHECKING:
+    from threadpoolctl import ThreadpoolController
 
 from nas._space import Config, Space, strip_meta
 
@@ -33,6 +36,8 @@ _CONTROLLER: list[ThreadpoolController] = []
 def _blas_controller() -> ThreadpoolController:
     """One cached controller (building one scans the loaded libraries, ~4 ms)."""
     if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+
         _CONTROLLER.append(ThreadpoolController())
     return _CONTROLLER[0]  # random draws per missing suggestion before declaring exhaustion
 
@@ -88,7 +93,7 @@ class Strategy(ABC):
         return [dict(c) for c in configs]
 
     def observe(self, results: Iterable[tuple[Mapping[str, Any], float | None]]) -> None:
-        """Report ``(config, value)`` pairs; ``value`` None or NaN means failed."""
+        """Report ``(config, value)`` pairs; ``value`` None, NaN or inf means failed."""
         ok_cfgs: list[Config] = []
         ok_scores: list[float] = []
         for item in results:
@@ -102,10 +107,8 @@ class Strategy(ABC):
                 ):
                     raise ValueError(f"observe: value must be a number or None, got {value!r}")
                 value = float(value)
-                if math.isinf(value):
-                    raise ValueError(f"observe: value must be finite, got {value}")
             self.pending.pop(self.trial_key(cfg), None)
-            if value is None or math.isnan(value):
+            if value is None or not math.isfinite(value):
                 self._tell_failure(cfg)
                 continue
             ok_cfgs.append(cfg)

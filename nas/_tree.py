@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.svm import SVC
 
-__all__ = ["Node", "PartitionTree", "ucb_score"]
+if TYPE_CHECKING:
+    from sklearn.svm import SVC
+
+__all__ = ["Node", "PartitionTree", "effective_cp", "ucb_score"]
 
 _KMEANS_ITERS = 30
 
@@ -138,6 +141,8 @@ class PartitionTree:
         labels = two_means(z, y)
         if labels.min() == labels.max():
             return False
+        from sklearn.svm import SVC  # lazily: importing sklearn costs ~1 s (nas --help)
+
         # A soft SVM sometimes puts every sample on one side of a small, lopsided
         # split; a stiffer, class-balanced one usually separates it.
         for c, weight in ((self.svm_c, None), (100.0 * self.svm_c, "balanced")):
@@ -190,3 +195,19 @@ def in_region(path: Path, feats: np.ndarray) -> np.ndarray:
         sel = np.flatnonzero(mask)
         mask[sel] = node.goes_left(feats[sel]) == went_left
     return mask
+
+
+def effective_cp(cp: float | None, fraction: float, scores: np.ndarray) -> float:
+    """``cp`` when given, else ``fraction`` of the observed score range (0 with no data).
+
+    Shared by LA-MCTS and LaNAS.
+
+    >>> import numpy as np
+    >>> effective_cp(None, 0.1, np.array([1.0, 3.0]))
+    0.2
+    """
+    if cp is not None:
+        return cp
+    if not len(scores):
+        return 0.0
+    return fraction * float(scores.max() - scores.min())

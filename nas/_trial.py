@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from nas._space import Config
 
-__all__ = ["Result", "Trial"]
+__all__ = ["Result", "Trial", "apply_result_event", "result_event"]
 
 OK, FAILED, TIMEOUT, PENDING = "ok", "failed", "timeout", "pending"
 INFEASIBLE = "infeasible"  # the objective ran and said the config breaks a constraint
@@ -43,12 +44,86 @@ class Trial:
         return asdict(self)
 
 
+def result_event(t: Trial) -> dict[str, Any]:
+    """The journal's ``result`` event of a finished trial (standard JSON).
+
+    A non-finite value (a failed trial, see ``nonfinite_reason``) is written as
+    ``value: null`` plus ``nonfinite_value: "nan" | "inf" | "-inf"``; a
+    non-finite number among the top-level ``metrics`` likewise as null, named in
+    ``nonfinite_metrics`` (metric -> ``"nan" | "inf" | "-inf"``).
+
+    >>> ev = result_event(Trial(0, {"x": 1}, status=FAILED, value=float("inf")))
+    >>> ev["value"], ev["nonfinite_value"]
+    (None, 'inf')
+    >>> ev = result_event(Trial(1, {"x": 1}, status=OK, value=0.5,
+    ...                         metrics={"accuracy": 0.5, "loss": float("nan")}))
+    >>> ev["metrics"], ev["nonfinite_metrics"]
+    ({'accuracy': 0.5, 'loss': None}, {'loss': 'nan'})
+    """
+    ev: dict[str, Any] = {
+        "event": "result",
+        "id": t.id,
+        "status": t.status,
+        "value": t.value,
+        "fidelity": t.fidelity,
+        "attempts": t.attempts,
+        "started_at": t.started_at,
+        "finished_at": t.finished_at,
+        "error": t.error,
+        "metrics": t.metrics,
+    }
+    if t.value is not None and not math.isfinite(t.value):
+        ev["value"], ev["nonfinite_value"] = None, str(t.value)
+    if t.metrics is not None:
+        bad = {k: str(float(v)) for k, v in t.metrics.items() if _nonfinite_number(v)}
+        if bad:
+            ev["metrics"] = {k: None if k in bad else v for k, v in t.metrics.items()}
+            ev["nonfinite_metrics"] = bad
+    return ev
+
+
+def _nonfinite_number(v: Any) -> bool:
+    return isinstance(v, (float, np.floating)) and not math.isfinite(v)
+
+
+def apply_result_event(t: Trial, ev: dict[str, Any]) -> None:
+    """Copy a journaled ``result`` event onto its trial (inverse of ``result_event``).
+
+    >>> t = Trial(1, {"x": 1})
+    >>> apply_result_event(t, result_event(Trial(1, {"x": 1}, status=OK, value=0.5,
+    ...                                          metrics={"loss": float("inf")})))
+    >>> t.status, t.value, t.metrics
+    ('ok', 0.5, {'loss': inf})
+    """
+    t.status, t.attempts, t.error = ev["status"], ev["attempts"], ev["error"]
+    t.value = float(ev["nonfinite_value"]) if "nonfinite_value" in ev else ev["value"]
+    t.started_at, t.finished_at = ev["started_at"], ev["finished_at"]
+    metrics = ev.get("metrics")  # absent in journals written before metrics existed
+    if metrics is not None:
+        metrics = dict(metrics)
+        metrics.update({k: float(v) for k, v in ev.get("nonfinite_metrics", {}).items()})
+    t.metrics = metrics
+
+
+def nonfinite_reason(value: float) -> str | None:
+    """Why ``value`` counts as a failed trial, or None for a finite value.
+
+    >>> nonfinite_reason(float("nan"))
+    'objective returned nan (a non-finite value is a failed trial)'
+    """
+    if math.isfinite(value):
+        return None
+    return f"objective returned {value} (a non-finite value is a failed trial)"
+
+
 @dataclass
 class Result:
     """Outcome of ``nas.optimize`` / ``nas.resume``.
 
     ``best_config`` / ``best_value`` come from the successful trials at the
-    highest fidelity reached (all trials when there is no fidelity).
+    highest fidelity reached (all trials when there is no fidelity); a trial
+    whose objective returned NaN or inf is failed, so ``best_value`` is always
+    finite (or None when no trial succeeded).
     """
 
     best_config: Config | None

@@ -7,22 +7,20 @@ where candidates are additionally kept inside the selected region.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from nas._gp import GP, gp_subset
+from nas._region import Region, keep_inside
+from nas._registry import register
 from nas._space import Config, Space
 from nas._strategy import Strategy
 
 __all__ = ["TrustRegion", "TuRBO"]
 
-Region = Callable[[np.ndarray], np.ndarray]  # native rows -> bool mask "inside"
-
 _MAX_GP_POINTS = 250  # nearest points to the centre kept for the local GP
 _TS_POOL = 200  # candidates in the joint Thompson draw (see propose_in_region)
-_PULL_STEPS = 8  # halvings when pulling an outside candidate toward the centre
 
 
 @dataclass
@@ -71,43 +69,10 @@ class TrustRegion:
 def param_weights(space: Space, lengthscales: np.ndarray) -> np.ndarray:
     """Per-parameter box weights from GP length scales (geometric mean 1)."""
     per = np.empty(space.n_params)
-    offs = space._offsets
+    offs = space.feature_offsets
     for j in range(space.n_params):
         per[j] = float(np.mean(lengthscales[offs[j] : offs[j + 1]]))
     return per / math.exp(float(np.mean(np.log(per))))
-
-
-def pull_inside(space: Space, center: np.ndarray, rows: np.ndarray, inside: Region) -> np.ndarray:
-    """Keep rows inside the region; move outside ones toward ``center`` until inside.
-
-    Discrete parameters of an outside row first revert to the centre's values, then
-    the real coordinates shrink toward the centre by halving. Rows that never get
-    inside are dropped.
-    """
-    ok = inside(rows)
-    if ok.all():
-        return rows
-    out = rows.copy()
-    bad = np.flatnonzero(~ok)
-    disc = ~space._real
-    if disc.any():
-        out[np.ix_(bad, np.flatnonzero(disc))] = center[disc]
-        out[bad] = space.canonical(out[bad])
-        ok[bad] = inside(out[bad])
-        bad = np.flatnonzero(~ok)
-    t = 1.0
-    for _ in range(_PULL_STEPS):
-        if not len(bad):
-            break
-        t /= 2.0
-        trial = center + t * (rows[bad] - center)
-        trial[:, disc] = center[disc]
-        trial = space.canonical(trial)
-        got = inside(trial)
-        out[bad[got]] = trial[got]
-        ok[bad[got]] = True
-        bad = bad[~got]
-    return out[ok]
 
 
 def propose_in_region(
@@ -120,13 +85,24 @@ def propose_in_region(
     n_candidates: int,
     inside: Region | None = None,
 ) -> np.ndarray:
-    """Candidate rows from the trust region, best Thompson draws first."""
+    """Candidate rows from the trust region, best Thompson draws first.
+
+    With ``inside`` (LA-MCTS), candidates are kept inside that region as in
+    Note [Sampling inside a region], anchored at the centre only: boxes around
+    other samples would leave the trust region, where the local GP knows little
+    and Thompson sampling would favour them for their uncertainty alone.
+    """
     weights = param_weights(space, gp.lengthscales)
     half = np.clip(weights * length / 2.0, 0.0, 1.0)
     prob = min(20.0 / space.n_params, 1.0)
-    cands = space.box_rows(rng, center, half, n_candidates, perturb_prob=prob)
+
+    def box(m: int) -> np.ndarray:
+        return space.box_rows(rng, center, half, m, perturb_prob=prob)
+
+    cands = box(n_candidates)
     if inside is not None:
-        cands = pull_inside(space, center, cands, inside)
+        want = min(n_candidates // 4, _TS_POOL // 2)
+        cands = keep_inside(space, rng, cands, inside, center[None, :], box, half, want)
     if not len(cands):
         return cands
     feats = space.features(cands)
@@ -148,6 +124,7 @@ def propose_in_region(
     return cands[order + rest]
 
 
+@register("turbo")
 class TuRBO(Strategy):
     """TuRBO-1: a local GP in a trust region centred on the best point of the run.
 

@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from nas import _arch_cli
+from nas._errors import SearchFailedError
 from nas._journal import read_journal
 from nas._objectives import SYNTHETIC, Synthetic
 from nas._optimize import load_objective, optimize, resume
 from nas._registry import STRATEGIES
 from nas._space import Space
-from nas._trial import OK, Result, Trial, summarize
+from nas._trial import OK, Result, Trial, apply_result_event, summarize
 
 __all__ = ["main"]
 
@@ -64,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
         help="module:attribute of a nas.Space (non-synthetic objectives), "
         "or nb101 / nb201 / chain with --dataset",
     )
-    s.add_argument("--strategy", default="lamcts", choices=sorted(STRATEGIES))
+    s.add_argument(
+        "--strategy", default="lamcts", choices=sorted(STRATEGIES), help="search strategy"
+    )
     s.add_argument(
         "--option",
         action="append",
@@ -73,9 +76,23 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="strategy option (value parsed as JSON), repeatable",
     )
-    s.add_argument("--budget", type=int, default=100)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--workers", type=int, default=1)
+    s.add_argument("--budget", type=int, default=100, help="number of trials (default 100)")
+    s.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="wall-clock limit: no new trial starts after it (running ones finish)",
+    )
+    s.add_argument(
+        "--resource-budget",
+        type=float,
+        default=None,
+        metavar="UNITS",
+        help="hyperband/asha: total fidelity units (e.g. epochs) over all trials",
+    )
+    s.add_argument("--seed", type=int, default=0, help="seed of the strategy (default 0)")
+    s.add_argument("--workers", type=int, default=1, help="trials run at once (default 1)")
     s.add_argument(
         "--executor",
         choices=["local", "inline", "dask"],
@@ -87,25 +104,59 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--journal", default=None, help="append-only JSON-lines journal to write")
     s.add_argument("--timeout", type=float, default=None, help="per-trial timeout in seconds")
-    s.add_argument("--retries", type=int, default=1)
+    s.add_argument(
+        "--retries", type=int, default=1, help="extra attempts of a failed trial (default 1)"
+    )
     direction = s.add_mutually_exclusive_group()
-    direction.add_argument("--maximize", action="store_true", default=None)
-    direction.add_argument("--minimize", action="store_true", default=None)
-    s.add_argument("--progress", action="store_true")
+    direction.add_argument(
+        "--maximize", action="store_true", default=None, help="larger values are better"
+    )
+    direction.add_argument(
+        "--minimize",
+        action="store_true",
+        default=None,
+        help="smaller values are better (the default for synthetic functions)",
+    )
+    s.add_argument("--progress", action="store_true", help="show a progress bar")
+    s.add_argument(
+        "--warm-start",
+        default=None,
+        metavar="JOURNAL",
+        help="tell the strategy the successful results of another journal first",
+    )
+    s.add_argument(
+        "--ordered",
+        action="store_true",
+        help="tell results in suggestion order: with --workers > 1, one seed, one search",
+    )
     _arch_cli.add_train_arguments(s)
 
     r = sub.add_parser("resume", help="continue a journaled search")
-    r.add_argument("journal")
+    r.add_argument("journal", help="journal written by nas search")
     r.add_argument(
         "--budget", type=int, default=None, help="new total budget (default: the original)"
     )
-    r.add_argument("--workers", type=int, default=None)
-    r.add_argument("--executor", choices=["local", "inline", "dask"], default=None)
-    r.add_argument("--scheduler", default=None)
-    r.add_argument("--progress", action="store_true")
+    r.add_argument(
+        "--workers", type=int, default=None, help="trials run at once (default: the original)"
+    )
+    r.add_argument(
+        "--executor",
+        choices=["local", "inline", "dask"],
+        default=None,
+        help="where trials run (default: the original)",
+    )
+    r.add_argument("--scheduler", default=None, help="Dask scheduler address")
+    r.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="wall-clock limit of this session",
+    )
+    r.add_argument("--progress", action="store_true", help="show a progress bar")
 
     rep = sub.add_parser("report", help="summarize a journal")
-    rep.add_argument("journal")
+    rep.add_argument("journal", help="journal to summarize")
     rep.add_argument("--plot", default=None, help="write the best-so-far curve to this image file")
     rep.add_argument("--top", type=int, default=5, help="rows in the table of best trials")
     _arch_cli.add_bench_parser(sub)
@@ -170,6 +221,10 @@ def _search(args: argparse.Namespace) -> Result:
         retries=args.retries,
         progress=args.progress,
         objective_spec=spec,
+        time_budget_s=args.time_budget,
+        resource_budget=args.resource_budget,
+        ordered=args.ordered,
+        warm_start=args.warm_start,
     )
 
 
@@ -196,16 +251,8 @@ def history_from_journal(path: str) -> tuple[list[Trial], dict[str, Any]]:
                 cfg = {k: v for k, v in e["config"].items() if not k.startswith("_")}
                 fid = e["config"].get("_fidelity")
                 trials[e["id"]] = Trial(e["id"], cfg, fid, suggested_at=ev["time"])
-        elif ev.get("event") == "result" and ev["id"] in trials:
-            t = trials[ev["id"]]
-            t.status, t.value, t.attempts, t.error = (
-                ev["status"],
-                ev["value"],
-                ev["attempts"],
-                ev["error"],
-            )
-            t.started_at, t.finished_at = ev["started_at"], ev["finished_at"]
-            t.metrics = ev.get("metrics")
+        elif ev.get("event") == "result":
+            apply_result_event(trials[ev["id"]], ev)  # read_journal checked the id
     return [trials[i] for i in sorted(trials)], events[0]
 
 
@@ -268,6 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     executor=args.executor,
                     scheduler=args.scheduler,
                     progress=args.progress,
+                    time_budget_s=args.time_budget,
                 )
             )
         else:
@@ -281,4 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError) as err:
         print(f"nas: error: {err}", file=sys.stderr)
         return 2
+    except SearchFailedError as err:
+        _print_result(err.result)
+        print(f"nas: error: {err}", file=sys.stderr)
+        return 1
     return 0

@@ -604,3 +604,6 @@ def from_json(data: Mapping[str, Any]) -> Space:
     if kind == "chain":
         return ChainSpace(**args)
     raise ValueError(f"unknown architecture space in JSON: {kind!r}")
+
+
+Space.register_json("nas_space", from_json)

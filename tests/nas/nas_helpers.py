@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import nas
 
 # Small settings so every strategy leaves its initial phase within a few dozen trials.
@@ -20,6 +22,7 @@ SMALL_OPTIONS: dict[str, dict[str, Any]] = {
     "lamcts": {"n_init": 8, "leaf_size": 5, "n_candidates": 200},
     "lamcts-turbo": {"n_init": 8, "leaf_size": 5, "n_candidates": 200},
     "lamcts-bo": {"n_init": 8, "leaf_size": 5, "n_candidates": 200},
+    "lamcts-cmaes": {"n_init": 8, "leaf_size": 5, "round_evals": 6},
     "lanas": {"n_init": 8, "height": 3},
     "mcts": {"n_simulations": 4},
     "hyperband": {"max_fidelity": 9, "eta": 3},
@@ -92,3 +95,25 @@ class FailOnce:
         if self.how == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
         raise RuntimeError("first call fails")
+
+
+def categorical_table(positions: int = 4, ops: int = 6, seed: int = 0) -> tuple[nas.Space, Any]:
+    """A structured lookup table (maximize): per-position op scores plus neighbour pairs.
+
+    Stands in for a tabular NAS benchmark: ``ops ** positions`` configurations, no
+    two of them equal, and an optimum that greedy per-position choices miss.
+    """
+    rng = np.random.default_rng(seed)
+    unary = rng.normal(size=(positions, ops))
+    pair = 0.5 * rng.normal(size=(positions - 1, ops, ops))
+    space = nas.Space(
+        {f"p{i}": nas.Categorical([f"op{j}" for j in range(ops)]) for i in range(positions)}
+    )
+
+    def table(config: dict[str, Any]) -> float:
+        idx = [int(str(config[f"p{i}"])[2:]) for i in range(positions)]
+        v = sum(unary[i, idx[i]] for i in range(positions))
+        v += sum(pair[i, idx[i], idx[i + 1]] for i in range(positions - 1))
+        return float(v)
+
+    return space, table

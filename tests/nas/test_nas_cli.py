@@ -160,3 +160,15 @@ def test_sigkilled_search_resumes_to_the_same_number_of_finished_trials(tmp_path
     assert len(ids) == len(set(ids))  # no finished trial ran twice
     assert all(e["status"] == "ok" for e in results)
     assert f"{budget} ({budget} finished, 0 failed)" in out.stdout
+
+
+def test_every_option_has_help() -> None:
+    from nas.cli import _parser
+
+    parser = _parser()
+    subs = next(a for a in parser._actions if a.dest == "command").choices
+    assert subs is not None
+    for name, sub in subs.items():
+        for action in sub._actions:
+            if action.dest != "help":
+                assert action.help, f"nas {name} {action.option_strings or action.dest}: no help"

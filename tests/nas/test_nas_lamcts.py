@@ -66,14 +66,14 @@ def test_minimizing_keeps_the_lower_values_on_the_left() -> None:
     assert raw_left.mean() <= raw_right.mean()
 
 
-@pytest.mark.parametrize("solver", ["bo", "turbo"])
+@pytest.mark.parametrize("solver", ["bo", "turbo", "cmaes"])
 def test_proposals_satisfy_every_svm_constraint_on_the_path(solver: str) -> None:
-    kw = {"max_round_evals": 3} if solver == "turbo" else {}
+    kw = {"round_evals": 3} if solver != "bo" else {}
     s = _fed(solver, n=45, cp=0.5, **kw)
     checked = 0
     for _ in range(6):
         cfgs = s.suggest(3)
-        path = s._round.path if solver == "turbo" and s._round is not None else s.last_path
+        path = s._round.path if solver != "bo" and s._round is not None else s.last_path
         assert path, "expected a non-trivial path after 45 samples"
         feats = s.space.features(s.space.to_rows(cfgs))
         assert in_region(path, feats).all()
@@ -149,7 +149,9 @@ def test_integer_and_categorical_suggestions_stay_native() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"solver": "cmaes"}, "solver"),
+        ({"solver": "cma"}, "solver"),
+        ({"round_evals": 0}, "round_evals"),
+        ({"leaf_init": -1}, "leaf_init"),
         ({"leaf_size": 1}, "leaf_size"),
         ({"cp": -1.0}, "cp"),
         ({"kernel": "sigmoid"}, "kernel"),
@@ -187,3 +189,18 @@ def test_lanas_cp_zero_goes_left_and_left_is_the_good_side() -> None:
     w, thr, _ = path[0]
     left = feats @ w[:-1] + w[-1] > thr
     assert s._scores[left].mean() > s._scores[~left].mean()
+
+
+@pytest.mark.parametrize("solver", ["turbo", "cmaes"])
+def test_the_tree_is_relearned_every_round_and_the_solver_carries_over(solver: str) -> None:
+    f = nas.synthetic("ackley", 6)
+    s = nas.LAMCTS(f.space, seed=0, maximize=False, solver=solver, n_init=10, leaf_size=8,
+                   round_evals=5, leaf_init=2, n_candidates=200)  # fmt: skip
+    for _ in range(60):
+        s.observe([(c, f(c)) for c in s.suggest(1)])
+    # 50 model-based results in rounds of 5: the partition was learned about 10 times
+    # (a round that ran until its trust region collapsed needed >= 7 x 6 failures)
+    assert s.rounds >= 9
+    assert 1 <= s.restarts < s.rounds  # most rounds kept the solver's state
+    best = s.best()
+    assert best is not None and best[1] < 12.0

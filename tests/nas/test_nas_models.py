@@ -8,7 +8,8 @@ from scipy.optimize import approx_fprime
 
 import nas
 from nas._gp import GP, expected_improvement
-from nas._turbo import TrustRegion, param_weights, pull_inside
+from nas._region import keep_inside
+from nas._turbo import TrustRegion, param_weights
 
 
 def test_gp_gradient_matches_finite_differences() -> None:
@@ -73,13 +74,39 @@ def test_param_weights_have_geometric_mean_one() -> None:
     assert w.shape == (3,) and np.exp(np.log(w).mean()) == pytest.approx(1.0)
 
 
-def test_pull_inside_moves_outside_candidates_toward_the_centre() -> None:
+def test_keep_inside_samples_the_region_not_the_centre() -> None:
+    space = nas.Space({"a": nas.Real(0, 1), "b": nas.Real(0, 1), "c": nas.Categorical([0, 1, 2])})
+    rng = np.random.default_rng(0)
+    center = np.array([0.5, 0.5, 0.0])
+
+    def region(r: np.ndarray) -> np.ndarray:
+        return (r[:, 0] >= 0.5) & (r[:, 2] != 2)
+
+    def box(m: int) -> np.ndarray:
+        return space.box_rows(rng, center, 0.2, m)
+
+    rows = keep_inside(space, rng, box(400), region, center[None, :], box, 0.2, 200)
+    assert len(rows) >= 200 and region(rows).all()
+    near = np.abs(rows[:, :2] - center[:2]).max(axis=1) < 0.02
+    assert near.mean() < 0.05  # pulling onto the centre made this 72-90%
+    assert not np.any(np.all(rows == center, axis=1))
+
+
+def test_keep_inside_moves_stragglers_toward_the_region() -> None:
     space = nas.Space({"a": nas.Real(0, 1), "b": nas.Real(0, 1)})
-    center = np.array([0.5, 0.5])
-    rows = np.array([[0.55, 0.5], [1.0, 1.0], [0.0, 0.0]])
-    inside = pull_inside(space, center, rows, lambda r: np.abs(r - 0.5).max(1) <= 0.1)
-    assert len(inside) == 3 and np.all(np.abs(inside - 0.5).max(1) <= 0.1)
-    assert inside[0].tolist() == [0.55, 0.5]
+    rng = np.random.default_rng(1)
+    anchors = np.array([[0.9, 0.9], [0.85, 0.95]])
+
+    def region(r: np.ndarray) -> np.ndarray:
+        return np.asarray(r.sum(axis=1) >= 1.7)
+
+    far = np.array([[0.1, 0.2], [0.0, 0.9], [0.5, 0.5]])  # never inside, nor any redraw
+    rows = keep_inside(space, rng, far, region, anchors, lambda m: far, 0.0, 3)
+    assert region(rows).all() and len(rows) == 3
+    moved = rows
+    # on the boundary (sum ~ 1.7), not on an anchor
+    assert np.all(np.abs(moved.sum(axis=1) - 1.7) < 0.02), moved
+    assert not any(np.allclose(m, a) for m in moved for a in anchors)
 
 
 def test_turbo_restarts_after_its_region_collapses() -> None:

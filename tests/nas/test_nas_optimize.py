@@ -49,16 +49,18 @@ def test_a_worker_killed_mid_trial_is_retried(tmp_path: Path) -> None:
 
 def test_persistent_failures_are_recorded_and_the_search_goes_on(tmp_path: Path) -> None:
     journal = tmp_path / "j.jsonl"
-    res = nas.optimize(
-        always_raises,
-        SPACE,
-        "lamcts",
-        budget=4,
-        executor="inline",
-        retries=2,
-        journal=journal,
-        strategy_options={"n_init": 2},
-    )
+    with pytest.raises(nas.SearchFailedError, match=r"all 4 trials failed.*exploded") as e:
+        nas.optimize(
+            always_raises,
+            SPACE,
+            "lamcts",
+            budget=4,
+            executor="inline",
+            retries=2,
+            journal=journal,
+            strategy_options={"n_init": 2},
+        )
+    res = e.value.result
     assert [t.status for t in res.history] == ["failed"] * 4
     assert all(t.attempts == 3 and "objective exploded" in (t.error or "") for t in res.history)
     assert res.best_value is None and res.best_config is None
@@ -67,9 +69,11 @@ def test_persistent_failures_are_recorded_and_the_search_goes_on(tmp_path: Path)
 
 
 def test_trial_timeout_kills_the_trial() -> None:
-    res = nas.optimize(
-        sleepy, SPACE, "random", budget=2, workers=2, executor="local", timeout_s=0.3, retries=0
-    )
+    with pytest.raises(nas.SearchFailedError, match="all 2 trials failed") as e:
+        nas.optimize(
+            sleepy, SPACE, "random", budget=2, workers=2, executor="local", timeout_s=0.3, retries=0
+        )
+    res = e.value.result
     assert [t.status for t in res.history] == ["timeout", "timeout"]
     assert res.n_failed == 2
 
@@ -176,3 +180,85 @@ def test_synthetic_functions_have_zero_optimum() -> None:
         nas.synthetic("banana", 3)
     with pytest.raises(ValueError, match="dim"):
         nas.synthetic("ackley", 1)
+
+
+def test_time_budget_stops_new_trials(tmp_path: Path) -> None:
+    import time
+
+    def slow(config: dict[str, Any]) -> float:
+        time.sleep(0.05)
+        return sphere(config)
+
+    t0 = time.monotonic()
+    res = nas.optimize(slow, SPACE, "random", budget=10_000, executor="inline", time_budget_s=0.5)
+    assert time.monotonic() - t0 < 5.0
+    assert 3 <= len(res.history) <= 12 and res.n_finished == len(res.history)
+    with pytest.raises(ValueError, match="time_budget_s must be positive"):
+        nas.optimize(slow, SPACE, "random", time_budget_s=0)
+
+
+class _Jittery:
+    """sphere after a random sleep, so parallel trials finish in a random order."""
+
+    def __call__(self, config: dict[str, Any]) -> float:
+        import random
+        import time
+
+        time.sleep(random.random() * 0.03)
+        return sphere(config)
+
+
+def test_ordered_results_make_parallel_searches_reproducible(tmp_path: Path) -> None:
+    def run(i: int) -> list[tuple[int, Any]]:
+        journal = tmp_path / f"run{i}.jsonl"
+        res = nas.optimize(
+            _Jittery(), SPACE, "evolution", budget=24, seed=3, workers=3, executor="local",
+            strategy_options={"population": 4}, ordered=True, journal=journal,
+        )  # fmt: skip
+        return [(t.id, t.config) for t in res.history]
+
+    first = run(0)
+    assert run(1) == first
+    # a crash, then resume: the replay tells results in the same order, so the
+    # resumed search is the uninterrupted one
+    lines = (tmp_path / "run0.jsonl").read_text().splitlines(keepends=True)
+    cut = max(i for i, line in enumerate(lines[: len(lines) * 3 // 5]) if '"suggest"' in line)
+    crashed = tmp_path / "crashed.jsonl"
+    crashed.write_text("".join(lines[: cut + 1]))
+    again = nas.resume(crashed, _Jittery(), SPACE)
+    assert again.resume_mismatches == 0
+    assert [(t.id, t.config) for t in again.history] == first
+
+
+def test_warm_start_from_configs_runs_them_first_and_resumes(tmp_path: Path) -> None:
+    given = [{"a": 0.1, "b": 0.2}, {"a": -0.3, "b": 0.0}]
+    journal = tmp_path / "run.jsonl"
+    opts: dict[str, Any] = {"strategy_options": {"population": 4}, "executor": "inline"}
+    res = nas.optimize(
+        sphere, SPACE, "evolution", budget=10, seed=2, warm_start=given, journal=journal, **opts
+    )
+    assert [t.config for t in res.history[:2]] == given
+    assert len(res.history) == 10
+    lines = journal.read_text().splitlines(keepends=True)
+    crashed = tmp_path / "crashed.jsonl"
+    crashed.write_text("".join(lines[:5]))
+    again = nas.resume(crashed, sphere, SPACE)
+    assert again.resume_mismatches == 0
+    assert [t.config for t in again.history] == [t.config for t in res.history]
+    with pytest.raises(ValueError, match=r"warm_start config .* not a valid member"):
+        nas.optimize(sphere, SPACE, "random", warm_start=[{"a": 5.0, "b": 0.0}])
+    with pytest.raises(ValueError, match="does not apply to a scheduler"):
+        nas.optimize(sphere, SPACE, "asha", warm_start=given)
+
+
+def test_warm_start_from_another_journal_tells_its_results(tmp_path: Path) -> None:
+    old = tmp_path / "old.jsonl"
+    nas.optimize(sphere, SPACE, "random", budget=6, seed=0, executor="inline", journal=old)
+    s = nas.make_strategy("evolution", SPACE, seed=1, maximize=False, population=4)
+    new = tmp_path / "new.jsonl"
+    res = nas.optimize(sphere, SPACE, s, budget=3, executor="inline", journal=new, warm_start=old)
+    assert len(res.history) == 3 and s.n_observed == 6 + 3
+    assert [e["event"] for e in nas.read_journal(new)][:2] == ["start", "warm"]
+    fresh = nas.make_strategy("evolution", SPACE, seed=1, maximize=False, population=4)
+    nas.resume(new, sphere, SPACE, strategy=fresh, budget=4)
+    assert fresh.n_observed == 6 + 4

@@ -163,3 +163,32 @@ def test_optimize_passes_the_fidelity_to_the_objective() -> None:
     assert [t.fidelity for t in res.history] == seen
     top = max(t.fidelity for t in res.history if t.fidelity is not None)
     assert res.best_value == max(t.value for t in res.history if t.fidelity == top)
+
+
+def test_a_trial_budget_that_cannot_reach_the_top_fidelity_warns() -> None:
+    def objective(config: dict[str, Any], fidelity: float) -> float:
+        return float(config["x"])
+
+    with pytest.warns(UserWarning, match="cannot reach the top fidelity 81 .*at least 121"):
+        res = nas.optimize(objective, SPACE, "hyperband", budget=100, executor="inline")
+    assert max(t.fidelity or 0 for t in res.history) < 81
+    with pytest.warns(UserWarning, match="at least 13 trials"):
+        nas.optimize(objective, SPACE, "asha", budget=5, executor="inline",
+                     strategy_options={"max_fidelity": 9})  # fmt: skip
+
+
+def test_resource_budget_counts_fidelity_units() -> None:
+    def objective(config: dict[str, Any], fidelity: float) -> float:
+        return float(config["x"]) - 1.0 / fidelity
+
+    res = nas.optimize(
+        objective, SPACE, "hyperband", budget=10_000, resource_budget=500, executor="inline"
+    )
+    spent = sum(t.fidelity or 0 for t in res.history)
+    assert 500 <= spent < 500 + 81  # stops asking once spent (one trial may pass it)
+    assert max(t.fidelity or 0 for t in res.history) == 81  # 405 units reach the top
+    with pytest.warns(UserWarning, match="resource budget of 100 cannot reach"):
+        nas.optimize(objective, SPACE, "hyperband", budget=10_000, resource_budget=100,
+                     executor="inline")  # fmt: skip
+    with pytest.raises(ValueError, match="resource_budget needs a scheduler"):
+        nas.optimize(lambda c: 0.0, SPACE, "random", resource_budget=10, executor="inline")

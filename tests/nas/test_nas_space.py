@@ -124,7 +124,36 @@ def test_box_rows_always_reach_the_neighbouring_integers() -> None:
     space = nas.Space({"n": nas.Int(0, 100)})
     rng = np.random.default_rng(0)
     rows = space.box_rows(rng, np.array([50.0]), 1e-6, 400)
-    assert set(rows[:, 0].tolist()) == {49.0, 50.0, 51.0}
+    assert set(rows[:, 0].tolist()) == {49.0, 51.0}  # the centre itself is never drawn
+    wide = space.box_rows(rng, np.array([0.0]), 0.05, 2000)[:, 0]
+    assert set(wide.tolist()) == set(range(1, 6))  # ints 1..5, each about equally often
+    assert np.bincount(wide.astype(int))[1:].min() > 300
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), half=st.floats(1e-3, 1.0), prob=st.floats(0.0, 1.0))
+def test_box_rows_never_copy_the_centre(seed: int, half: float, prob: float) -> None:
+    rng = np.random.default_rng(seed)
+    cats = nas.Space({f"c{i}": nas.Categorical(["a", "b", "c"]) for i in range(5)})
+    for space in (
+        cats,
+        mixed_space(),
+        nas.Space({"one": nas.Categorical(["x"]), "k": nas.Int(0, 1)}),
+    ):
+        center = space.sample_rows(rng, 1)[0]
+        rows = space.box_rows(rng, center, half, 200, perturb_prob=prob)
+        assert not np.any(np.all(rows == center, axis=1))
+
+
+def test_box_rows_perturbed_categoricals_always_change() -> None:
+    space = nas.Space({f"c{i}": nas.Categorical(list(range(4))) for i in range(3)})
+    rng = np.random.default_rng(0)
+    center = np.zeros(3)
+    for half in (0.0, 0.1, 0.5):
+        rows = space.box_rows(rng, center, half, 4000, perturb_prob=1.0)
+        changed = (rows != center).mean(axis=0)
+        p = min(max(2 * half, 0.2), 1.0)  # the chance that each categorical is chosen
+        assert np.allclose(changed, p + (1 - p) ** 3 / 3, atol=0.03), (half, changed)
 
 
 def test_constraints_are_honoured_by_sampling_and_mutation() -> None:

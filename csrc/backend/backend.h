@@ -80,6 +80,10 @@ class Backend {
   // Inputs (positions in layer.inputs) whose buffer the forward kernel may overwrite with
   // its output (y == x[i]); the planner aliases them when that input dies at the step.
   virtual std::vector<int> in_place_inputs(const Graph& g, int layer) const = 0;
+  // Inputs whose gradient the backward kernel may take as dy itself (dx == dy: the
+  // gradient passes through unchanged, as in add and flatten); the planner aliases one
+  // when dy dies at the step and that gradient is first written there.
+  virtual std::vector<int> pass_through_inputs(const Graph& g, int layer) const = 0;
   virtual void forward(const Graph& g, int layer, LayerIO& io, bool training) const = 0;
   virtual void backward(const Graph& g, int layer, LayerIO& io) const = 0;
   virtual void sgd_update(int64_t count, const SgdConfig& cfg, float* w, const float* dw,

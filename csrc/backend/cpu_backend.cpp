@@ -127,6 +127,17 @@ class CpuBackend final : public Backend {
     }
   }
 
+  std::vector<int> pass_through_inputs(const Graph& g, int id) const override {
+    switch (g.layer(id).kind) {
+      case LayerKind::kAdd:
+        return {0, 1};
+      case LayerKind::kFlatten:
+        return {0};
+      default:
+        return {};
+    }
+  }
+
   KernelReads backward_reads(const Graph& g, int id) const override {
     switch (g.layer(id).kind) {
       case LayerKind::kConv2d:     // dW = dy * x
@@ -256,7 +267,7 @@ class CpuBackend final : public Backend {
       case LayerKind::kAdd:
       case LayerKind::kFlatten:
         for (float* dx : io.dx)
-          if (dx) cpu::accumulate(count, io.dy, dx);
+          if (dx && dx != io.dy) cpu::accumulate(count, io.dy, dx);  // dx == dy: passed through
         break;
       case LayerKind::kConcat: {
         std::vector<int64_t> channels;

@@ -87,6 +87,33 @@ class Emitter {
     return kNoTensor;
   }
 
+  // A backward step whose kernel passes its output gradient through to an input (add,
+  // flatten) lets that input's gradient take over dy's block when the gradient is first
+  // written here (no other consumer has accumulated into it) and dy dies here; the zero
+  // fill is dropped, and the kernel sees dx == dy. An input read twice (add(x, x)) is
+  // never passed through: its gradient is 2 dy.
+  int32_t pass_through_source(const StepSpec& spec, const std::vector<int32_t>& allocs,
+                              const std::vector<int32_t>& zeros, const std::vector<int32_t>& frees,
+                              int32_t* through) {
+    if (keep_all_ || spec.kind != StepKind::kBackward) return kNoTensor;
+    const Layer& l = g_.layer(spec.layer);
+    const int64_t bytes = sizes_.act[static_cast<size_t>(spec.layer)];
+    const int32_t dy = slot({spec.layer, TensorRole::kGradient, 0});
+    if (bytes == 0 || std::find(frees.begin(), frees.end(), dy) == frees.end()) return kNoTensor;
+    for (int k : be_.pass_through_inputs(g_, spec.layer)) {
+      const int in = l.inputs[static_cast<size_t>(k)];
+      if (in == g_.input_layer() || sizes_.act[static_cast<size_t>(in)] != bytes) continue;
+      if (std::count(l.inputs.begin(), l.inputs.end(), in) != 1) continue;
+      const int32_t s = slot({in, TensorRole::kGradient, 0});
+      if (std::find(zeros.begin(), zeros.end(), s) == zeros.end() ||
+          std::find(allocs.begin(), allocs.end(), s) == allocs.end())
+        continue;
+      *through = s;
+      return dy;
+    }
+    return kNoTensor;
+  }
+
   bool needs_workspace(int layer) const {
     const auto& algos = sizes_.algorithms[static_cast<size_t>(layer)];
     for (size_t a = 0; a < algos.size(); ++a)
@@ -150,9 +177,16 @@ class Emitter {
       step.layer = spec.layer;
       step.kind = spec.kind;
       const int32_t source = in_place_source(spec, allocs[i], frees[i]);
+      int32_t through = kNoTensor;  // the input gradient that takes over dy's block
+      const int32_t dy = pass_through_source(spec, allocs[i], zeros[i], frees[i], &through);
       for (int32_t s : allocs[i]) {
-        if (source != kNoTensor &&
-            plan_.tensors[static_cast<size_t>(s)].id.role == TensorRole::kActivation) {
+        if (s == through) {
+          Op op = tensor_op(OpKind::kAlias, s);
+          op.source = dy;
+          op.size_bytes = plan_.tensors[static_cast<size_t>(s)].size_bytes;
+          step.ops.push_back(op);
+        } else if (source != kNoTensor &&
+                   plan_.tensors[static_cast<size_t>(s)].id.role == TensorRole::kActivation) {
           Op op = tensor_op(OpKind::kAlias, s);
           op.source = source;
           op.size_bytes = plan_.tensors[static_cast<size_t>(s)].size_bytes;
@@ -161,7 +195,8 @@ class Emitter {
           alloc(step, s, plan_.tensors[static_cast<size_t>(s)].size_bytes);
         }
       }
-      for (int32_t s : zeros[i]) step.ops.push_back(tensor_op(OpKind::kZero, s));
+      for (int32_t s : zeros[i])
+        if (s != through) step.ops.push_back(tensor_op(OpKind::kZero, s));
       std::vector<int32_t> grads;
       if (spec.kind == StepKind::kBackward) {
         const auto& ps = sizes_.params[static_cast<size_t>(spec.layer)];

@@ -44,6 +44,9 @@ class TwoAlgorithmBackend final : public sn::Backend {
   std::vector<int> in_place_inputs(const sn::Graph& g, int id) const override {
     return cpu_->in_place_inputs(g, id);
   }
+  std::vector<int> pass_through_inputs(const sn::Graph& g, int id) const override {
+    return cpu_->pass_through_inputs(g, id);
+  }
   void forward(const sn::Graph& g, int id, sn::LayerIO& io, bool training) const override {
     cpu_->forward(g, id, io, training);
   }

@@ -58,7 +58,7 @@ def test_fan_join_trace_by_hand() -> None:
         4 * KB + 512,  # probabilities; logits go after the loss
         4 * KB + 512,  # d(logits); probabilities go after
         6 * KB,  # d(d), and fc's weight and bias gradients (768 B) until the update
-        6 * KB,  # d(b), d(c) while d(d) is live
+        5 * KB,  # d(b) is d(d) passed through (no copy); d(c) is its own
         6 * KB,  # c's backward reads c and d(c), writes d(a)
         4 * KB,  # b's backward; then b, d(b) go
         2 * KB + 512,  # a's backward reads x and d(a); its parameter gradients (512 B)
@@ -70,6 +70,12 @@ def test_fan_join_trace_by_hand() -> None:
     assert p.layer_bound_bytes == resident + 3 * KB
     assert [s.live_tensors for s in p.steps][:5] == [1, 2, 3, 4, 4]
     # In place: c's output takes over a's block (a's name lives to the end of the step).
+    # Backward pass-through: add's gradient flows to b as d(d) itself, without zeroing.
+    assert [o[:3] for o in p.ops(9)][:3] == [
+        ("alias", "b", "gradient"),
+        ("alloc", "c", "gradient"),
+        ("zero", "c", "gradient"),
+    ]
     alias, _compute, free = p.ops(3)
     assert alias[:3] == ("alias", "c", "activation") and free[:3] == ("free", "a", "activation")
     assert alias[4] == next(o for o in p.ops(1) if o[:3] == ("alloc", "a", "activation"))[4]

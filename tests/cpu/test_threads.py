@@ -54,8 +54,10 @@ def test_environment_variable(value: str, want: str) -> None:
         "    print('error', e)\n"
     )
     env = {**os.environ, "SUPERNEURONS_NUM_THREADS": value}
+    # From this folder, so that a source checkout cannot shadow the installed package.
+    here = os.path.dirname(os.path.abspath(__file__))
     out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=here
     ).stdout.split()
     if want == "error":
         assert out[0] == "error" and "SUPERNEURONS_NUM_THREADS" in " ".join(out)

@@ -208,17 +208,19 @@ class _Jittery:
         return sphere(config)
 
 
-def test_ordered_results_make_parallel_searches_reproducible(tmp_path: Path) -> None:
-    def run(i: int) -> list[tuple[int, Any]]:
-        journal = tmp_path / f"run{i}.jsonl"
-        res = nas.optimize(
-            _Jittery(), SPACE, "evolution", budget=24, seed=3, workers=3, executor="local",
-            strategy_options={"population": 4}, ordered=True, journal=journal,
-        )  # fmt: skip
-        return [(t.id, t.config) for t in res.history]
+def _ordered_run(tmp_path: Path, i: int) -> list[tuple[int, Any]]:
+    """An ordered parallel search with jittery timing; its (id, config) history."""
+    journal = tmp_path / f"run{i}.jsonl"
+    res = nas.optimize(
+        _Jittery(), SPACE, "evolution", budget=24, seed=3, workers=3, executor="local",
+        strategy_options={"population": 4}, ordered=True, journal=journal,
+    )  # fmt: skip
+    return [(t.id, t.config) for t in res.history]
 
-    first = run(0)
-    assert run(1) == first
+
+def test_ordered_results_make_parallel_searches_reproducible(tmp_path: Path) -> None:
+    first = _ordered_run(tmp_path, 0)
+    assert _ordered_run(tmp_path, 1) == first
 
 
 # Known bug (issue 12, open): resuming an ordered parallel search after a cut at a
@@ -227,15 +229,7 @@ def test_ordered_results_make_parallel_searches_reproducible(tmp_path: Path) -> 
 # and shows up in the report until the race is found.
 @pytest.mark.xfail(reason="ordered resume after a crash is racy (issue 12)", strict=False)
 def test_ordered_search_resumes_as_if_uninterrupted(tmp_path: Path) -> None:
-    def run(i: int) -> list[tuple[int, Any]]:
-        journal = tmp_path / f"run{i}.jsonl"
-        res = nas.optimize(
-            _Jittery(), SPACE, "evolution", budget=24, seed=3, workers=3, executor="local",
-            strategy_options={"population": 4}, ordered=True, journal=journal,
-        )  # fmt: skip
-        return [(t.id, t.config) for t in res.history]
-
-    first = run(0)
+    first = _ordered_run(tmp_path, 0)
     # a crash, then resume: the replay tells results in the same order, so the
     # resumed search is the uninterrupted one
     lines = (tmp_path / "run0.jsonl").read_text().splitlines(keepends=True)

@@ -98,6 +98,22 @@ int64_t layer_bound(const Graph& g, const Backend& be, const Sizes& sizes, const
   return resident_bytes + largest;
 }
 
+// The rungs of Note [Budget-driven recompute] after "no recomputation": the source's
+// rule (speed-centric segments within the largest step's working set), then, when
+// `sparse`, every 2nd, 3rd, 4th, 6th, ... checkpoint of `base` with speed-centric segments.
+std::vector<RecomputeOptions> recompute_ladder(const Graph& g, const Backend& be,
+                                               const Sizes& sizes, const Schedule& train,
+                                               const std::vector<bool>& base, bool sparse) {
+  int64_t working_set = 0;
+  layer_bound(g, be, sizes, train, 0, &working_set);
+  std::vector<RecomputeOptions> ladder{{base, working_set}};
+  if (!sparse) return ladder;
+  const auto candidates = static_cast<int>(std::count(base.begin(), base.end(), true));
+  for (int stride = 2; stride <= candidates; stride = std::max(stride + 1, stride * 3 / 2))
+    ladder.push_back({sparse_checkpoints(g, base, stride), std::numeric_limits<int64_t>::max()});
+  return ladder;
+}
+
 struct Planner {
   const Graph& g;
   const Backend& be;
@@ -260,15 +276,8 @@ MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_siz
     // offload of its checkpoints as the budget needs; the first rung that fits wins.
     const std::vector<bool> base =
         cost_checkpoints(g, batch_size, kCheckpointFlopsPerByte, kMaxRecomputeChain);
-    int64_t working_set = 0;
-    layer_bound(g, backend, sizes, train, 0, &working_set);
-    std::vector<RecomputeOptions> ladder;
-    ladder.push_back({{}, 0});  // no recomputation
-    ladder.push_back({base, working_set});
-    int candidates = 0;
-    for (bool b : base) candidates += b ? 1 : 0;
-    for (int stride = 2; stride <= candidates; stride = std::max(stride + 1, stride * 3 / 2))
-      ladder.push_back({sparse_checkpoints(g, base, stride), std::numeric_limits<int64_t>::max()});
+    std::vector<RecomputeOptions> ladder = recompute_ladder(g, backend, sizes, train, base, true);
+    ladder.insert(ladder.begin(), RecomputeOptions{{}, 0});  // no recomputation
     bool fits = false;
     for (size_t i = 0; i < ladder.size() && !fits; ++i) {
       Schedule schedule;
@@ -290,21 +299,9 @@ MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_siz
     // DAG. A greedy ladder, not an optimal (Checkmate-style) selection.
     const std::vector<bool> base =
         cost_checkpoints(g, batch_size, kCheckpointFlopsPerByte, kMaxRecomputeChain);
-    int64_t working_set = 0;
-    int64_t resident = sizes.labels;
-    for (size_t u = 0; u < sizes.params.size(); ++u)
-      for (size_t p = 0; p < sizes.params[u].size(); ++p)
-        resident += sizes.param_bytes(static_cast<int>(u), static_cast<int>(p)) *
-                    (sizes.params[u][p].trainable ? 2 : 1);
-    layer_bound(g, backend, sizes, train, resident, &working_set);
-    std::vector<RecomputeOptions> ladder;
-    ladder.push_back({base, working_set});
+    const std::vector<RecomputeOptions> ladder =
+        recompute_ladder(g, backend, sizes, train, base, budget_bytes > 0);
     if (budget_bytes > 0) {
-      int candidates = 0;
-      for (bool b : base) candidates += b ? 1 : 0;
-      for (int stride = 2; stride <= candidates; stride = std::max(stride + 1, stride * 3 / 2))
-        ladder.push_back(
-            {sparse_checkpoints(g, base, stride), std::numeric_limits<int64_t>::max()});
       plan = planner.build(nullptr, false);
       plan.passes.insert(plan.passes.begin() + 1, "recompute");  // ran, chose nothing
       plan.checkpoint.assign(static_cast<size_t>(g.size()), true);

@@ -97,13 +97,15 @@ class MemoryPlan:
     peak_bytes: int
     layer_bound_bytes: int  # resident + the largest single-step working set, max(l_i)
     baseline_bytes: int  # policy "none": every tensor at once
-    resident_bytes: int  # parameters, their gradients and momentum, labels
+    resident_bytes: int  # always on the device: labels, parameters and momentum not on the host
     eval_peak_bytes: int
     fits: bool
     oom_message: str
     offload_bytes: int = 0  # device -> host bytes per iteration (offload policies)
     prefetch_bytes: int = 0  # host -> device bytes per iteration
     host_peak_bytes: int = 0  # most bytes of the host slab in use at once
+    param_host_bytes: int = 0  # parameters and momentum whose home is the host slab
+    param_copy_bytes: int = 0  # of offload + prefetch bytes: their copies per iteration
     recompute_count: int = 0  # extra layer forwards per iteration
     recompute_flops: float = 0.0  # their FLOPs
     iteration_flops: float = 0.0  # forward + backward of one iteration (FLOP model)
@@ -286,6 +288,8 @@ class MemoryPlan:
                 "offload_bytes",
                 "prefetch_bytes",
                 "host_peak_bytes",
+                "param_host_bytes",
+                "param_copy_bytes",
                 "recompute_count",
                 "recompute_flops",
                 "iteration_flops",
@@ -364,6 +368,8 @@ def from_raw(layers: list[LayerSpec], raw: dict[str, Any], device: str) -> Memor
         offload_bytes=int(raw["offload_bytes"]),
         prefetch_bytes=int(raw["prefetch_bytes"]),
         host_peak_bytes=int(raw["host_peak_bytes"]),
+        param_host_bytes=int(raw["param_host_bytes"]),
+        param_copy_bytes=int(raw["param_copy_bytes"]),
         recompute_flops=float(raw["recompute_flops"]),
         iteration_flops=float(raw["iteration_flops"]),
         passes=tuple(raw["passes"]),

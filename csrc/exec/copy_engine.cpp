@@ -9,6 +9,7 @@ namespace sn {
 
 CopyEngine::CopyEngine(int num_events, int max_delay_us, uint64_t seed)
     : done_generation_(static_cast<size_t>(num_events), 0),
+      submitted_generation_(static_cast<size_t>(num_events), 0),
       max_delay_us_(max_delay_us),
       rng_(seed),
       worker_([this] { run(); }) {}
@@ -34,13 +35,19 @@ void CopyEngine::submit(int event, void* dst, const void* src, int64_t bytes) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     queue_.push_back({event, dst, src, bytes});
+    submitted_generation_[static_cast<size_t>(event)] = generation_;
     ++pending_;
   }
   work_.notify_one();
 }
 
 void CopyEngine::wait(int event) {
+  SN_ASSERT(event >= 0 && static_cast<size_t>(event) < done_generation_.size(),
+            "copy event out of range");
   std::unique_lock<std::mutex> lock(mutex_);
+  // A wait for a copy never submitted would block forever: a plan bug, not a race.
+  SN_ASSERT(submitted_generation_[static_cast<size_t>(event)] == generation_,
+            "the plan waits for a copy event that no copy recorded in this iteration");
   done_.wait(lock, [&] { return done_generation_[static_cast<size_t>(event)] == generation_; });
 }
 

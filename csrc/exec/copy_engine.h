@@ -50,6 +50,7 @@ class CopyEngine {
   std::condition_variable work_, done_;
   std::deque<Job> queue_;
   std::vector<uint64_t> done_generation_;
+  std::vector<uint64_t> submitted_generation_;
   uint64_t generation_ = 1;
   int64_t pending_ = 0;
   int64_t bytes_copied_ = 0;

@@ -54,6 +54,15 @@ float* Executor::data(const TensorId& id) const {
   return it == slot_.end() ? nullptr : at(it->second);
 }
 
+float* Executor::state_data(const TensorId& id) const {
+  auto it = slot_.find(id);
+  if (it == slot_.end()) return nullptr;
+  if (mem_.has_home(it->second))
+    return reinterpret_cast<float*>(static_cast<char*>(host_.base()) +
+                                    mem_.host_offset(it->second));
+  return at(it->second);
+}
+
 void Executor::run_setup() {
   RunContext ctx;
   for (const Op& op : plan_.setup.ops) apply(plan_.setup, op, ctx);
@@ -135,6 +144,11 @@ void Executor::apply(const PlanStep& step, const Op& op, RunContext& ctx) {
       const int64_t off = mem_.copy_out(op, bytes);
       SN_ASSERT(off == op.offset_bytes, "a host copy missed its planned offset");
       engine_->submit(op.event, static_cast<char*>(host_.base()) + off, at(op.tensor), bytes);
+      break;
+    }
+    case OpKind::kHostAlloc: {
+      const int64_t off = mem_.host_alloc(op);
+      SN_ASSERT(off == op.offset_bytes, "a host home missed its planned offset");
       break;
     }
     case OpKind::kCopyIn: {

@@ -59,7 +59,9 @@ class Executor {
   // Runs the steps; trace[i] = arena bytes in use when step i's layer runs. On an
   // exception every per-iteration tensor is released, so the next run starts clean.
   void run(const std::vector<PlanStep>& steps, RunContext& ctx, std::vector<int64_t>& trace);
-  float* data(const TensorId& id) const;  // null when the tensor is not live
+  float* data(const TensorId& id) const;  // on the device; null when the tensor is not live
+  // A persistent tensor between iterations: on the device, or in its host home.
+  float* state_data(const TensorId& id) const;
 
  private:
   void apply(const PlanStep& step, const Op& op, RunContext& ctx);

@@ -56,9 +56,9 @@ Session::Session(Graph graph, SessionOptions options)
       const std::string base = graph_.layer(id).name + "." + ps[p].role;
       const auto pi = static_cast<int32_t>(p);
       state_.push_back({base, ps[p].trainable ? "param" : "buffer", ps[p].shape,
-                        executor_->data({id, TensorRole::kParam, pi}), id});
+                        executor_->state_data({id, TensorRole::kParam, pi}), id});
       if (!ps[p].trainable) continue;
-      float* v = executor_->data({id, TensorRole::kMomentum, pi});
+      float* v = executor_->state_data({id, TensorRole::kMomentum, pi});
       backend_->fill_zero(v, ps[p].numel());
       state_.push_back({base + ".momentum", "momentum", ps[p].shape, v, id});
     }

@@ -31,14 +31,33 @@ class MemoryInterpreter {
         host_offset_(num_tensors, kUnplaced),
         resident_(num_tensors, false),
         given_up_(num_tensors, false),
+        home_(num_tensors, false),
         event_tensor_(num_events, kNoTensor),
         event_is_copy_in_(num_events, false) {}
 
+  // host_alloc: op.tensor's permanent home in the host slab; returns the host offset, or
+  // kNoSpace when the slab is full.
+  int64_t host_alloc(const Op& op) {
+    const auto t = static_cast<size_t>(op.tensor);
+    SN_ASSERT(host_offset_[t] == kUnplaced, "plan gives a tensor two host homes");
+    const int64_t off = host_.allocate_offset(op.size_bytes);
+    if (off == ArenaPool::kNoSpace) return off;
+    host_offset_[t] = off;
+    home_[t] = true;
+    return off;
+  }
+  bool has_home(int32_t tensor) const { return home_[static_cast<size_t>(tensor)]; }
+
   // copy_out: places the host copy of op.tensor (device block stays until free_after);
-  // returns the host offset, or kNoSpace when the host slab is full.
+  // returns the host offset, or kNoSpace when the host slab is full. A tensor with a
+  // home is copied back into it.
   int64_t copy_out(const Op& op, int64_t size_bytes) {
     const auto t = static_cast<size_t>(op.tensor);
     SN_ASSERT(offset_[t] != kUnplaced, "plan copies out a tensor that is not on the device");
+    if (home_[t]) {
+      track(op, false);
+      return host_offset_[t];
+    }
     SN_ASSERT(host_offset_[t] == kUnplaced, "plan copies out a tensor twice");
     const int64_t off = host_.allocate_offset(size_bytes);
     if (off == ArenaPool::kNoSpace) return off;
@@ -56,22 +75,23 @@ class MemoryInterpreter {
     track(op, true);
   }
 
-  // wait: a finished copy-in gives its host block back.
+  // wait: a finished copy-in gives its host block back (a home stays).
   void wait(const Op& op) {
     const auto e = static_cast<size_t>(op.event);
     if (!event_is_copy_in_[e]) return;
     const auto t = static_cast<size_t>(event_tensor_[e]);
+    event_is_copy_in_[e] = false;
+    if (home_[t]) return;
     host_.free_offset(host_offset_[t]);
     host_offset_[t] = kUnplaced;
-    event_is_copy_in_[e] = false;
   }
 
   int64_t host_offset(int32_t tensor) const { return host_offset_[static_cast<size_t>(tensor)]; }
 
-  // After a failed iteration: gives every host copy back.
+  // After a failed iteration: gives every host copy back (homes stay).
   void drop_host_copies() {
     for (size_t t = 0; t < host_offset_.size(); ++t)
-      if (host_offset_[t] != kUnplaced) {
+      if (host_offset_[t] != kUnplaced && !home_[t]) {
         host_.free_offset(host_offset_[t]);
         host_offset_[t] = kUnplaced;
       }
@@ -153,6 +173,7 @@ class MemoryInterpreter {
   std::vector<int64_t> host_offset_;
   std::vector<bool> resident_;
   std::vector<bool> given_up_;  // aliased: the name is live, the block is another's
+  std::vector<bool> home_;      // the host block is permanent (host_alloc)
   std::vector<int32_t> event_tensor_;
   std::vector<bool> event_is_copy_in_;
   int64_t live_ = 0;

@@ -77,8 +77,12 @@ std::string oom_message(const Graph& g, const MemoryPlan& p, const PlacementFail
 // output as its kernel declares them, dy, dx, saved state), its smallest workspace and,
 // in backward, its parameter gradients; a tensor read twice counts once. No policy that
 // keeps parameters resident can go below it: it is max(l_i) of the source (Sec. 8.3.4).
+// When the plan homes a layer's parameters on the host (superneurons), they leave the
+// resident bytes and count in that layer's steps instead: the parameters in each of its
+// steps, the momentum too in backward.
 int64_t layer_bound(const Graph& g, const Backend& be, const Sizes& sizes, const Schedule& train,
-                    int64_t resident_bytes, int64_t* working_set_bytes) {
+                    int64_t resident_bytes, int64_t* working_set_bytes,
+                    const std::vector<bool>& on_host = {}) {
   int64_t largest = 0;
   for (const StepSpec& s : train) {
     const StepUses u = step_uses(g, be, sizes, s);
@@ -87,10 +91,14 @@ int64_t layer_bound(const Graph& g, const Backend& be, const Sizes& sizes, const
     for (const auto* list : {&u.reads, &u.writes})
       for (const TensorId& t : *list)
         if (seen.insert({t.layer, static_cast<int>(t.role)}).second) bytes += sizes.of(t);
-    if (s.kind == StepKind::kBackward) {
-      const auto& ps = sizes.params[static_cast<size_t>(s.layer)];
-      for (size_t p = 0; p < ps.size(); ++p)
-        if (ps[p].trainable) bytes += sizes.param_bytes(s.layer, static_cast<int>(p));
+    const bool homed = !on_host.empty() && on_host[static_cast<size_t>(s.layer)];
+    const bool backward = s.kind == StepKind::kBackward;
+    const auto& ps = sizes.params[static_cast<size_t>(s.layer)];
+    for (size_t p = 0; p < ps.size(); ++p) {
+      if (!ps[p].trainable) continue;
+      const int64_t b = sizes.param_bytes(s.layer, static_cast<int>(p));
+      // the gradient in backward; a homed parameter's device copy (and momentum in backward)
+      bytes += (backward ? b : 0) + (homed ? b : 0) + (homed && backward ? b : 0);
     }
     largest = std::max(largest, bytes);
   }
@@ -124,7 +132,8 @@ struct Planner {
   int64_t batch, budget;
 
   MemoryPlan build(const RecomputeOptions* recompute, bool keep_all,
-                   Schedule* schedule_out = nullptr) const {
+                   Schedule* schedule_out = nullptr,
+                   const std::vector<bool>* on_host = nullptr) const {
     MemoryPlan p;
     p.policy = policy;
     p.batch_size = batch;
@@ -145,6 +154,7 @@ struct Planner {
     p.passes.push_back("liveness");
     plan_liveness(p, g, be, sizes, r.schedule, eval, keep_all);
     p.passes.push_back("placement");
+    if (on_host) plan_param_offload(p, *on_host, kCopyBytesPerMs);
     if (schedule_out) *schedule_out = std::move(r.schedule);
     return p;
   }
@@ -154,7 +164,11 @@ struct Planner {
   // fit, the candidates (most idle byte-steps first) are offloaded in order, and the
   // fewest that fit are found by bisection. When the network fits, zero bytes move.
   bool finish_with_offload(MemoryPlan& p, const Schedule& schedule,
-                           const std::vector<bool>& eligible) const {
+                           const std::vector<bool>& eligible, bool fewest = true) const {
+    if (!fewest) {  // every candidate
+      plan_offload(p, offload_candidates(p, g, be, sizes, schedule, eligible), kCopyBytesPerMs);
+      return finish(p);
+    }
     MemoryPlan plain = p;
     if (budget == 0 || finish(plain)) {
       if (budget == 0) finish(plain);
@@ -237,6 +251,104 @@ struct Planner {
   }
 };
 
+// Layers with trainable parameters, in the order their parameters go to the host: most
+// forward FLOPs per parameter byte first (their copies hide best behind compute).
+std::vector<int> param_offload_order(const Graph& g, const Sizes& sizes, int64_t batch) {
+  std::vector<std::pair<double, int>> keyed;
+  for (int l = 0; l < g.size(); ++l) {
+    int64_t bytes = 0;
+    const auto& ps = sizes.params[static_cast<size_t>(l)];
+    for (size_t p = 0; p < ps.size(); ++p)
+      if (ps[p].trainable) bytes += sizes.param_bytes(l, static_cast<int>(p));
+    if (bytes > 0)
+      keyed.push_back({layer_forward_flops(g, l, batch) / static_cast<double>(bytes), l});
+  }
+  std::stable_sort(keyed.begin(), keyed.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<int> out;
+  for (const auto& k : keyed) out.push_back(k.second);
+  return out;
+}
+
+int64_t all_resident_bytes(const Sizes& sizes) {
+  int64_t bytes = sizes.labels;
+  for (size_t l = 0; l < sizes.params.size(); ++l)
+    for (size_t p = 0; p < sizes.params[l].size(); ++p)
+      bytes += sizes.param_bytes(static_cast<int>(l), static_cast<int>(p)) *
+               (sizes.params[l][p].trainable ? 2 : 1);
+  return bytes;
+}
+
+// Note [The superneurons search]
+// Cheapest first, with a budget: the recompute ladder of Note [Budget-driven recompute],
+// each rung with as much activation offload as it needs (Note [Tensor cache]), and
+// parameters resident; the first rung that fits wins. When none fits (or the resident
+// parameters alone exceed the layer bound's reach), every trained layer's parameters and
+// momentum go to the host (Note [Parameters in the pool] in offload.cpp) and the ladder
+// is climbed again. At the rung that fits, a bisection finds the fewest layers to home
+// (in param_offload_order) with every activation candidate offloaded, then the fewest
+// activations are offloaded for that set. Greedy: a lower rung with more parameter
+// traffic is not tried.
+MemoryPlan plan_superneurons(const Planner& planner, const Graph& g, const Backend& be,
+                             const Sizes& sizes, const Schedule& train, int64_t batch,
+                             int64_t budget) {
+  const std::vector<bool> base =
+      cost_checkpoints(g, batch, kCheckpointFlopsPerByte, kMaxRecomputeChain);
+  std::vector<RecomputeOptions> ladder = recompute_ladder(g, be, sizes, train, base, true);
+  ladder.insert(ladder.begin(), RecomputeOptions{{}, 0});  // no recomputation
+  auto rung = [&](size_t i, const std::vector<bool>& on_host, bool fewest, bool* fits) {
+    Schedule schedule;
+    const RecomputeOptions* ro = ladder[i].checkpoint.empty() ? nullptr : &ladder[i];
+    MemoryPlan p = planner.build(ro, false, &schedule, &on_host);
+    if (!ro) p.passes.insert(p.passes.begin() + 1, "recompute");  // ran, chose nothing
+    *fits = planner.finish_with_offload(p, schedule, ro ? ladder[i].checkpoint : base, fewest);
+    return p;
+  };
+  auto climb = [&](const std::vector<bool>& on_host, MemoryPlan& best, size_t* fit_rung) {
+    bool fits = false;
+    for (size_t i = 0; i < ladder.size() && !fits; ++i) {
+      MemoryPlan next = rung(i, on_host, true, &fits);
+      if (best.policy.empty() || fits || next.peak_bytes <= best.peak_bytes) best = std::move(next);
+      *fit_rung = i;
+    }
+    return fits;
+  };
+  const auto n = static_cast<size_t>(g.size());
+  const std::vector<bool> resident(n, false);
+  MemoryPlan plan;
+  size_t r = 0;
+  int64_t working_set = 0;
+  const bool reachable =
+      layer_bound(g, be, sizes, train, all_resident_bytes(sizes), &working_set) <= budget;
+  if (reachable && climb(resident, plan, &r)) return plan;
+  const std::vector<int> order = param_offload_order(g, sizes, batch);
+  if (order.empty()) {  // nothing to home: the ladder's answer stands
+    if (!plan.policy.empty()) return plan;
+    bool fits = false;
+    return rung(0, resident, true, &fits);
+  }
+  std::vector<bool> all(n, false);
+  for (int l : order) all[static_cast<size_t>(l)] = true;
+  MemoryPlan homed;
+  if (!climb(all, homed, &r))
+    return plan.policy.empty() || homed.peak_bytes <= plan.peak_bytes ? homed : plan;
+  auto first = [&](size_t k) {
+    std::vector<bool> on_host(n, false);
+    for (size_t i = 0; i < k; ++i) on_host[static_cast<size_t>(order[i])] = true;
+    return on_host;
+  };
+  size_t lo = 0, hi = order.size();  // lo does not fit at rung r, hi does
+  while (hi - lo > 1) {
+    const size_t mid = (lo + hi) / 2;
+    bool ok = false;
+    rung(r, first(mid), false, &ok);
+    (ok ? hi : lo) = mid;
+  }
+  bool ok = false;
+  MemoryPlan fewest = rung(r, first(hi), true, &ok);
+  return ok ? fewest : homed;
+}
+
 }  // namespace
 
 const char* policy_names() {
@@ -272,22 +384,7 @@ MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_siz
         plan, schedule,
         cost_checkpoints(g, batch_size, kCheckpointFlopsPerByte, kMaxRecomputeChain));
   } else if (policy == "superneurons" && budget_bytes > 0) {
-    // The recompute ladder of Note [Budget-driven recompute], each rung with as much
-    // offload of its checkpoints as the budget needs; the first rung that fits wins.
-    const std::vector<bool> base =
-        cost_checkpoints(g, batch_size, kCheckpointFlopsPerByte, kMaxRecomputeChain);
-    std::vector<RecomputeOptions> ladder = recompute_ladder(g, backend, sizes, train, base, true);
-    ladder.insert(ladder.begin(), RecomputeOptions{{}, 0});  // no recomputation
-    bool fits = false;
-    for (size_t i = 0; i < ladder.size() && !fits; ++i) {
-      Schedule schedule;
-      const RecomputeOptions* ro = ladder[i].checkpoint.empty() ? nullptr : &ladder[i];
-      MemoryPlan next = planner.build(ro, false, &schedule);
-      if (!ro) next.passes.insert(next.passes.begin() + 1, "recompute");  // chose nothing
-      const std::vector<bool>& eligible = ro ? ladder[i].checkpoint : base;
-      fits = planner.finish_with_offload(next, schedule, eligible);
-      if (i == 0 || fits || next.peak_bytes <= plan.peak_bytes) plan = std::move(next);
-    }
+    plan = plan_superneurons(planner, g, backend, sizes, train, batch_size, budget_bytes);
   } else {
     // (policy superneurons without a budget lands here too: nothing needs to move.)
     // Note [Budget-driven recompute]
@@ -346,7 +443,8 @@ MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_siz
   plan.baseline_bytes = 0;
   for (const TensorInfo& t : plan.tensors) plan.baseline_bytes += t.size_bytes;
   int64_t working_set = 0;
-  plan.layer_bound_bytes = layer_bound(g, backend, sizes, train, plan.resident_bytes, &working_set);
+  plan.layer_bound_bytes =
+      layer_bound(g, backend, sizes, train, plan.resident_bytes, &working_set, plan.param_on_host);
   return plan;
 }
 

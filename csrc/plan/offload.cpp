@@ -33,6 +33,46 @@ double step_cost_ms(const MemoryPlan& plan, const PlanStep& s) {
   return s.kind == StepKind::kBackward ? both * 2.0 / 3.0 : both / 3.0;
 }
 
+// The step whose start a prefetch for step `use` is issued at: the latest one in
+// [lo, use] whose estimated compute until `use` covers the copy.
+size_t prefetch_step(const MemoryPlan& plan, const std::vector<PlanStep>& steps, size_t lo,
+                     size_t use, int64_t bytes, double copy_bytes_per_ms) {
+  const double copy_ms = static_cast<double>(bytes) / copy_bytes_per_ms;
+  size_t p = use;
+  double covered = 0.0;
+  while (p > lo && covered < copy_ms) {
+    --p;
+    covered += step_cost_ms(plan, steps[p]);
+  }
+  return p;
+}
+
+// Frees lead a step and allocations follow them, so a block released at a step's start
+// can be reused by a prefetch issued there.
+void insert_free(std::vector<Op>& ops, const Op& op) { ops.insert(ops.begin(), op); }
+void insert_alloc(std::vector<Op>& ops, std::initializer_list<Op> new_ops) {
+  auto at = std::find_if(ops.begin(), ops.end(), [](const Op& op) {
+    return op.kind != OpKind::kFreeAfter && op.kind != OpKind::kFree;
+  });
+  ops.insert(at, new_ops);
+}
+
+std::vector<Op>::iterator kernel_of(std::vector<Op>& ops) {
+  auto kernel = std::find_if(ops.begin(), ops.end(), [](const Op& op) {
+    return op.kind == OpKind::kCompute && op.compute != ComputeKind::kUpdate;
+  });
+  SN_ASSERT(kernel != ops.end(), "a step without a kernel");
+  return kernel;
+}
+
+Op alloc_op(int32_t tensor, int64_t bytes) {
+  Op op;
+  op.kind = OpKind::kAlloc;
+  op.tensor = tensor;
+  op.size_bytes = bytes;
+  return op;
+}
+
 }  // namespace
 
 std::vector<OffloadCandidate> offload_candidates(const MemoryPlan& plan, const Graph& g,
@@ -88,32 +128,135 @@ void plan_offload(MemoryPlan& plan, const std::vector<OffloadCandidate>& chosen,
     const auto a = static_cast<size_t>(c.after_step), b = static_cast<size_t>(c.use_step);
     auto& steps = plan.train_steps;
     steps[a].ops.push_back(copy_op(OpKind::kCopyOut, c.tensor, out_event, StreamId::kDeviceToHost));
-    auto& next = steps[a + 1].ops;
-    next.insert(next.begin(), copy_op(OpKind::kFreeAfter, c.tensor, out_event, StreamId::kCompute));
-    // Prefetch: the latest step p in [a + 2, b] whose compute until b covers the copy.
-    const double copy_ms = static_cast<double>(c.bytes) / copy_bytes_per_ms;
-    size_t p = b;
-    double covered = 0.0;
-    while (p > a + 2 && covered < copy_ms) {
-      --p;
-      covered += step_cost_ms(plan, steps[p]);
-    }
-    Op alloc;
-    alloc.kind = OpKind::kAlloc;
-    alloc.tensor = c.tensor;
-    alloc.size_bytes = c.bytes;
-    auto& pre = steps[p].ops;
-    pre.insert(pre.begin(),
-               {alloc, copy_op(OpKind::kCopyIn, c.tensor, in_event, StreamId::kHostToDevice)});
+    insert_free(steps[a + 1].ops,
+                copy_op(OpKind::kFreeAfter, c.tensor, out_event, StreamId::kCompute));
+    const size_t p = prefetch_step(plan, steps, a + 2, b, c.bytes, copy_bytes_per_ms);
+    insert_alloc(steps[p].ops,
+                 {alloc_op(c.tensor, c.bytes),
+                  copy_op(OpKind::kCopyIn, c.tensor, in_event, StreamId::kHostToDevice)});
     auto& use = steps[b].ops;
-    auto kernel = std::find_if(use.begin(), use.end(), [](const Op& op) {
-      return op.kind == OpKind::kCompute && op.compute != ComputeKind::kUpdate;
-    });
-    SN_ASSERT(kernel != use.end(), "a step without a kernel");
-    use.insert(kernel, copy_op(OpKind::kWait, c.tensor, in_event, StreamId::kCompute));
+    use.insert(kernel_of(use), copy_op(OpKind::kWait, c.tensor, in_event, StreamId::kCompute));
     plan.offload_bytes += c.bytes;
     plan.prefetch_bytes += c.bytes;
   }
+}
+
+// Note [Parameters in the pool]
+// A layer flagged in `layers` keeps its trainable parameters and their momentum in the
+// host slab (host_alloc at setup), as ZeRO-Offload does; its BN running statistics (a
+// few floats a channel) stay resident. Each use on the device is an interval:
+//   - the uses of a parameter are its layer's forward, recomputed-forward and backward
+//     steps; uses at most two steps apart share one device copy;
+//   - an interval starts with alloc + copy_in at the prefetch step (the cost model's
+//     lookahead, never before the previous interval ended) and a wait before the kernel;
+//   - an interval that holds the backward step copies the parameter back to its home
+//     right after its fused update, and frees the device block after that copy's event
+//     (at the start of the next step); any other interval just frees it (unchanged);
+//   - momentum is used by the update only: alloc + copy_in ahead of the backward step,
+//     wait before the update, copy back after it.
+// Gradients never leave the device. Copying each parameter back right after its own
+// update keeps a failed step's semantics: what was updated reaches the home (the
+// executor drains the copies before it releases anything).
+void plan_param_offload(MemoryPlan& plan, const std::vector<bool>& layers,
+                        double copy_bytes_per_ms) {
+  if (std::find(layers.begin(), layers.end(), true) == layers.end()) return;
+  plan.passes.insert(plan.passes.end() - 1, "param offload");  // before placement
+  plan.param_on_host = layers;
+  std::unordered_map<TensorId, int32_t, TensorIdHash> slot;
+  for (size_t t = 0; t < plan.tensors.size(); ++t)
+    slot.emplace(plan.tensors[t].id, static_cast<int32_t>(t));
+  auto homed = [&](const TensorId& id) {
+    if (!layers[static_cast<size_t>(id.layer)]) return false;
+    if (id.role == TensorRole::kMomentum) return true;
+    return id.role == TensorRole::kParam &&
+           slot.count({id.layer, TensorRole::kMomentum, id.index}) > 0;  // trainable
+  };
+  std::vector<std::pair<int32_t, int32_t>> params;  // (parameter slot, momentum slot)
+  for (Op& op : plan.setup.ops) {
+    if (op.kind != OpKind::kAlloc) continue;
+    const TensorId id = plan.tensors[static_cast<size_t>(op.tensor)].id;
+    if (!homed(id)) continue;
+    op.kind = OpKind::kHostAlloc;
+    plan.resident_bytes -= op.size_bytes;
+    plan.param_host_bytes += op.size_bytes;
+    if (id.role == TensorRole::kParam)
+      params.push_back({op.tensor, slot.at({id.layer, TensorRole::kMomentum, id.index})});
+  }
+
+  auto event = [&] { return plan.num_events++; };
+  auto process = [&](std::vector<PlanStep>& steps, bool train) {
+    std::vector<std::vector<size_t>> uses(layers.size());
+    for (size_t i = 0; i < steps.size(); ++i)
+      if (layers[static_cast<size_t>(steps[i].layer)])
+        uses[static_cast<size_t>(steps[i].layer)].push_back(i);
+    for (const auto& [w, m] : params) {
+      const TensorId id = plan.tensors[static_cast<size_t>(w)].id;
+      const int64_t bytes = plan.tensors[static_cast<size_t>(w)].size_bytes;
+      const std::vector<size_t>& u = uses[static_cast<size_t>(id.layer)];
+      size_t lo = 0;  // the earliest step a prefetch may start at
+      for (size_t k = 0; k < u.size();) {
+        size_t last = k;
+        while (last + 1 < u.size() && u[last + 1] <= u[last] + 2) ++last;
+        const size_t first_step = u[k], last_step = u[last];
+        const int in = event();
+        const size_t p = prefetch_step(plan, steps, lo, first_step, bytes, copy_bytes_per_ms);
+        insert_alloc(steps[p].ops, {alloc_op(w, bytes),
+                                    copy_op(OpKind::kCopyIn, w, in, StreamId::kHostToDevice)});
+        auto& first = steps[first_step].ops;
+        first.insert(kernel_of(first), copy_op(OpKind::kWait, w, in, StreamId::kCompute));
+        plan.prefetch_bytes += bytes;
+        plan.param_copy_bytes += bytes;
+        PlanStep& end = steps[last_step];
+        if (train && end.kind == StepKind::kBackward) {
+          auto update = std::find_if(end.ops.begin(), end.ops.end(), [&](const Op& op) {
+            return op.kind == OpKind::kCompute && op.compute == ComputeKind::kUpdate &&
+                   op.index == id.index;
+          });
+          SN_ASSERT(update != end.ops.end(), "a backward step without its update");
+          const int out = event();
+          end.ops.insert(update + 1, copy_op(OpKind::kCopyOut, w, out, StreamId::kDeviceToHost));
+          const Op release = copy_op(OpKind::kFreeAfter, w, out, StreamId::kCompute);
+          if (last_step + 1 < steps.size())
+            insert_free(steps[last_step + 1].ops, release);
+          else
+            end.ops.push_back(release);
+          plan.offload_bytes += bytes;
+          plan.param_copy_bytes += bytes;
+          lo = last_step + 1;
+        } else {
+          end.ops.push_back(copy_op(OpKind::kFree, w, kNoEvent, StreamId::kCompute));
+          lo = last_step + 1;
+        }
+        k = last + 1;
+      }
+      if (!train) continue;
+      // Momentum: in for the update of the backward step (the parameter's last use).
+      const size_t b = u.back();
+      SN_ASSERT(steps[b].kind == StepKind::kBackward, "a trained layer's last use is not backward");
+      const int64_t mbytes = plan.tensors[static_cast<size_t>(m)].size_bytes;
+      const int in = event(), out = event();
+      const size_t p = prefetch_step(plan, steps, 0, b, mbytes, copy_bytes_per_ms);
+      insert_alloc(steps[p].ops,
+                   {alloc_op(m, mbytes), copy_op(OpKind::kCopyIn, m, in, StreamId::kHostToDevice)});
+      auto& ops = steps[b].ops;
+      auto update = std::find_if(ops.begin(), ops.end(), [&](const Op& op) {
+        return op.kind == OpKind::kCompute && op.compute == ComputeKind::kUpdate &&
+               op.index == id.index;
+      });
+      update = ops.insert(update, copy_op(OpKind::kWait, m, in, StreamId::kCompute));
+      ops.insert(update + 2, copy_op(OpKind::kCopyOut, m, out, StreamId::kDeviceToHost));
+      const Op release = copy_op(OpKind::kFreeAfter, m, out, StreamId::kCompute);
+      if (b + 1 < steps.size())
+        insert_free(steps[b + 1].ops, release);
+      else
+        ops.push_back(release);
+      plan.prefetch_bytes += mbytes;
+      plan.offload_bytes += mbytes;
+      plan.param_copy_bytes += 2 * mbytes;
+    }
+  };
+  process(plan.train_steps, true);
+  process(plan.eval_steps, false);
 }
 
 }  // namespace sn

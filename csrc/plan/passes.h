@@ -1,6 +1,6 @@
 // The planning passes, each a pure function from data to data:
 //
-//   route -> schedule -> recompute -> liveness -> placement
+//   route -> schedule -> recompute -> liveness -> [offload, param offload] -> placement
 //
 //   Sizes sizes(graph, backend, batch);                        // bytes of every tensor
 //   Schedule s = training_schedule(graph);                     // forward, then backward
@@ -115,6 +115,13 @@ std::vector<OffloadCandidate> offload_candidates(const MemoryPlan& plan, const G
 // `use_step`'s kernel. Adds offload_bytes, prefetch_bytes, num_events.
 void plan_offload(MemoryPlan& plan, const std::vector<OffloadCandidate>& chosen,
                   double copy_bytes_per_ms);
+
+// Homes the trainable parameters and momentum of the layers flagged in `layers` in the
+// host slab and copies them in around each use, back after each update (Note
+// [Parameters in the pool] in offload.cpp). Adds param_host_bytes, param_copy_bytes and
+// their share of offload_bytes / prefetch_bytes; lowers resident_bytes.
+void plan_param_offload(MemoryPlan& plan, const std::vector<bool>& layers,
+                        double copy_bytes_per_ms);
 
 // ------------------------------------------------------------------------ placement
 // Runs the plan's memory operations through a virtual arena of capacity_bytes (the same

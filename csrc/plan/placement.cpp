@@ -96,6 +96,22 @@ bool place(MemoryPlan& plan, int64_t capacity_bytes, AlgorithmChoice choice,
                         host.largest_free_bytes()};
           return false;
         }
+      } else if (op.kind == OpKind::kHostAlloc) {
+        const TensorInfo& info = plan.tensors[static_cast<size_t>(op.tensor)];
+        op.offset_bytes = mem.host_alloc(op);
+        if (op.offset_bytes == ArenaPool::kNoSpace) {
+          if (failure)
+            *failure = {index,
+                        s.kind,
+                        eval,
+                        info.id.layer,
+                        info.id.role,
+                        op.size_bytes,
+                        host.stats().in_use_bytes,
+                        host.free_bytes(),
+                        host.largest_free_bytes()};
+          return false;
+        }
       } else if (op.kind == OpKind::kCopyIn) {
         mem.copy_in(op);
         op.offset_bytes = mem.host_offset(op.tensor);

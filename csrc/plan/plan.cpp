@@ -22,6 +22,8 @@ const char* op_kind_name(OpKind k) {
       return "wait";
     case OpKind::kFreeAfter:
       return "free_after";
+    case OpKind::kHostAlloc:
+      return "host_alloc";
   }
   return "?";
 }

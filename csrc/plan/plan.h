@@ -16,6 +16,9 @@
 // or from the host slab on a copy stream and record an event; wait makes the compute
 // stream wait for an event; free_after frees a block once its event completes. The copy
 // operations are part of the format now; the Unified Tensor Pool emits them.
+// host_alloc (setup only) gives a tensor a permanent home in the host slab: parameters
+// and momentum that live on the host (Note [Parameters in the pool] in offload.cpp). A
+// home tensor is copied in before each use and, once updated, copied back to its home.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +40,7 @@ enum class OpKind : uint8_t {
   kCopyIn,
   kWait,
   kFreeAfter,
+  kHostAlloc,  // setup: op.tensor's permanent host block (its home)
 };
 enum class ComputeKind : uint8_t { kForward, kBackward, kRecompute, kUpdate };
 enum class StreamId : uint8_t { kCompute, kDeviceToHost, kHostToDevice };
@@ -126,6 +130,9 @@ struct MemoryPlan {
   int64_t host_peak_bytes = 0;      // most host slab bytes in use at once
   int64_t offload_bytes = 0;        // device -> host per iteration
   int64_t prefetch_bytes = 0;       // host -> device per iteration
+  int64_t param_host_bytes = 0;     // parameters and momentum whose home is the host slab
+  int64_t param_copy_bytes = 0;     // of offload + prefetch: their copies per iteration
+  std::vector<bool> param_on_host;  // per layer: its trainable parameters live on the host
   int64_t recompute_count = 0;      // extra layer forwards per iteration
   double recompute_flops = 0.0;     // their FLOPs
   double iteration_flops = 0.0;     // forward + backward (2x forward) of one iteration

@@ -69,6 +69,9 @@ py::dict plan_dict(const Graph& g, std::shared_ptr<const MemoryPlan> shared) {
   d["prefetch_bytes"] = p.prefetch_bytes;
   d["host_peak_bytes"] = p.host_peak_bytes;
   d["host_capacity_bytes"] = p.host_capacity_bytes;
+  d["param_host_bytes"] = p.param_host_bytes;
+  d["param_copy_bytes"] = p.param_copy_bytes;
+  d["param_on_host"] = p.param_on_host;
   d["num_events"] = p.num_events;
   d["recompute_flops"] = p.recompute_flops;
   d["iteration_flops"] = p.iteration_flops;

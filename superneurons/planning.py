@@ -109,6 +109,12 @@ class MemoryPlan:
     recompute_count: int = 0  # extra layer forwards per iteration
     recompute_flops: float = 0.0  # their FLOPs
     iteration_flops: float = 0.0  # forward + backward of one iteration (FLOP model)
+    # The cost model's clock over one iteration: kernels, copies, the time kernels wait
+    # for copies, and the whole iteration (copies overlap compute).
+    compute_ms: float = 0.0
+    copy_ms: float = 0.0
+    stall_ms: float = 0.0
+    estimated_ms: float = 0.0
     passes: tuple[str, ...] = ()  # the planning passes that ran, in order
     _layers: list[str] = field(repr=False, default_factory=list)
     _kinds: list[str] = field(repr=False, default_factory=list)
@@ -146,6 +152,17 @@ class MemoryPlan:
     def recompute_fraction(self) -> float:
         """Extra FLOPs of recomputation as a fraction of one iteration's FLOPs."""
         return self.recompute_flops / self.iteration_flops if self.iteration_flops else 0.0
+
+    @property
+    def planned_overlap(self) -> float:
+        """The cost model's fraction of copy time hidden behind compute (1.0: no copies).
+
+        >>> import superneurons as sn
+        >>> g = sn.models.resnet(depth=8, num_classes=10, image_size=8)
+        >>> sn.plan(g, 2, policy="liveness").planned_overlap
+        1.0
+        """
+        return 1.0 - self.stall_ms / self.copy_ms if self.copy_ms > 0 else 1.0
 
     @cached_property
     def segments(self) -> list[Segment]:
@@ -293,6 +310,10 @@ class MemoryPlan:
                 "recompute_count",
                 "recompute_flops",
                 "iteration_flops",
+                "compute_ms",
+                "copy_ms",
+                "stall_ms",
+                "estimated_ms",
             )
         }
         out["passes"] = list(self.passes)
@@ -372,6 +393,10 @@ def from_raw(layers: list[LayerSpec], raw: dict[str, Any], device: str) -> Memor
         param_copy_bytes=int(raw["param_copy_bytes"]),
         recompute_flops=float(raw["recompute_flops"]),
         iteration_flops=float(raw["iteration_flops"]),
+        compute_ms=float(raw["compute_ms"]),
+        copy_ms=float(raw["copy_ms"]),
+        stall_ms=float(raw["stall_ms"]),
+        estimated_ms=float(raw["estimated_ms"]),
         passes=tuple(raw["passes"]),
         _layers=[s.name for s in layers],
         _kinds=[s.kind for s in layers],

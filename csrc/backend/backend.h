@@ -92,6 +92,9 @@ class Backend {
   // True when no element is NaN or infinite (Note [Non-finite values] in executor.cpp).
   virtual bool all_finite(const float* data, int64_t count) const = 0;
   virtual void copy(float* dst, const float* src, int64_t count) const = 0;
+  // Device <-> host copy bandwidth for the cost model, bytes per ms (default 5 GB/s: a
+  // memcpy on the development CPU, not calibrated per machine).
+  virtual double copy_bytes_per_ms() const { return 5.0e6; }
 };
 
 std::unique_ptr<Backend> make_cpu_backend();

@@ -17,9 +17,6 @@ namespace {
 constexpr int64_t kUnlimitedBytes = int64_t{1} << 60;  // bytes: a virtual arena only
 constexpr double kCheckpointFlopsPerByte = 10.0;       // Note [Checkpoints by cost]
 constexpr int kMaxRecomputeChain = 8;                  // layer forwards, same note
-// bytes per ms: device <-> host copies in the cost model (5 GB/s, a memcpy on the
-// development CPU; not calibrated per machine yet)
-constexpr double kCopyBytesPerMs = 5.0e6;
 
 std::string bytes_str(int64_t b) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -154,7 +151,7 @@ struct Planner {
     p.passes.push_back("liveness");
     plan_liveness(p, g, be, sizes, r.schedule, eval, keep_all);
     p.passes.push_back("placement");
-    if (on_host) plan_param_offload(p, *on_host, kCopyBytesPerMs);
+    if (on_host) plan_param_offload(p, *on_host, be.copy_bytes_per_ms());
     if (schedule_out) *schedule_out = std::move(r.schedule);
     return p;
   }
@@ -166,7 +163,8 @@ struct Planner {
   bool finish_with_offload(MemoryPlan& p, const Schedule& schedule,
                            const std::vector<bool>& eligible, bool fewest = true) const {
     if (!fewest) {  // every candidate
-      plan_offload(p, offload_candidates(p, g, be, sizes, schedule, eligible), kCopyBytesPerMs);
+      plan_offload(p, offload_candidates(p, g, be, sizes, schedule, eligible),
+                   be.copy_bytes_per_ms());
       return finish(p);
     }
     MemoryPlan plain = p;
@@ -181,7 +179,7 @@ struct Planner {
       MemoryPlan t = p;
       plan_offload(t,
                    std::vector<OffloadCandidate>(all.begin(), all.begin() + static_cast<long>(k)),
-                   kCopyBytesPerMs);
+                   be.copy_bytes_per_ms());
       const bool ok = finish(t);
       return std::make_pair(ok, std::move(t));
     };
@@ -215,7 +213,18 @@ struct Planner {
   }
 
   // Places the plan under the budget (or sizes the arena to it); false: does not fit.
+  // Either way the plan's timeline is filled.
   bool finish(MemoryPlan& p) const {
+    const bool fits = place_and_size(p);
+    const Timeline t = plan_timeline(p, be.copy_bytes_per_ms());
+    p.compute_ms = t.compute_ms;
+    p.copy_ms = t.copy_ms;
+    p.stall_ms = t.stall_ms;
+    p.estimated_ms = t.iteration_ms;
+    return fits;
+  }
+
+  bool place_and_size(MemoryPlan& p) const {
     if (budget > 0) {
       p.capacity_bytes = budget / ArenaPool::kAlignmentBytes * ArenaPool::kAlignmentBytes;
       MemoryPlan need = p;
@@ -287,8 +296,10 @@ int64_t all_resident_bytes(const Sizes& sizes) {
 // momentum go to the host (Note [Parameters in the pool] in offload.cpp) and the ladder
 // is climbed again. At the rung that fits, a bisection finds the fewest layers to home
 // (in param_offload_order) with every activation candidate offloaded, then the fewest
-// activations are offloaded for that set. Greedy: a lower rung with more parameter
-// traffic is not tried.
+// activations are offloaded for that set. Among rungs that fit, the one with the
+// shortest estimated iteration (Note [Planned timeline]) wins, so slow copies buy
+// recomputation and fast ones buy offload. Greedy: a lower rung with more parameter
+// traffic is not tried once one fits with resident parameters.
 MemoryPlan plan_superneurons(const Planner& planner, const Graph& g, const Backend& be,
                              const Sizes& sizes, const Schedule& train, int64_t batch,
                              int64_t budget) {
@@ -304,12 +315,22 @@ MemoryPlan plan_superneurons(const Planner& planner, const Graph& g, const Backe
     *fits = planner.finish_with_offload(p, schedule, ro ? ladder[i].checkpoint : base, fewest);
     return p;
   };
+  // Of the rungs that fit, the one with the shortest estimated iteration; the climb stops
+  // once a rung's kernels alone take longer than the best (higher rungs recompute more).
   auto climb = [&](const std::vector<bool>& on_host, MemoryPlan& best, size_t* fit_rung) {
     bool fits = false;
-    for (size_t i = 0; i < ladder.size() && !fits; ++i) {
-      MemoryPlan next = rung(i, on_host, true, &fits);
-      if (best.policy.empty() || fits || next.peak_bytes <= best.peak_bytes) best = std::move(next);
-      *fit_rung = i;
+    for (size_t i = 0; i < ladder.size(); ++i) {
+      bool ok = false;
+      MemoryPlan next = rung(i, on_host, true, &ok);
+      const double kernels_ms = next.compute_ms;
+      if (ok && (!fits || next.estimated_ms < best.estimated_ms)) {
+        best = std::move(next);
+        *fit_rung = i;
+      } else if (!fits && !ok && (best.policy.empty() || next.peak_bytes <= best.peak_bytes)) {
+        best = std::move(next);
+      }
+      fits = fits || ok;
+      if (fits && kernels_ms >= best.estimated_ms) break;
     }
     return fits;
   };

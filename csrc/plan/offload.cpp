@@ -27,12 +27,6 @@ Op copy_op(OpKind kind, int32_t tensor, int event, StreamId stream) {
   return op;
 }
 
-double step_cost_ms(const MemoryPlan& plan, const PlanStep& s) {
-  const auto& algos = plan.algorithms[static_cast<size_t>(s.layer)];
-  const double both = algos[static_cast<size_t>(s.algorithm)].cost_ms;  // forward + backward
-  return s.kind == StepKind::kBackward ? both * 2.0 / 3.0 : both / 3.0;
-}
-
 // The step whose start a prefetch for step `use` is issued at: the latest one in
 // [lo, use] whose estimated compute until `use` covers the copy.
 size_t prefetch_step(const MemoryPlan& plan, const std::vector<PlanStep>& steps, size_t lo,

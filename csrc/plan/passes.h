@@ -123,6 +123,17 @@ void plan_offload(MemoryPlan& plan, const std::vector<OffloadCandidate>& chosen,
 void plan_param_offload(MemoryPlan& plan, const std::vector<bool>& layers,
                         double copy_bytes_per_ms);
 
+// ------------------------------------------------------------------------- timeline
+// The cost model's clock over the training steps (Note [Planned timeline] in
+// timeline.cpp): kernel time, copy time, the time compute waits for copies, and the
+// iteration. planned overlap = 1 - stall_ms / copy_ms.
+struct Timeline {
+  double compute_ms = 0.0, copy_ms = 0.0, stall_ms = 0.0, iteration_ms = 0.0;
+};
+Timeline plan_timeline(const MemoryPlan& plan, double copy_bytes_per_ms);
+// A step's kernel time under the cost model (its algorithm's cost).
+double step_cost_ms(const MemoryPlan& plan, const PlanStep& s);
+
 // ------------------------------------------------------------------------ placement
 // Runs the plan's memory operations through a virtual arena of capacity_bytes (the same
 // interpreter the executor runs), recording every allocation's offset, the bytes in use

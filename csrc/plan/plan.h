@@ -133,9 +133,12 @@ struct MemoryPlan {
   int64_t param_host_bytes = 0;     // parameters and momentum whose home is the host slab
   int64_t param_copy_bytes = 0;     // of offload + prefetch: their copies per iteration
   std::vector<bool> param_on_host;  // per layer: its trainable parameters live on the host
-  int64_t recompute_count = 0;      // extra layer forwards per iteration
-  double recompute_flops = 0.0;     // their FLOPs
-  double iteration_flops = 0.0;     // forward + backward (2x forward) of one iteration
+  // The cost model's clock over one training iteration (Note [Planned timeline]):
+  // kernels, copies, and the time kernels wait for copies; estimated = the iteration.
+  double compute_ms = 0.0, copy_ms = 0.0, stall_ms = 0.0, estimated_ms = 0.0;
+  int64_t recompute_count = 0;   // extra layer forwards per iteration
+  double recompute_flops = 0.0;  // their FLOPs
+  double iteration_flops = 0.0;  // forward + backward (2x forward) of one iteration
   std::vector<std::vector<Algorithm>> algorithms;  // per layer, as the backend offered them
 };
 

@@ -75,6 +75,10 @@ py::dict plan_dict(const Graph& g, std::shared_ptr<const MemoryPlan> shared) {
   d["num_events"] = p.num_events;
   d["recompute_flops"] = p.recompute_flops;
   d["iteration_flops"] = p.iteration_flops;
+  d["compute_ms"] = p.compute_ms;
+  d["copy_ms"] = p.copy_ms;
+  d["stall_ms"] = p.stall_ms;
+  d["estimated_ms"] = p.estimated_ms;
   d["checkpoint"] = p.checkpoint;
   py::list segments;
   for (const SegmentRecord& seg : p.segments) {

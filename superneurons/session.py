@@ -275,6 +275,22 @@ class Session:
         """The host slab's counters (offloaded tensors): capacity, in use and peak bytes."""
         return dict(self._core.host_memory_stats())
 
+    def copy_stats(self) -> dict[str, float]:
+        """Device <-> host copies measured since the session began: bytes moved, the copy
+        engine's busy time, the time compute waited for copies, and the overlap (the
+        fraction of copy time hidden behind compute; 1.0 when nothing was copied).
+
+        >>> import numpy as np, superneurons as sn
+        >>> g = sn.models.resnet(depth=8, num_classes=10, image_size=8)
+        >>> s = sn.Session(g, 2, policy="liveness")
+        >>> s.copy_stats()["bytes"], s.copy_stats()["overlap"]
+        (0, 1.0)
+        """
+        d: dict[str, float] = dict(self._core.copy_stats())
+        copy_ms = float(d["copy_ms"])
+        d["overlap"] = 1.0 - min(float(d["stall_ms"]), copy_ms) / copy_ms if copy_ms > 0 else 1.0
+        return d
+
     def memory_stats(self) -> dict[str, int | float]:
         """The arena's counters: capacity, bytes in use and at peak, live and total
         allocations, largest free block, fragmentation (0: the free space is one block)

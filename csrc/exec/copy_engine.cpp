@@ -61,6 +61,11 @@ int64_t CopyEngine::bytes_copied() const {
   return bytes_copied_;
 }
 
+double CopyEngine::busy_ms() const {
+  std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(mutex_));
+  return busy_ms_;
+}
+
 void CopyEngine::run() {
   for (;;) {
     Job job{};
@@ -75,9 +80,12 @@ void CopyEngine::run() {
         delay_us = static_cast<int>(rng_() % static_cast<uint64_t>(max_delay_us_ + 1));
     }
     if (delay_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(delay_us));
+    const auto t0 = std::chrono::steady_clock::now();
     std::memcpy(job.dst, job.src, static_cast<size_t>(job.bytes));
+    const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - t0;
     {
       std::lock_guard<std::mutex> lock(mutex_);
+      busy_ms_ += took.count();
       done_generation_[static_cast<size_t>(job.event)] = generation_;
       bytes_copied_ += job.bytes;
       --pending_;

@@ -36,6 +36,7 @@ class CopyEngine {
   void wait(int event);
   void drain();  // waits for every submitted copy
   int64_t bytes_copied() const;
+  double busy_ms() const;  // time the worker spent copying (not sleeping in test mode)
 
  private:
   struct Job {
@@ -54,6 +55,7 @@ class CopyEngine {
   uint64_t generation_ = 1;
   int64_t pending_ = 0;
   int64_t bytes_copied_ = 0;
+  double busy_ms_ = 0.0;
   bool stop_ = false;
   int max_delay_us_;
   std::mt19937_64 rng_;

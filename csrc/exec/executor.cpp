@@ -1,6 +1,7 @@
 #include "exec/executor.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -52,6 +53,22 @@ float* Executor::at(int32_t slot) const {
 float* Executor::data(const TensorId& id) const {
   auto it = slot_.find(id);
   return it == slot_.end() ? nullptr : at(it->second);
+}
+
+// Note [Measured overlap]
+// The engine times each copy; the executor times each wait of the compute thread for a
+// copy event. overlap = 1 - stall / copy time: the fraction of copying hidden behind
+// compute (begin_iteration's drain counts as neither: every plan waits for its copies).
+void Executor::wait(int event) {
+  const auto t0 = std::chrono::steady_clock::now();
+  engine_->wait(event);
+  stall_ms_ +=
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+CopyStats Executor::copy_stats() const {
+  if (!engine_) return {};
+  return {engine_->bytes_copied(), engine_->busy_ms(), stall_ms_};
 }
 
 float* Executor::state_data(const TensorId& id) const {
@@ -160,11 +177,11 @@ void Executor::apply(const PlanStep& step, const Op& op, RunContext& ctx) {
       break;
     }
     case OpKind::kWait:
-      engine_->wait(op.event);
+      wait(op.event);
       mem_.wait(op);
       break;
     case OpKind::kFreeAfter:
-      engine_->wait(op.event);
+      wait(op.event);
       [[fallthrough]];
     case OpKind::kFree: {
       if (!mem_.gave_up_block(op.tensor)) {  // an in-place input's block lives on

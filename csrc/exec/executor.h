@@ -25,6 +25,12 @@
 
 namespace sn {
 
+struct CopyStats {
+  int64_t bytes = 0;
+  double copy_ms = 0.0;
+  double stall_ms = 0.0;
+};
+
 // What one pass over the steps needs besides the plan, and what it returns.
 struct RunContext {
   int64_t n = 0;                     // samples in the batch
@@ -60,6 +66,9 @@ class Executor {
   // exception every per-iteration tensor is released, so the next run starts clean.
   void run(const std::vector<PlanStep>& steps, RunContext& ctx, std::vector<int64_t>& trace);
   float* data(const TensorId& id) const;  // on the device; null when the tensor is not live
+  // Measured since construction: bytes copied, the copy engine's busy time, and the time
+  // the compute thread waited for copies (Note [Measured overlap] in executor.cpp).
+  CopyStats copy_stats() const;
   // A persistent tensor between iterations: on the device, or in its host home.
   float* state_data(const TensorId& id) const;
 
@@ -67,6 +76,7 @@ class Executor {
   void apply(const PlanStep& step, const Op& op, RunContext& ctx);
   void compute(const PlanStep& step, const Op& op, RunContext& ctx);
   void release_transient();
+  void wait(int event);
   float* at(int32_t slot) const;
 
   const Graph& g_;
@@ -82,6 +92,7 @@ class Executor {
   std::vector<TensorId> buffers_;                  // non-trained parameters (BN running statistics)
   std::vector<float> buffer_backup_;               // their values before the pass (check_finite)
   std::vector<float> nan_;                         // poison_undeclared: what undeclared reads see
+  double stall_ms_ = 0.0;                          // compute waiting for copies
 };
 
 }  // namespace sn

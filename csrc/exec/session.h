@@ -87,6 +87,7 @@ class Session {
   void set_iteration(int64_t it);
   AllocatorStats memory_stats() const { return pool_->stats(); }
   AllocatorStats host_memory_stats() const { return host_pool_->stats(); }
+  CopyStats copy_stats() const { return executor_->copy_stats(); }
   const ArenaPool& pool() const { return *pool_; }
   // Bytes in use measured at setup and at every step of the last training iteration
   // (when each step's layer runs), and of the last inference pass.

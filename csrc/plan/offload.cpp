@@ -198,8 +198,10 @@ void plan_param_offload(MemoryPlan& plan, const std::vector<bool>& layers,
                                     copy_op(OpKind::kCopyIn, w, in, StreamId::kHostToDevice)});
         auto& first = steps[first_step].ops;
         first.insert(kernel_of(first), copy_op(OpKind::kWait, w, in, StreamId::kCompute));
-        plan.prefetch_bytes += bytes;
-        plan.param_copy_bytes += bytes;
+        if (train) {  // the figures count one training iteration
+          plan.prefetch_bytes += bytes;
+          plan.param_copy_bytes += bytes;
+        }
         PlanStep& end = steps[last_step];
         if (train && end.kind == StepKind::kBackward) {
           auto update = std::find_if(end.ops.begin(), end.ops.end(), [&](const Op& op) {

@@ -123,12 +123,21 @@ void register_session(py::module_& m) {
       .def_property_readonly("num_classes", &Session::num_classes)
       .def_property_readonly("route", &Session::route)
       .def("memory_stats", [](const Session& s) { return pool_stats(s.pool()); })
-      .def("host_memory_stats", [](const Session& s) {
+      .def("host_memory_stats",
+           [](const Session& s) {
+             py::dict d;
+             const AllocatorStats st = s.host_memory_stats();
+             d["capacity_bytes"] = st.capacity_bytes;
+             d["in_use_bytes"] = st.in_use_bytes;
+             d["peak_bytes"] = st.peak_bytes;
+             return d;
+           })
+      .def("copy_stats", [](const Session& s) {
         py::dict d;
-        const AllocatorStats st = s.host_memory_stats();
-        d["capacity_bytes"] = st.capacity_bytes;
-        d["in_use_bytes"] = st.in_use_bytes;
-        d["peak_bytes"] = st.peak_bytes;
+        const CopyStats st = s.copy_stats();
+        d["bytes"] = st.bytes;
+        d["copy_ms"] = st.copy_ms;
+        d["stall_ms"] = st.stall_ms;
         return d;
       });
 }

@@ -73,6 +73,10 @@ def test_homed_parameters_survive_random_copy_delays() -> None:
         s = sn.Session(g, 4, policy="superneurons", budget=budget, seed=1, _copy_delay_us=delay_us)
         assert s.plan().param_host_bytes > 0
         runs.append([s.train_step(x, y, lr=0.05, momentum=0.9) for _ in range(10)])
+        # What moved is what the plan says moves, iteration by iteration.
+        p = s.plan()
+        assert s.copy_stats()["bytes"] == 10 * (p.offload_bytes + p.prefetch_bytes)
+        assert 0.0 <= s.copy_stats()["overlap"] <= 1.0
         runs[-1].append(s.evaluate(x, y)[:2])
         assert s.memory_trace() == s.plan().bytes_in_use.tolist()
         # Only the homes stay in the host slab between steps.

@@ -98,6 +98,8 @@ def main() -> None:
             row[policy] = best
             row[policy + ":recompute_fraction"] = round(p.recompute_fraction, 4)
             row[policy + ":offload_gib"] = round(p.offload_bytes / 2**30, 2)
+            row[policy + ":param_host_gib"] = round(p.param_host_bytes / 2**30, 2)
+            row[policy + ":peak_over_bound"] = round(p.peak_bytes / p.layer_bound_bytes, 3)
             row[policy + ":seconds"] = round(time.perf_counter() - t0, 1)
             if args.confirm:
                 row[policy + ":confirm_loss"] = round(confirm(name, policy), 4)
@@ -122,6 +124,15 @@ def main() -> None:
             for k, w in (("pytorch_eager", 13), ("pytorch_checkpoint", 12), ("source", 8))
         )
         print(f"{r['model']:<14}{cells}{ref}")
+    print("planned peak / layer bound at that batch (parameters on the host, GiB):")
+    for r in rows:
+        print(
+            f"  {r['model']:<14}"
+            + "".join(
+                f"  {p} {r[p + ':peak_over_bound']:.2f} ({r[p + ':param_host_gib']})"
+                for p in policies
+            )
+        )
 
 
 if __name__ == "__main__":

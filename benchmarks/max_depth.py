@@ -3,6 +3,7 @@
 
     python benchmarks/max_depth.py                     # 12 GiB, liveness and recompute
     python benchmarks/max_depth.py --policies liveness --budget 12GiB --json
+    python benchmarks/max_depth.py --policies superneurons --units 2500   # the target
 
 References (the issue's table): PyTorch eager depth 581, checkpoint_sequential 2363, the
 source's SuperNeurons 1920 (TensorFlow 592).
@@ -50,6 +51,9 @@ def main() -> None:
     parser.add_argument("--budget", default="12GiB")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--units", type=int, default=0, help="also plan exactly this many residual units"
+    )
     args = parser.parse_args()
     print(f"deepest ResNet (6, 32, n3, 6), batch {args.batch}, 224x224, in {args.budget}")
     for policy in args.policies.split(","):
@@ -64,6 +68,9 @@ def main() -> None:
             "residual_units": 6 + 32 + n3 + 6,
             "recompute_fraction": round(p.recompute_fraction, 4),
             "resident_bytes": p.resident_bytes,
+            "host_peak_bytes": p.host_peak_bytes,
+            "param_host_bytes": p.param_host_bytes,
+            "copied_bytes": p.offload_bytes + p.prefetch_bytes,
             "seconds": round(time.perf_counter() - t0, 1),
         }
         if args.json:
@@ -72,9 +79,21 @@ def main() -> None:
             print(
                 f"  {policy:<20} depth {row['depth']:>6} ({row['residual_units']} units), "
                 f"recompute {row['recompute_fraction']:.1%} extra FLOPs, resident "
-                f"{sn.format_bytes(p.resident_bytes)}, {row['seconds']} s"
+                f"{sn.format_bytes(p.resident_bytes)}, host "
+                f"{sn.format_bytes(p.host_peak_bytes)} (parameters and momentum "
+                f"{sn.format_bytes(p.param_host_bytes)}), copied "
+                f"{sn.format_bytes(row['copied_bytes'])} per iteration, {row['seconds']} s"
             )
     print("  references: PyTorch eager 581, checkpoint_sequential 2363, source 1920")
+    if args.units:
+        n3 = args.units - (6 + 32 + 6)
+        g = sn.models.resnet(n=(6, 32, n3, 6), num_classes=1000, image_size=224)
+        for policy in args.policies.split(","):
+            p = sn.plan(g, args.batch, policy=policy, budget=args.budget)
+            print(
+                f"  {args.units} units (depth {depth(n3)}), {policy}: fits {p.fits}, peak "
+                f"{sn.format_bytes(p.peak_bytes)}, host {sn.format_bytes(p.host_peak_bytes)}"
+            )
 
 
 if __name__ == "__main__":

@@ -95,7 +95,8 @@ class MemoryPlan:
     budget_bytes: int  # 0: no budget given
     capacity_bytes: int  # the arena a session reserves
     peak_bytes: int
-    layer_bound_bytes: int  # resident + the largest single-step working set, max(l_i)
+    layer_bound_bytes: int  # resident + the largest step's working set (and its own
+    # parameters and momentum when they live on the host): max(l_i)
     baseline_bytes: int  # policy "none": every tensor at once
     resident_bytes: int  # always on the device: labels, parameters and momentum not on the host
     eval_peak_bytes: int

@@ -55,14 +55,18 @@ std::string oom_message(const Graph& g, const MemoryPlan& p, const PlacementFail
     << ", free " << bytes_str(f.free_bytes) << ", largest free block "
     << bytes_str(f.largest_free_bytes) << ". This plan (policy '" << p.policy << "', batch "
     << p.batch_size << ") needs " << bytes_str(needed_bytes) << " at its peak. ";
-  if (p.resident_bytes > p.capacity_bytes) {
+  if (p.resident_bytes > p.capacity_bytes && p.policy != "superneurons") {
     m << "Parameters, their momentum and the labels alone need " << bytes_str(p.resident_bytes)
-      << ", more than the budget, so a smaller batch cannot help: use a larger budget.";
+      << ", more than the budget, so a smaller batch cannot help: use a larger budget, or "
+         "policy 'superneurons', which keeps parameters and momentum on the host.";
   } else {
     m << "Hint: use a smaller batch size, a larger budget";
     if (p.policy == "none") m << ", or policy 'liveness', which frees tensors after last use";
     if (p.policy == "liveness")
       m << ", or policy 'liveness+recompute', which recomputes cheap layers in backward";
+    if (p.policy == "liveness+recompute" || p.policy == "liveness+offload")
+      m << ", or policy 'superneurons', which recomputes, offloads and keeps parameters on "
+           "the host as the budget needs";
     m << ".";
   }
   return m.str();

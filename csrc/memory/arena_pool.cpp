@@ -99,6 +99,45 @@ int64_t ArenaPool::allocate_offset(int64_t size_bytes) {
   return offset;
 }
 
+int64_t ArenaPool::allocate_offset_high(int64_t size_bytes) {
+  if (size_bytes < 0)
+    throw ArgumentError("ArenaPool: size_bytes must be >= 0, got " + std::to_string(size_bytes));
+  if (size_bytes > capacity_bytes_) {
+    collect();
+    return kNoSpace;
+  }
+  const int64_t want_bytes = rounded(size_bytes);
+  auto highest_fit = [&] {
+    for (auto it = free_by_offset_.rbegin(); it != free_by_offset_.rend(); ++it)
+      if (it->second >= want_bytes) return std::prev(it.base());
+    return free_by_offset_.end();
+  };
+  auto by_offset = highest_fit();
+  if (by_offset == free_by_offset_.end() && collect() > 0) by_offset = highest_fit();
+  if (by_offset == free_by_offset_.end()) return kNoSpace;
+
+  const int64_t block_offset = by_offset->first, block_bytes = by_offset->second;
+  const int64_t offset = block_offset + block_bytes - want_bytes;
+  auto by_size = free_by_size_.find({block_bytes, block_offset});
+  SN_ASSERT(by_size != free_by_size_.end(),
+            "free-block indexes disagree at offset " + std::to_string(block_offset));
+  used_.emplace(offset, want_bytes);  // the only node allocation: before any change
+  if (block_bytes == want_bytes) {
+    free_by_size_.erase(by_size);
+    free_by_offset_.erase(by_offset);
+  } else {  // the front stays free
+    by_offset->second = block_bytes - want_bytes;
+    auto node = free_by_size_.extract(by_size);
+    node.value() = {block_bytes - want_bytes, block_offset};
+    free_by_size_.insert(std::move(node));
+  }
+  in_use_bytes_ += want_bytes;
+  peak_bytes_ = std::max(peak_bytes_, in_use_bytes_);
+  high_water_bytes_ = std::max(high_water_bytes_, offset + want_bytes);
+  ++total_allocs_;
+  return offset;
+}
+
 void ArenaPool::free_offset(int64_t offset) {
   auto used = used_.find(offset);
   SN_ASSERT(used != used_.end(),

@@ -41,7 +41,11 @@ class ArenaPool final : public Allocator {
   static int64_t rounded(int64_t size_bytes);
 
   int64_t allocate_offset(int64_t size_bytes);  // O(log n)
-  void free_offset(int64_t offset);             // O(log n); coalesces with free neighbours
+  // The top end of the highest free block that fits (first fit from the top), O(free
+  // blocks): large blocks placed from the top and small ones best fit from the bottom
+  // keep the small ones from splitting the space the large ones need.
+  int64_t allocate_offset_high(int64_t size_bytes);
+  void free_offset(int64_t offset);  // O(log n); coalesces with free neighbours
   void free_offset_after(int64_t offset, std::function<bool()> done);
   int collect();  // frees parked blocks that are done; count
 

@@ -103,7 +103,8 @@ class MemoryInterpreter {
   int64_t alloc(const Op& op) {
     const auto t = static_cast<size_t>(op.tensor);
     SN_ASSERT(offset_[t] == kUnplaced, "plan allocates a tensor that is already live");
-    const int64_t off = pool_.allocate_offset(op.size_bytes);
+    const int64_t off = op.from_top ? pool_.allocate_offset_high(op.size_bytes)
+                                    : pool_.allocate_offset(op.size_bytes);
     if (off == ArenaPool::kNoSpace) return off;
     offset_[t] = off;
     ++live_;

@@ -234,7 +234,8 @@ struct Planner {
       MemoryPlan need = p;
       place_unlimited(need, AlgorithmChoice::kSmallest);
       PlacementFailure f;
-      if (place(p, p.capacity_bytes, AlgorithmChoice::kFitFree, &f)) {
+      if (place(p, p.capacity_bytes, AlgorithmChoice::kFitFree, &f) ||
+          (place_large_from_top(p) && place(p, p.capacity_bytes, AlgorithmChoice::kFitFree, &f))) {
         fix_host(p);
         return true;
       }
@@ -252,6 +253,29 @@ struct Planner {
       p.capacity_bytes = ArenaPool::rounded(p.capacity_bytes + p.capacity_bytes / 8);
     fix_host(p);
     return true;
+  }
+
+  // Note [Two-ended placement]
+  // When best fit leaves the free bytes a budget needs split into pieces (fragmentation),
+  // placement is retried with the largest tensors (at least a quarter of the largest
+  // allocation) placed from the top of the arena and the rest best fit from the bottom,
+  // so that small blocks do not settle between the large ones. The flag travels in the
+  // operation, so the executor places them the same way. False: nothing to mark.
+  static bool place_large_from_top(MemoryPlan& p) {
+    int64_t largest = 0;
+    for (const PlanStep& s : p.train_steps)
+      for (const Op& op : s.ops)
+        if (op.kind == OpKind::kAlloc) largest = std::max(largest, op.size_bytes);
+    bool any = false;
+    for (auto* steps : {&p.train_steps, &p.eval_steps})
+      for (PlanStep& s : *steps)
+        for (Op& op : s.ops)
+          if (op.kind == OpKind::kAlloc && op.size_bytes * 4 >= largest &&
+              p.tensors[static_cast<size_t>(op.tensor)].id.role != TensorRole::kWorkspace) {
+            op.from_top = true;
+            any = true;
+          }
+    return any;
   }
 
   // The host slab is sized to what the plan reaches; best fit in the smaller slab can

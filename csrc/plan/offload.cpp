@@ -93,14 +93,12 @@ std::vector<OffloadCandidate> offload_candidates(const MemoryPlan& plan, const G
     if (id.role != TensorRole::kActivation || !eligible[static_cast<size_t>(id.layer)]) continue;
     const auto& ev = events[t];
     for (size_t k = 0; k + 1 < ev.size(); ++k) {
-      // The widest gap of each interval: consecutive events with no definition after.
+      // Every gap between consecutive uses of one interval (no definition after): a
+      // checkpoint read by a recompute early in backward and by its own backward step
+      // much later leaves the device twice.
       if (ev[k + 1].second) continue;
       const int a = ev[k].first, b = ev[k + 1].first;
       if (b - a < 3 || schedule[static_cast<size_t>(b)].kind == StepKind::kForward) continue;
-      if (!out.empty() && out.back().tensor == static_cast<int32_t>(t) &&
-          out.back().use_step - out.back().after_step >= b - a)
-        continue;
-      if (!out.empty() && out.back().tensor == static_cast<int32_t>(t)) out.pop_back();
       out.push_back({static_cast<int32_t>(t), a, b, plan.tensors[t].size_bytes});
     }
   }

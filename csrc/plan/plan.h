@@ -62,6 +62,7 @@ struct Op {
   int32_t event = kNoEvent;          // copies record it; wait / free_after consume it
   int64_t size_bytes = 0;            // kAlloc: bytes (a workspace's depends on the algorithm)
   int64_t offset_bytes = kUnplaced;  // kAlloc: the arena offset placement chose
+  bool from_top = false;             // kAlloc: placed from the top (Note [Two-ended placement])
 };
 
 struct PlanStep {

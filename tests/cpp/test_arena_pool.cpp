@@ -223,6 +223,36 @@ void test_best_fit() {
   }
 }
 
+void test_two_ended() {
+  {
+    ArenaPool pool = holes_pool();
+    check_eq(pool.allocate_offset_high(100), 3840, "from the top: the top end of the highest hole");
+    check_eq(pool.allocate_offset_high(1024), 2048, "the highest hole that fits, exactly");
+    check_eq(pool.allocate_offset_high(5000), ArenaPool::kNoSpace, "nothing that large");
+    check_blocks(pool.free_blocks(), {{0, 512}, {768, 256}, {1280, 512}, {3328, 512}},
+                 "fronts stay free");
+    check_invariants(pool, "two_ended");
+  }
+  // Large blocks from the top, small from the bottom: after the large ones die their
+  // space is one block; best fit alone leaves it split by a small one.
+  for (bool two_ended : {false, true}) {
+    ArenaPool pool(8 * kUnitBytes, nullptr);
+    auto large = [&] {
+      return two_ended ? pool.allocate_offset_high(3 * kUnitBytes)
+                       : pool.allocate_offset(3 * kUnitBytes);
+    };
+    const int64_t l1 = large(), s1 = pool.allocate_offset(kUnitBytes);
+    const int64_t l2 = large(), s2 = pool.allocate_offset(kUnitBytes);
+    check(s1 >= 0 && s2 >= 0, "the small ones fit");
+    pool.free_offset(l1);
+    pool.free_offset(l2);
+    check_eq(pool.largest_free_bytes(), (two_ended ? 6 : 3) * kUnitBytes,
+             two_ended ? "two-ended: the large blocks' space is one block"
+                       : "best fit: a small block splits it");
+    check_invariants(pool, "two_ended pattern");
+  }
+}
+
 void test_no_space() {
   ArenaPool pool(4 * kUnitBytes, nullptr);
   const int64_t a = pool.allocate_offset(kUnitBytes);
@@ -584,6 +614,7 @@ int main(int argc, char** argv) {
       {"split_and_alignment", test_split_and_alignment},
       {"coalesce", test_coalesce},
       {"best_fit", test_best_fit},
+      {"two_ended", test_two_ended},
       {"no_space", test_no_space},
       {"stats", test_stats},
       {"deferred_frees", test_deferred_frees},

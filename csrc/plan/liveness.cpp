@@ -18,14 +18,6 @@
 namespace sn {
 namespace {
 
-Op alloc_op(int32_t slot, int64_t size_bytes) {
-  Op op;
-  op.kind = OpKind::kAlloc;
-  op.tensor = slot;
-  op.size_bytes = size_bytes;
-  return op;
-}
-
 Op tensor_op(OpKind kind, int32_t slot) {
   Op op;
   op.kind = kind;

@@ -59,14 +59,6 @@ std::vector<Op>::iterator kernel_of(std::vector<Op>& ops) {
   return kernel;
 }
 
-Op alloc_op(int32_t tensor, int64_t bytes) {
-  Op op;
-  op.kind = OpKind::kAlloc;
-  op.tensor = tensor;
-  op.size_bytes = bytes;
-  return op;
-}
-
 }  // namespace
 
 std::vector<OffloadCandidate> offload_candidates(const MemoryPlan& plan, const Graph& g,

@@ -36,6 +36,22 @@ bool place(MemoryPlan& plan, int64_t capacity_bytes, AlgorithmChoice choice,
   std::vector<int64_t> open_block(plan.tensors.size(), -1);
   const int end_step = static_cast<int>(plan.train_steps.size());
 
+  // The host slab has no room for op.tensor's host copy: describe it, return false.
+  auto host_full = [&](const Op& op, const PlanStep& s, int index, bool eval) {
+    const TensorInfo& info = plan.tensors[static_cast<size_t>(op.tensor)];
+    if (failure)
+      *failure = {index,
+                  s.kind,
+                  eval,
+                  info.id.layer,
+                  info.id.role,
+                  op.size_bytes,
+                  host.stats().in_use_bytes,
+                  host.free_bytes(),
+                  host.largest_free_bytes()};
+    return false;
+  };
+
   auto run = [&](PlanStep& s, int index, bool eval) {
     const bool blocks = !eval;
     for (Op& op : s.ops) {
@@ -83,35 +99,10 @@ bool place(MemoryPlan& plan, int64_t capacity_bytes, AlgorithmChoice choice,
         const TensorInfo& info = plan.tensors[static_cast<size_t>(op.tensor)];
         op.size_bytes = info.size_bytes;
         op.offset_bytes = mem.copy_out(op, info.size_bytes);
-        if (op.offset_bytes == ArenaPool::kNoSpace) {
-          if (failure)
-            *failure = {index,
-                        s.kind,
-                        eval,
-                        info.id.layer,
-                        info.id.role,
-                        op.size_bytes,
-                        host.stats().in_use_bytes,
-                        host.free_bytes(),
-                        host.largest_free_bytes()};
-          return false;
-        }
+        if (op.offset_bytes == ArenaPool::kNoSpace) return host_full(op, s, index, eval);
       } else if (op.kind == OpKind::kHostAlloc) {
-        const TensorInfo& info = plan.tensors[static_cast<size_t>(op.tensor)];
         op.offset_bytes = mem.host_alloc(op);
-        if (op.offset_bytes == ArenaPool::kNoSpace) {
-          if (failure)
-            *failure = {index,
-                        s.kind,
-                        eval,
-                        info.id.layer,
-                        info.id.role,
-                        op.size_bytes,
-                        host.stats().in_use_bytes,
-                        host.free_bytes(),
-                        host.largest_free_bytes()};
-          return false;
-        }
+        if (op.offset_bytes == ArenaPool::kNoSpace) return host_full(op, s, index, eval);
       } else if (op.kind == OpKind::kCopyIn) {
         mem.copy_in(op);
         op.offset_bytes = mem.host_offset(op.tensor);

@@ -143,6 +143,15 @@ struct MemoryPlan {
   std::vector<std::vector<Algorithm>> algorithms;  // per layer, as the backend offered them
 };
 
+// An allocation of `size_bytes` for tensor slot `tensor` (not yet placed).
+inline Op alloc_op(int32_t tensor, int64_t size_bytes) {
+  Op op;
+  op.kind = OpKind::kAlloc;
+  op.tensor = tensor;
+  op.size_bytes = size_bytes;
+  return op;
+}
+
 const char* op_kind_name(OpKind k);
 const char* step_kind_name(StepKind k);
 

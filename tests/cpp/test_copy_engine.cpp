@@ -7,18 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
 #include "exec/copy_engine.h"
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const std::string& what) {
-  if (!ok) {
-    std::printf("FAIL: %s\n", what.c_str());
-    ++failures;
-  }
-}
+using sn_test::check;
 
 }  // namespace
 
@@ -47,6 +41,5 @@ int main() {
   }
   engine.drain();
   check(engine.bytes_copied() == int64_t{40} * kEvents * kFloats * 4, "every byte copied once");
-  if (failures == 0) std::printf("test_copy_engine: all checks passed\n");
-  return failures == 0 ? 0 : 1;
+  return sn_test::report("test_copy_engine");
 }

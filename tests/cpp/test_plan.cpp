@@ -9,60 +9,26 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "check.h"
 #include "core/errors.h"
+#include "cpu_forwarding_backend.h"
 #include "exec/executor.h"
 #include "plan/memory_plan.h"
 
 namespace {
 
-int failures = 0;
+using sn_test::check;
 
-void check(bool ok, const std::string& what) {
-  if (!ok) {
-    std::printf("FAIL: %s\n", what.c_str());
-    ++failures;
-  }
-}
-
-class TwoAlgorithmBackend final : public sn::Backend {
+class TwoAlgorithmBackend final : public sn_test::CpuForwardingBackend {
  public:
   static constexpr int64_t kBigFloats = 1 << 16;  // floats: 256 KiB of scratch
-  TwoAlgorithmBackend() : cpu_(sn::make_cpu_backend()) {}
   std::string name() const override { return "two-algorithm test backend"; }
-  int64_t aux_floats(const sn::Graph& g, int id, int64_t b) const override {
-    return cpu_->aux_floats(g, id, b);
-  }
   std::vector<sn::Algorithm> algorithms(const sn::Graph& g, int id, int64_t b) const override {
     std::vector<sn::Algorithm> a = cpu_->algorithms(g, id, b);
     if (g.layer(id).kind == sn::LayerKind::kConv2d)
       a.insert(a.begin(), {"big", std::max(kBigFloats, a[0].workspace_floats), 0.5 * a[0].cost_ms});
     return a;
   }
-  sn::KernelReads backward_reads(const sn::Graph& g, int id) const override {
-    return cpu_->backward_reads(g, id);
-  }
-  std::vector<int> in_place_inputs(const sn::Graph& g, int id) const override {
-    return cpu_->in_place_inputs(g, id);
-  }
-  std::vector<int> pass_through_inputs(const sn::Graph& g, int id) const override {
-    return cpu_->pass_through_inputs(g, id);
-  }
-  void forward(const sn::Graph& g, int id, sn::LayerIO& io, bool training) const override {
-    cpu_->forward(g, id, io, training);
-  }
-  void backward(const sn::Graph& g, int id, sn::LayerIO& io) const override {
-    cpu_->backward(g, id, io);
-  }
-  void sgd_update(int64_t n, const sn::SgdConfig& c, float* w, const float* dw,
-                  float* v) const override {
-    cpu_->sgd_update(n, c, w, dw, v);
-  }
-  void fill_zero(float* p, int64_t n) const override { cpu_->fill_zero(p, n); }
-  bool all_finite(const float* p, int64_t n) const override { return cpu_->all_finite(p, n); }
-  void copy(float* d, const float* s, int64_t n) const override { cpu_->copy(d, s, n); }
-
- private:
-  std::unique_ptr<sn::Backend> cpu_;
 };
 
 sn::Graph net() {
@@ -155,6 +121,5 @@ int main() {
 
   const double a = run(g, be, free_plan), b = run(g, be, tight), c = run(g, be, some);
   check(a == b && b == c, "results do not depend on the choice (same kernel here)");
-  if (failures == 0) std::printf("test_plan: all checks passed\n");
-  return failures == 0 ? 0 : 1;
+  return sn_test::report("test_plan");
 }

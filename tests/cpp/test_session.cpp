@@ -8,19 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
 #include "core/errors.h"
 #include "exec/session.h"
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const std::string& what) {
-  if (!ok) {
-    std::printf("FAIL: %s\n", what.c_str());
-    ++failures;
-  }
-}
+using sn_test::check;
 
 sn::Graph residual_net() {
   sn::Graph g;
@@ -120,6 +114,5 @@ int main() {
   }
   check(threw, "kernel larger than input raises GraphError naming the layer");
 
-  if (failures == 0) std::printf("test_session: all checks passed\n");
-  return failures == 0 ? 0 : 1;
+  return sn_test::report("test_session");
 }

@@ -6,58 +6,23 @@
 #include <string>
 
 #include "backend/backend.h"
+#include "check.h"
+#include "cpu_forwarding_backend.h"
 #include "plan/memory_plan.h"
 #include "plan/passes.h"
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const std::string& what) {
-  if (!ok) {
-    std::printf("FAIL: %s\n", what.c_str());
-    ++failures;
-  }
-}
+using sn_test::check;
 
 // The CPU backend with another copy bandwidth (bytes per ms) for the cost model.
-class CopySpeedBackend final : public sn::Backend {
+class CopySpeedBackend final : public sn_test::CpuForwardingBackend {
  public:
-  explicit CopySpeedBackend(double bytes_per_ms)
-      : cpu_(sn::make_cpu_backend()), bytes_per_ms_(bytes_per_ms) {}
+  explicit CopySpeedBackend(double bytes_per_ms) : bytes_per_ms_(bytes_per_ms) {}
   std::string name() const override { return "cpu with another copy bandwidth"; }
-  int64_t aux_floats(const sn::Graph& g, int id, int64_t b) const override {
-    return cpu_->aux_floats(g, id, b);
-  }
-  std::vector<sn::Algorithm> algorithms(const sn::Graph& g, int id, int64_t b) const override {
-    return cpu_->algorithms(g, id, b);
-  }
-  sn::KernelReads backward_reads(const sn::Graph& g, int id) const override {
-    return cpu_->backward_reads(g, id);
-  }
-  std::vector<int> in_place_inputs(const sn::Graph& g, int id) const override {
-    return cpu_->in_place_inputs(g, id);
-  }
-  std::vector<int> pass_through_inputs(const sn::Graph& g, int id) const override {
-    return cpu_->pass_through_inputs(g, id);
-  }
-  void forward(const sn::Graph& g, int id, sn::LayerIO& io, bool training) const override {
-    cpu_->forward(g, id, io, training);
-  }
-  void backward(const sn::Graph& g, int id, sn::LayerIO& io) const override {
-    cpu_->backward(g, id, io);
-  }
-  void sgd_update(int64_t n, const sn::SgdConfig& c, float* w, const float* dw,
-                  float* v) const override {
-    cpu_->sgd_update(n, c, w, dw, v);
-  }
-  void fill_zero(float* p, int64_t n) const override { cpu_->fill_zero(p, n); }
-  bool all_finite(const float* p, int64_t n) const override { return cpu_->all_finite(p, n); }
-  void copy(float* d, const float* s, int64_t n) const override { cpu_->copy(d, s, n); }
   double copy_bytes_per_ms() const override { return bytes_per_ms_; }
 
  private:
-  std::unique_ptr<sn::Backend> cpu_;
   double bytes_per_ms_;
 };
 
@@ -120,6 +85,5 @@ int main() {
   check(t.iteration_ms <= t.compute_ms + t.copy_ms + 1e-9,
         "the iteration never takes longer than kernels and copies one after the other");
 
-  if (failures == 0) std::printf("test_timeline: all checks passed\n");
-  return failures == 0 ? 0 : 1;
+  return sn_test::report("test_timeline");
 }

@@ -98,6 +98,9 @@ class LAMCTS(Strategy):
             and Rosenbrock and tied on Levy at 20 dimensions, see docs/nas.md).
         leaf_init: uniform draws inside a new leaf's region that open a round
             whose solver restarted.
+        perturb_dims: TuRBO leaves: parameters perturbed per candidate, on
+            average (TuRBO: 20, all of them at 20 dimensions; 5 won on every
+            function of ``benchmarks/nas_synthetic.py``, see docs/nas.md).
 
     >>> import nas
     >>> space = nas.Space({f"x{i}": nas.Real(-5, 5) for i in range(4)})
@@ -125,6 +128,7 @@ class LAMCTS(Strategy):
         round_evals: int | None = None,
         leaf_init: int = 0,
         batch_size: int = 1,
+        perturb_dims: float = 5.0,
     ) -> None:
         super().__init__(space, seed, maximize)
         if solver not in _SOLVERS:
@@ -143,6 +147,8 @@ class LAMCTS(Strategy):
             raise ValueError(f"lamcts: round_evals must be >= 1 or None, got {round_evals}")
         if leaf_init < 0:
             raise ValueError(f"lamcts: leaf_init must be >= 0, got {leaf_init}")
+        if not perturb_dims > 0:
+            raise ValueError(f"lamcts: perturb_dims must be > 0, got {perturb_dims}")
         self.solver = solver
         self.n_init = n_init
         self.leaf_size = leaf_size
@@ -153,6 +159,7 @@ class LAMCTS(Strategy):
         self.round_evals = round_evals
         self.leaf_init = leaf_init
         self.batch_size = batch_size
+        self.perturb_dims = perturb_dims
         self.gp = GP()
         self.rounds = 0
         self.restarts = 0  # rounds whose solver started afresh
@@ -290,6 +297,7 @@ class LAMCTS(Strategy):
             n,
             self.n_candidates,
             inside,
+            self.perturb_dims,
         )
         if len(cands) < n:
             cands = np.vstack([cands, self._rejection_rows(inside, n)])

@@ -132,7 +132,8 @@ class _Runner:
 
     def _submit(self, ex: Executor, trial: Trial) -> None:
         trial.attempts += 1
-        ex.submit(trial.id, trial.config, trial.fidelity)
+        rule = self.strategy.prune_rule(self.suggestions[trial.id])  # Note [Intermediate reports]
+        ex.submit(trial.id, trial.config, trial.fidelity, rule)
 
     def run(self) -> None:
         ex = make_executor(
@@ -180,8 +181,8 @@ class _Runner:
 
     @property
     def resource_spent(self) -> float:
-        """Resource units (fidelities) of every trial suggested so far."""
-        return float(sum(t.fidelity or 0.0 for t in self.trials.values()))
+        """Resource units of every trial so far (a pruned one: up to where it stopped)."""
+        return float(sum(t.reached_fidelity or 0.0 for t in self.trials.values()))
 
     def _ask(self, ex: Executor, n: int) -> None:
         warm = self.warm_queue[:n]  # warm-start configs run first, as given
@@ -271,6 +272,8 @@ class _Runner:
 
     def _observe(self, tid: int) -> None:
         t = self.trials[tid]
+        if t.status == OK and t.metrics is not None and "rungs" in t.metrics:
+            self.strategy.observe_reports(self.suggestions[tid], t.metrics)
         self.strategy.observe([(self.suggestions[tid], t.value if t.status == OK else None)])
         self.told.add(tid)
 

@@ -25,6 +25,8 @@ import numpy as np
 if TYPE_CHECKING:
     from threadpoolctl import ThreadpoolController
 
+    from nas._report import PruneRule
+
 from nas._space import Config, Space, strip_meta
 
 __all__ = ["Strategy"]
@@ -121,6 +123,17 @@ class Strategy(ABC):
         self._scores = np.concatenate([self._scores, scores])
         self._observed_keys.update(self.space.row_key(r) for r in rows)
         self._tell(ok_cfgs, rows, scores)
+
+    def prune_rule(self, config: Mapping[str, Any]) -> PruneRule | None:
+        """The rule a trial of ``config`` reports against, or None (no pruning).
+
+        Asked when the trial starts; see Note [Intermediate reports] in ``_report.py``.
+        """
+        return None
+
+    def observe_reports(self, config: Mapping[str, Any], metrics: Mapping[str, Any]) -> None:
+        """Take the metrics of a finished trial that reported (before ``observe``)."""
+        return None
 
     def replay(self, configs: Sequence[Mapping[str, Any]]) -> bool:
         """Redo a journaled ``suggest`` call; returns False if it diverged.

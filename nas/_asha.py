@@ -170,8 +170,7 @@ class ASHA(Strategy):
             return
         self.rungs[k].append((cid, score))
         if k == 0:
-            value = None if score == -math.inf else (score if self.maximize else -score)
-            self.searcher.observe([(self._searcher_cfg.pop(cid), value)])
+            self.searcher.observe([(self._searcher_cfg.pop(cid), self._user_value(score))])
 
     def _record_stop(self, jid: int, cid: int, score: float) -> None:
         """A stopping-mode trial: its value at each rung it reached, the top if not pruned."""
@@ -184,8 +183,7 @@ class ASHA(Strategy):
             first = sign * float(value) if k == 0 else first
         if score > -math.inf and metrics.get("pruned_at") is None:
             self.rungs[self.top_rung].append((cid, score))
-        value = None if first == -math.inf else sign * first
-        self.searcher.observe([(self._searcher_cfg.pop(cid), value)])
+        self.searcher.observe([(self._searcher_cfg.pop(cid), self._user_value(first))])
 
     def _rung_of(self, fidelity: float) -> int:
         return min(range(self.top_rung + 1), key=lambda k: abs(self.fidelity(k) - fidelity))

@@ -19,7 +19,9 @@ import math
 
 import numpy as np
 
-__all__ = ["GP", "expected_improvement", "gp_subset"]
+__all__ = ["GP", "MAX_GP_POINTS", "expected_improvement", "gp_subset"]
+
+MAX_GP_POINTS = 250  # the usual gp_subset cap of BO, TuRBO and LA-MCTS (exact GP: O(n^3))
 
 _SQRT5 = math.sqrt(5.0)
 _LENGTH_BOUNDS = (0.005, 2.0)  # unit-cube length scales (TuRBO)

@@ -40,23 +40,28 @@ from typing import Any
 
 import numpy as np
 
-from nas._gp import GP, expected_improvement, gp_subset
+from nas._bo import N_INCUMBENTS, incumbent_boxes
+from nas._gp import GP, MAX_GP_POINTS, expected_improvement, gp_subset
 from nas._region import Region, keep_inside
 from nas._registry import register
 from nas._space import Config, Space
 from nas._strategy import Strategy
 from nas._tree import Node, PartitionTree, Path, effective_cp, in_region
-from nas._turbo import _MAX_GP_POINTS, TrustRegion, propose_in_region
+from nas._turbo import TrustRegion, propose_in_region
 
 __all__ = ["LAMCTS"]
 
-_BO_SCALES = (0.02, 0.05, 0.1, 0.2)  # half-widths of the boxes around leaf samples (unit)
-_BO_SEEDS = 5  # best leaf samples that candidate boxes are drawn around
 _CMA_DRAWS = 16  # CMA-ES draws per wanted suggestion (rejection inside the region)
 _CMA_SIGMA_MIN = 0.02  # least initial CMA-ES step size (unit cube)
 _CMA_SIGMA_MAX = 0.3  # largest initial CMA-ES step size (unit cube)
 _CMA_ANCHOR_HALF = 0.05  # box half-width around leaf samples when CMA draws miss the region
 _SOLVERS = ("turbo", "cmaes", "bo")
+# perturb_dims=None: min(_PERTURB_DIMS, n_params / _PERTURB_SHARE) parameters per
+# candidate. Levy-20 at 300 evaluations (seeds 0-4): 3 -> 10.3, 5 -> 5.3, 10 -> 6.9,
+# 20 -> 7.9; the 9^5 table at 150 (10 seeds): 1.25 -> 0.25, 2 -> 0.38, 2.5 -> 0.44,
+# 5 -> 0.82 (5 seeds). See docs/nas.md.
+_PERTURB_DIMS = 5.0
+_PERTURB_SHARE = 4.0
 
 
 @dataclass
@@ -99,8 +104,9 @@ class LAMCTS(Strategy):
         leaf_init: uniform draws inside a new leaf's region that open a round
             whose solver restarted.
         perturb_dims: TuRBO leaves: parameters perturbed per candidate, on
-            average (TuRBO: 20, all of them at 20 dimensions; 5 won on every
-            function of ``benchmarks/nas_synthetic.py``, see docs/nas.md).
+            average. ``None``: a quarter of the parameters, at most 5 (TuRBO
+            perturbs 20, all of them at 20 dimensions; chosen by the benchmarks,
+            see docs/nas.md).
 
     >>> import nas
     >>> space = nas.Space({f"x{i}": nas.Real(-5, 5) for i in range(4)})
@@ -128,7 +134,7 @@ class LAMCTS(Strategy):
         round_evals: int | None = None,
         leaf_init: int = 0,
         batch_size: int = 1,
-        perturb_dims: float = 5.0,
+        perturb_dims: float | None = None,
     ) -> None:
         super().__init__(space, seed, maximize)
         if solver not in _SOLVERS:
@@ -147,8 +153,8 @@ class LAMCTS(Strategy):
             raise ValueError(f"lamcts: round_evals must be >= 1 or None, got {round_evals}")
         if leaf_init < 0:
             raise ValueError(f"lamcts: leaf_init must be >= 0, got {leaf_init}")
-        if not perturb_dims > 0:
-            raise ValueError(f"lamcts: perturb_dims must be > 0, got {perturb_dims}")
+        if perturb_dims is not None and not perturb_dims > 0:
+            raise ValueError(f"lamcts: perturb_dims must be > 0 or None, got {perturb_dims}")
         self.solver = solver
         self.n_init = n_init
         self.leaf_size = leaf_size
@@ -159,7 +165,11 @@ class LAMCTS(Strategy):
         self.round_evals = round_evals
         self.leaf_init = leaf_init
         self.batch_size = batch_size
-        self.perturb_dims = perturb_dims
+        self.perturb_dims = (
+            perturb_dims
+            if perturb_dims is not None
+            else min(_PERTURB_DIMS, space.n_params / _PERTURB_SHARE)
+        )
         self.gp = GP()
         self.rounds = 0
         self.restarts = 0  # rounds whose solver started afresh
@@ -190,17 +200,12 @@ class LAMCTS(Strategy):
 
     # ----------------------------------------------------------- suggest
     def _suggest(self, n: int) -> list[Config]:
-        n_rand = (
-            n
-            if self.n_observed < 2
-            else min(n, max(0, self.n_init - self.n_observed - len(self.pending)))
-        )
-        out = self._finish(self.space.sample_rows(self.rng, 2 * n_rand), n_rand) if n_rand else []
-        if n > n_rand:
+        out = self._initial_phase(n, self.n_init)
+        if n > len(out):
             if self.solver == "bo":
-                out += self._suggest_bo(n - n_rand, out)
+                out += self._suggest_bo(n - len(out), out)
             else:
-                out += self._suggest_local(n - n_rand, out)
+                out += self._suggest_local(n - len(out), out)
         return out
 
     def _round_over(self) -> bool:
@@ -282,7 +287,7 @@ class LAMCTS(Strategy):
         ridx = np.array(rnd.idx)
         center_idx = ridx[np.argmax(self._scores[ridx])]
         idx = gp_subset(
-            ridx, self._scores, self._rows, _MAX_GP_POINTS, center=self._rows[center_idx]
+            ridx, self._scores, self._rows, MAX_GP_POINTS, center=self._rows[center_idx]
         )
         # hyper-parameters refit on 10% growth of the round's data: refitting on
         # growth of all data instead (10x cheaper) lost Levy-20 (12.5 -> 43, one seed)
@@ -334,19 +339,13 @@ class LAMCTS(Strategy):
         # leaf_size of them, too few for a GP in 20+ dimensions. The leaf decides
         # where to look: candidates are drawn around its best samples and kept
         # inside its region.
-        idx = gp_subset(np.arange(self.n_observed), self._scores, self._rows, _MAX_GP_POINTS)
+        idx = gp_subset(np.arange(self.n_observed), self._scores, self._rows, MAX_GP_POINTS)
         self._fit_gp(idx, self.n_observed)
         inside = self.region(path)
         leaf_idx = np.asarray(leaf.idx)
-        seeds = leaf_idx[np.argsort(-self._scores[leaf_idx])[:_BO_SEEDS]]
-        per = max(1, self.n_candidates // (len(seeds) * len(_BO_SCALES)))
-        prob = min(1.0, 20.0 / self.space.n_params)
-        boxes = [
-            self.space.box_rows(self.rng, self._rows[i], h, per, prob)
-            for i in seeds
-            for h in _BO_SCALES
-        ]
-        cands = np.vstack([*boxes, self.space.sample_rows(self.rng, self.n_candidates // 4)])
+        seeds = leaf_idx[np.argsort(-self._scores[leaf_idx])[:N_INCUMBENTS]]
+        boxes = incumbent_boxes(self.space, self.rng, self._rows[seeds], self.n_candidates)
+        cands = np.vstack([boxes, self.space.sample_rows(self.rng, self.n_candidates // 4)])
 
         def draw(m: int) -> np.ndarray:
             return self.space.sample_rows(self.rng, m)

@@ -185,6 +185,25 @@ class Strategy(ABC):
         return None
 
     # --------------------------------------------------------------- helpers
+    def _initial_phase(self, n: int, n_init: int) -> list[Config]:
+        """The uniform draws among ``n`` suggestions still due to an ``n_init`` start.
+
+        Pending suggestions count toward ``n_init``; with fewer than two results
+        every suggestion is uniform (a model needs two).
+        """
+        k = (
+            n
+            if self.n_observed < 2
+            else min(n, max(0, n_init - self.n_observed - len(self.pending)))
+        )
+        return self._finish(self.space.sample_rows(self.rng, 2 * k), k) if k else []
+
+    def _user_value(self, score: float) -> float | None:
+        """A score back in the user's sign; ``-inf`` (a failed trial) is None."""
+        if score == -math.inf:
+            return None
+        return score if self.maximize else -score
+
     def _taken_keys(self) -> set[bytes]:
         return {k[0] for k in self.pending}
 

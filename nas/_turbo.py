@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nas._gp import GP, gp_subset
+from nas._gp import GP, MAX_GP_POINTS, gp_subset
 from nas._region import Region, shrink_inside
 from nas._registry import register
 from nas._space import Config, Space
@@ -19,7 +19,6 @@ from nas._strategy import Strategy
 
 __all__ = ["TrustRegion", "TuRBO"]
 
-_MAX_GP_POINTS = 250  # nearest points to the centre kept for the local GP
 _TS_POOL = 200  # candidates in the joint Thompson draw (see propose_in_region)
 
 
@@ -184,7 +183,7 @@ class TuRBO(Strategy):
     def _run_rows_for_gp(self) -> np.ndarray:
         idx = np.array(self._run_idx)
         best = idx[np.argmax(self._scores[idx])]
-        return gp_subset(idx, self._scores, self._rows, _MAX_GP_POINTS, center=self._rows[best])
+        return gp_subset(idx, self._scores, self._rows, MAX_GP_POINTS, center=self._rows[best])
 
     def _tr_candidates(self, idx: np.ndarray, n: int) -> np.ndarray:
         feats = self.space.features(self._rows[idx])

@@ -56,11 +56,11 @@ _CMA_SIGMA_MIN = 0.02  # least initial CMA-ES step size (unit cube)
 _CMA_SIGMA_MAX = 0.3  # largest initial CMA-ES step size (unit cube)
 _CMA_ANCHOR_HALF = 0.05  # box half-width around leaf samples when CMA draws miss the region
 _SOLVERS = ("turbo", "cmaes", "bo")
-# perturb_dims=None: min(_PERTURB_DIMS, n_params / _PERTURB_SHARE) parameters per
-# candidate. Levy-20 at 300 evaluations (seeds 0-4): 3 -> 10.3, 5 -> 5.3, 10 -> 6.9,
-# 20 -> 7.9; the 9^5 table at 150 (10 seeds): 1.25 -> 0.25, 2 -> 0.38, 2.5 -> 0.44,
+# perturb_dims=None: n_params / _PERTURB_SHARE parameters per candidate (TuRBO: 20).
+# Levy-20 at 300 evaluations (seeds 0-4): 3 -> 10.3, 5 -> 5.3, 10 -> 6.9, 20 -> 7.9;
+# Levy-100 (seeds 0-1; 0-4 for 25): 5 -> 228, 20 -> 101, 25 -> 141 (108 on seeds 0-1),
+# 50 -> 137; the 9^5 table at 150 (10 seeds): 1.25 -> 0.25, 2 -> 0.38, 2.5 -> 0.44,
 # 5 -> 0.82 (5 seeds). See docs/nas.md.
-_PERTURB_DIMS = 5.0
 _PERTURB_SHARE = 4.0
 
 
@@ -104,9 +104,8 @@ class LAMCTS(Strategy):
         leaf_init: uniform draws inside a new leaf's region that open a round
             whose solver restarted.
         perturb_dims: TuRBO leaves: parameters perturbed per candidate, on
-            average. ``None``: a quarter of the parameters, at most 5 (TuRBO
-            perturbs 20, all of them at 20 dimensions; chosen by the benchmarks,
-            see docs/nas.md).
+            average. ``None``: a quarter of them (TuRBO perturbs 20, all of
+            them at 20 dimensions; chosen by the benchmarks, see docs/nas.md).
 
     >>> import nas
     >>> space = nas.Space({f"x{i}": nas.Real(-5, 5) for i in range(4)})
@@ -166,9 +165,7 @@ class LAMCTS(Strategy):
         self.leaf_init = leaf_init
         self.batch_size = batch_size
         self.perturb_dims = (
-            perturb_dims
-            if perturb_dims is not None
-            else min(_PERTURB_DIMS, space.n_params / _PERTURB_SHARE)
+            perturb_dims if perturb_dims is not None else space.n_params / _PERTURB_SHARE
         )
         self.gp = GP()
         self.rounds = 0

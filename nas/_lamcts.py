@@ -9,8 +9,8 @@ region bounded by the SVMs on the path (Note [Sampling inside a region]).
   ``round_evals`` results of its own suggestions when that is given. The
   source's rule takes at least 7 x d failures for a TuRBO trust region: at 20
   dimensions and 300 evaluations the tree is then learned about once. Rounds of
-  20 results re-learn it often, but lost to the source's rule in the benchmark
-  (docs/nas.md), so the default stays the source's.
+  20 (and 50) results re-learn it often, but lost to the source's rule in the
+  benchmark (docs/nas.md), so the default stays the source's.
 - The solver's state (a TuRBO trust region, a CMA-ES distribution) *carries
   over* to the next round when the new leaf holds the solver's incumbent (the
   best sample it is centred on); otherwise the solver restarts around the new
@@ -20,7 +20,9 @@ region bounded by the SVMs on the path (Note [Sampling inside a region]).
 Leaf solvers:
 
 - ``solver="turbo"``: TuRBO-1 (a GP on the leaf's samples, Thompson sampling in
-  a trust region that grows and shrinks), candidates kept inside the region.
+  a trust region that grows and shrinks); each candidate perturbs about
+  ``perturb_dims`` parameters, and one outside the region is shrunk toward the
+  trust region's centre until inside (Note [Shrinking toward the centre]).
 - ``solver="cmaes"``: CMA-ES from the ``cmaes`` package on the unit cube (a
   discrete parameter is relaxed to ``[0, 1]``, ``(index + 0.5) / n_values``, and
   rounded back), started at the leaf's best sample with a step size from the
@@ -106,6 +108,9 @@ class LAMCTS(Strategy):
         perturb_dims: TuRBO leaves: parameters perturbed per candidate, on
             average. ``None``: a quarter of them (TuRBO perturbs 20, all of
             them at 20 dimensions; chosen by the benchmarks, see docs/nas.md).
+        fail_tol: TuRBO leaves: failures in a row that halve the trust region
+            (0: TuRBO's ``ceil(max(4, d) / batch_size)``); a round ends when it
+            collapsed, after 7 halvings.
 
     >>> import nas
     >>> space = nas.Space({f"x{i}": nas.Real(-5, 5) for i in range(4)})
@@ -134,6 +139,7 @@ class LAMCTS(Strategy):
         leaf_init: int = 0,
         batch_size: int = 1,
         perturb_dims: float | None = None,
+        fail_tol: int = 0,
     ) -> None:
         super().__init__(space, seed, maximize)
         if solver not in _SOLVERS:
@@ -152,6 +158,8 @@ class LAMCTS(Strategy):
             raise ValueError(f"lamcts: round_evals must be >= 1 or None, got {round_evals}")
         if leaf_init < 0:
             raise ValueError(f"lamcts: leaf_init must be >= 0, got {leaf_init}")
+        if isinstance(fail_tol, bool) or not isinstance(fail_tol, int) or fail_tol < 0:
+            raise ValueError(f"lamcts: fail_tol must be an int >= 0, got {fail_tol!r}")
         if perturb_dims is not None and not perturb_dims > 0:
             raise ValueError(f"lamcts: perturb_dims must be > 0 or None, got {perturb_dims}")
         self.solver = solver
@@ -164,6 +172,7 @@ class LAMCTS(Strategy):
         self.round_evals = round_evals
         self.leaf_init = leaf_init
         self.batch_size = batch_size
+        self.fail_tol = fail_tol
         self.perturb_dims = (
             perturb_dims if perturb_dims is not None else space.n_params / _PERTURB_SHARE
         )
@@ -239,7 +248,9 @@ class LAMCTS(Strategy):
     def _start_solver(self, best: int, idx: list[int]) -> _Solver:
         sol = _Solver(incumbent=self.space.row_key(self._rows[best]))
         if self.solver == "turbo":
-            sol.tr = TrustRegion(self.space.n_params, batch_size=self.batch_size)
+            sol.tr = TrustRegion(
+                self.space.n_params, batch_size=self.batch_size, fail_tol=self.fail_tol
+            )
         else:
             from cmaes import CMA  # imported lazily, like SciPy (see _gp.py)
 

@@ -38,7 +38,7 @@ from nas_synthetic import EXTERNAL, have, quartiles, run_strategy
 import nas
 
 POSITIONS, OPS = 5, 9
-STRATEGIES = ["lamcts", "lamcts-cmaes", "mcts", "evolution", "random", "optuna-tpe"]
+STRATEGIES = ["lamcts", "lamcts-cmaes", "alphax", "evolution", "random", "optuna-tpe"]
 
 
 class Table:

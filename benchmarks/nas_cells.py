@@ -34,7 +34,7 @@ STRATEGIES: dict[str, tuple[str, dict[str, Any]]] = {
     "evolution": ("evolution", {"population": 10}),
     "lamcts": ("lamcts", {"n_init": 10, "leaf_size": 8}),
     "lanas": ("lanas", {"n_init": 10}),
-    "mcts": ("mcts", {}),
+    "alphax": ("alphax", {}),
     "asha(random)": ("asha", {"searcher": "random", "eta": 3}),
 }
 

@@ -31,6 +31,7 @@ from nas._params import Categorical, Int, Param, Real
 from nas._pareto import pareto_front
 from nas._random import RandomSearch
 from nas._registry import STRATEGIES, make_strategy
+from nas._report import TrialPruned, report
 from nas._space import Config, Space, strip_meta
 from nas._strategy import Strategy
 from nas._table import TableObjective, build_table, load_table
@@ -68,6 +69,7 @@ __all__ = [
     "TableObjective",
     "TrainObjective",
     "Trial",
+    "TrialPruned",
     "TuRBO",
     "build_table",
     "chain_space",
@@ -80,6 +82,7 @@ __all__ = [
     "optimize",
     "pareto_front",
     "read_journal",
+    "report",
     "resume",
     "spaces",
     "strip_meta",

@@ -57,9 +57,10 @@ def add_train_arguments(s: argparse.ArgumentParser) -> None:
     g.add_argument("--policy", default="liveness", help="superneurons memory policy")
     g.add_argument(
         "--fidelity",
-        choices=["asha", "hyperband"],
+        choices=["asha", "asha-stop", "hyperband"],
         default=None,
-        help="schedule epochs as the fidelity (--strategy then picks configs)",
+        help="schedule epochs as the fidelity (--strategy then picks configs); asha-stop: "
+        "every architecture starts at --epochs and is stopped at a rung where it falls behind",
     )
     g.add_argument("--channels", type=int, default=16, help="channels of the first stage")
     g.add_argument("--cells", type=int, default=1, help="cells per stage")
@@ -131,9 +132,11 @@ def arch_search(args: argparse.Namespace, options: dict[str, Any]) -> tuple[Resu
             "max_fidelity": hi,
             "eta": 3,
         }
-        if args.fidelity == "asha":  # Hyperband's brackets set their own smallest fidelity
+        if args.fidelity != "hyperband":  # Hyperband's brackets set their own smallest one
             options["min_fidelity"] = lo
-        strategy = args.fidelity
+        if args.fidelity == "asha-stop":  # Note [Intermediate reports]
+            options["mode"] = "stop"
+        strategy = "asha" if args.fidelity == "asha-stop" else args.fidelity
     executor = args.executor or ("dask" if args.scheduler else "local")
     res = optimize(
         objective,
@@ -163,9 +166,9 @@ def _best_trial(history: list[Trial]) -> Trial | None:
     ok = [t for t in history if t.status == OK and t.value is not None]
     if not ok:
         return None
-    top = max((t.fidelity for t in ok if t.fidelity is not None), default=None)
-    if top is not None:
-        ok = [t for t in ok if t.fidelity == top]
+    top = max((t.reached_fidelity for t in ok if t.reached_fidelity is not None), default=None)
+    if top is not None:  # a pruned trial's value is at the fidelity where it stopped
+        ok = [t for t in ok if t.reached_fidelity == top]
     return max(ok, key=lambda t: float(t.value))  # type: ignore[arg-type]
 
 
@@ -179,9 +182,9 @@ def print_pareto(history: list[Trial]) -> list[Trial]:
         for t in history
         if t.status == OK and t.metrics and all(k in t.metrics for k in ("params", "peak_bytes"))
     ]
-    top = max((t.fidelity for t in ok if t.fidelity is not None), default=None)
+    top = max((t.reached_fidelity for t in ok if t.reached_fidelity is not None), default=None)
     if top is not None:  # accuracies at different fidelities do not compare
-        ok = [t for t in ok if t.fidelity == top]
+        ok = [t for t in ok if t.reached_fidelity == top]
     if not ok:
         return []
     pts = np.array(

@@ -5,6 +5,12 @@ wraps a searcher. Rung ``k`` runs at fidelity ``r * eta**(s + k)``; ``get_job``
 looks from the top rung down for a config in the top ``1/eta`` of its rung that
 was not promoted yet, and otherwise grows the bottom rung with a new config.
 Only *completed* results are in a rung; running jobs are not.
+
+With ``mode="stop"`` (the stopping variant) every config starts at the top
+fidelity instead, and an objective that calls ``nas.report`` is stopped at the
+first rung where it falls out of the top ``1/eta`` (Note [Intermediate reports]
+in ``_report.py``); its values at the rungs it passed are recorded there. An
+objective that never reports is never stopped (random search at full fidelity).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import numpy as np
 from nas._hyperband import make_searcher
 from nas._numeric import as_number
 from nas._registry import register
+from nas._report import PruneRule
 from nas._space import Config, Space, strip_meta
 from nas._strategy import Strategy
 
@@ -51,8 +58,11 @@ class ASHA(Strategy):
         eta: int = 3,
         early_stopping_rate: int = 0,
         searcher_options: dict[str, Any] | None = None,
+        mode: str = "promote",
     ) -> None:
         super().__init__(space, seed, maximize)
+        if mode not in ("promote", "stop"):
+            raise ValueError(f"asha: mode must be 'promote' or 'stop', got {mode!r}")
         if not 0 < min_fidelity <= max_fidelity:
             raise ValueError(
                 f"asha: need 0 < min_fidelity <= max_fidelity, got {min_fidelity}, {max_fidelity}"
@@ -69,6 +79,7 @@ class ASHA(Strategy):
         self.min_fidelity = min_fidelity
         self.max_fidelity = max_fidelity
         self.eta = eta
+        self.mode = mode
         self.s = early_stopping_rate
         self.top_rung = top - early_stopping_rate  # floor(log_eta(R / r)) - s
         self.searcher = make_searcher(searcher, space, seed, maximize, searcher_options)
@@ -77,6 +88,7 @@ class ASHA(Strategy):
         self._configs: list[Config] = []  # config id -> config (no metadata)
         self._searcher_cfg: dict[int, Config] = {}  # config id -> searcher's config
         self._jobs: dict[int, tuple[int, int]] = {}  # job id -> (config id, rung)
+        self._reports: dict[int, Any] = {}  # job id -> metrics of a trial that reported
 
     def to_top(self) -> tuple[int, float]:
         """Fewest ``(trials, resource units)`` before one config runs at the top rung.
@@ -88,6 +100,8 @@ class ASHA(Strategy):
         >>> nas.ASHA(nas.Space({"x": nas.Real(0, 1)}), max_fidelity=9, eta=3).to_top()
         (13, 27)
         """
+        if self.mode == "stop":  # the first config runs to the top
+            return 1, as_number(self.fidelity(self.top_rung))
         counts = [self.eta ** (self.top_rung - k) for k in range(self.top_rung + 1)]
         units = sum(c * self.fidelity(k) for k, c in enumerate(counts))
         return sum(counts), as_number(units)
@@ -97,7 +111,7 @@ class ASHA(Strategy):
         return as_number(self.min_fidelity * self.eta ** (self.s + rung))
 
     def _get_job(self) -> tuple[int, int]:
-        for k in range(self.top_rung - 1, -1, -1):
+        for k in range(self.top_rung - 1 if self.mode == "promote" else -1, -1, -1):
             done = sorted(self.rungs[k], key=lambda cs: -cs[1])
             candidates = done[: len(done) // self.eta]
             promotable = [
@@ -110,7 +124,34 @@ class ASHA(Strategy):
         cid = len(self._configs)
         self._configs.append(strip_meta(cfg))
         self._searcher_cfg[cid] = cfg
-        return cid, 0
+        return cid, 0 if self.mode == "promote" else self.top_rung
+
+    def prune_rule(self, config: Any) -> PruneRule | None:
+        """``mode="stop"``: one check per rung below the top (Note [Intermediate reports]).
+
+        A trial goes on past rung ``k`` when its score there would rank in the
+        top ``max(1, (n + 1) // eta)`` of the rung's ``n`` results and itself.
+
+        >>> import nas
+        >>> asha = nas.ASHA(nas.Space({"x": nas.Real(0, 1)}), max_fidelity=9, eta=3, mode="stop")
+        >>> [job] = asha.suggest(1)
+        >>> job["_fidelity"], asha.prune_rule(job).checks  # nothing to compare with yet
+        (9, ((1, None), (3, None)))
+        """
+        if self.mode != "stop":
+            return None
+        checks = []
+        for k in range(self.top_rung):
+            done = sorted((sc for _, sc in self.rungs[k]), reverse=True)
+            keep = max(1, (len(done) + 1) // self.eta)
+            least = done[keep - 1] if len(done) >= keep else None
+            checks.append((self.fidelity(k), least))
+        return PruneRule(tuple(checks), maximize=True)  # thresholds are scores
+
+    def observe_reports(self, config: Any, metrics: Any) -> None:
+        """Keep a reporting trial's rung values until its result is observed."""
+        if self.mode == "stop" and config.get("_trial") in self._jobs:
+            self._reports[int(config["_trial"])] = metrics
 
     def _suggest(self, n: int) -> list[Config]:
         out = []
@@ -122,11 +163,30 @@ class ASHA(Strategy):
         return out
 
     def _record(self, config: Config, score: float) -> None:
-        cid, k = self._jobs[int(config["_trial"])]
+        jid = int(config["_trial"])
+        cid, k = self._jobs[jid]
+        if self.mode == "stop":
+            self._record_stop(jid, cid, score)
+            return
         self.rungs[k].append((cid, score))
         if k == 0:
-            value = None if score == -math.inf else (score if self.maximize else -score)
-            self.searcher.observe([(self._searcher_cfg.pop(cid), value)])
+            self.searcher.observe([(self._searcher_cfg.pop(cid), self._user_value(score))])
+
+    def _record_stop(self, jid: int, cid: int, score: float) -> None:
+        """A stopping-mode trial: its value at each rung it reached, the top if not pruned."""
+        metrics = self._reports.pop(jid, None) or {}
+        sign = 1.0 if self.maximize else -1.0
+        first = score
+        for fid, value in metrics.get("rungs", []):
+            k = self._rung_of(float(fid))
+            self.rungs[k].append((cid, sign * float(value)))
+            first = sign * float(value) if k == 0 else first
+        if score > -math.inf and metrics.get("pruned_at") is None:
+            self.rungs[self.top_rung].append((cid, score))
+        self.searcher.observe([(self._searcher_cfg.pop(cid), self._user_value(first))])
+
+    def _rung_of(self, fidelity: float) -> int:
+        return min(range(self.top_rung + 1), key=lambda k: abs(self.fidelity(k) - fidelity))
 
     def _check_observation(self, config: Config) -> None:
         if config.get("_trial") not in self._jobs:

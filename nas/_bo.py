@@ -4,16 +4,34 @@ from __future__ import annotations
 
 import numpy as np
 
-from nas._gp import GP, expected_improvement, gp_subset
+from nas._gp import GP, MAX_GP_POINTS, expected_improvement, gp_subset
 from nas._registry import register
 from nas._space import Config, Space
 from nas._strategy import Strategy
-from nas._turbo import _MAX_GP_POINTS
 
-__all__ = ["BayesOpt"]
+__all__ = ["N_INCUMBENTS", "BayesOpt", "incumbent_boxes"]
 
-_LOCAL_SCALES = (0.02, 0.05, 0.1, 0.2)  # half-widths of boxes around the incumbents (unit)
-_N_INCUMBENTS = 5
+LOCAL_SCALES = (0.02, 0.05, 0.1, 0.2)  # half-widths of boxes around the incumbents (unit)
+N_INCUMBENTS = 5  # best samples that candidate boxes are drawn around
+
+
+def incumbent_boxes(
+    space: Space, rng: np.random.Generator, centers: np.ndarray, n_total: int
+) -> np.ndarray:
+    """About ``n_total`` rows in boxes of each ``LOCAL_SCALES`` half-width around ``centers``.
+
+    The local half of the EI candidates of BO and of LA-MCTS's BO leaves.
+
+    >>> import nas, numpy as np
+    >>> space = nas.Space({"x": nas.Real(0, 1)})
+    >>> rows = incumbent_boxes(space, np.random.default_rng(0), np.array([[0.5]]), 40)
+    >>> rows.shape, bool(np.all(np.abs(rows - 0.5) <= 0.2))
+    ((40, 1), True)
+    """
+    per = max(1, n_total // (len(centers) * len(LOCAL_SCALES)))
+    prob = min(1.0, 20.0 / space.n_params)
+    boxes = [space.box_rows(rng, c, h, per, prob) for c in centers for h in LOCAL_SCALES]
+    return np.vstack(boxes).reshape(-1, space.n_params)
 
 
 @register("bo")
@@ -54,27 +72,15 @@ class BayesOpt(Strategy):
         self.gp = GP()
 
     def _suggest(self, n: int) -> list[Config]:
-        n_rand = (
-            n
-            if self.n_observed < 2
-            else min(n, max(0, self.n_init - self.n_observed - len(self.pending)))
-        )
-        out = self._finish(self.space.sample_rows(self.rng, 2 * n_rand), n_rand) if n_rand else []
-        if n == n_rand:
+        out = self._initial_phase(n, self.n_init)
+        if n == len(out):
             return out
-        idx = gp_subset(np.arange(self.n_observed), self._scores, self._rows, _MAX_GP_POINTS)
+        idx = gp_subset(np.arange(self.n_observed), self._scores, self._rows, MAX_GP_POINTS)
         optimize = self.gp.refit_due(self.n_observed)
         self.gp.fit(self.space.features(self._rows[idx]), self._scores[idx], optimize=optimize)
-        local = []
-        per = max(1, self.n_candidates // (_N_INCUMBENTS * len(_LOCAL_SCALES)))
-        for i in np.argsort(-self._scores)[:_N_INCUMBENTS]:
-            for h in _LOCAL_SCALES:
-                local.append(
-                    self.space.box_rows(
-                        self.rng, self._rows[i], h, per, min(1.0, 20 / self.space.n_params)
-                    )
-                )
-        cands = np.vstack([self.space.sample_rows(self.rng, self.n_candidates), *local])
+        best = self._rows[np.argsort(-self._scores)[:N_INCUMBENTS]]
+        local = incumbent_boxes(self.space, self.rng, best, self.n_candidates)
+        cands = np.vstack([self.space.sample_rows(self.rng, self.n_candidates), local])
         mean, std = self.gp.predict(self.space.features(cands))
         ei = expected_improvement(mean, std, float(self._scores.max()))
-        return out + self._finish(cands[np.argsort(-ei)], n - n_rand, exclude=out)
+        return out + self._finish(cands[np.argsort(-ei)], n - len(out), exclude=out)

@@ -6,7 +6,7 @@ is ``op{k}`` categoricals plus ``e{i}_{j}`` edge bits (``i < j``), so every
 strategy can search it and its feature vector is exactly "adjacency + one-hot
 ops"; validity (at most ``max_edges`` edges, output reachable from input) is a
 constraint. ``CellSpace.action_model()`` gives the AlphaX-style editing actions
-(choose an op, add an edge, terminate) used by the ``mcts`` strategy.
+(choose an op, add an edge, terminate) used by the ``alphax`` strategy.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from nas._report import PruneRule, Reporter, TrialPruned, activate, deactivate
 from nas._space import Config
 
 __all__ = ["Executor", "Outcome", "make_executor"]
@@ -58,15 +59,31 @@ def _outcome(trial_id: int, ret: Returned) -> Outcome:
     return Outcome(trial_id, status, value, error, t0, t1, metrics)
 
 
-def call_objective(objective: Objective, config: Config, fidelity: float | None) -> Returned:
+def call_objective(
+    objective: Objective,
+    config: Config,
+    fidelity: float | None,
+    rule: PruneRule | None = None,
+) -> Returned:
     """Run the objective once; returns ``(value, started_at, finished_at, metrics)``.
 
     An objective may return a number, or a dict of metrics whose entry
     ``objective.metric`` is the value (``metric`` defaults to ``"value"``); a dict
     with ``feasible: False`` is an infeasible trial (value None), not an error.
+    With a prune ``rule``, ``nas.report`` inside the objective checks it (Note
+    [Intermediate reports]); a pruned trial returns the value it reported at
+    the rung where it stopped, and the metrics gain ``rungs`` / ``pruned_at``.
     """
     start = time.time()
-    value = objective(config) if fidelity is None else objective(config, fidelity)
+    reporter = Reporter(rule) if rule is not None else None
+    token = activate(reporter)
+    try:
+        value = objective(config) if fidelity is None else objective(config, fidelity)
+    except TrialPruned:
+        assert reporter is not None and reporter.rungs
+        return float(reporter.rungs[-1][1]), start, time.time(), reporter.metrics()
+    finally:
+        deactivate(token)
     metrics: dict[str, Any] | None = None
     if isinstance(value, Mapping):
         metrics = dict(value)
@@ -80,14 +97,18 @@ def call_objective(objective: Objective, config: Config, fidelity: float | None)
         not isinstance(value, (int, float)) and not hasattr(value, "__float__")
     ):
         raise TypeError(f"objective returned {type(value).__name__}, expected a number")
+    if reporter is not None:
+        metrics = {**(metrics or {}), **reporter.metrics()}
     return float(value), start, time.time(), metrics
 
 
 class Executor:
     """Interface of an execution backend (see Note [Executors])."""
 
-    def submit(self, trial_id: int, config: Config, fidelity: float | None) -> None:
-        """Start one attempt of ``trial_id``."""
+    def submit(
+        self, trial_id: int, config: Config, fidelity: float | None, rule: PruneRule | None = None
+    ) -> None:
+        """Start one attempt of ``trial_id`` (``rule``: see Note [Intermediate reports])."""
         raise NotImplementedError
 
     def poll(self, timeout_s: float) -> list[Outcome]:
@@ -110,9 +131,12 @@ class InlineExecutor(Executor):
         self.objective = objective
         self._done: list[Outcome] = []
 
-    def submit(self, trial_id: int, config: Config, fidelity: float | None) -> None:
+    def submit(
+        self, trial_id: int, config: Config, fidelity: float | None, rule: PruneRule | None = None
+    ) -> None:
         try:
-            self._done.append(_outcome(trial_id, call_objective(self.objective, config, fidelity)))
+            ret = call_objective(self.objective, config, fidelity, rule)
+            self._done.append(_outcome(trial_id, ret))
         except Exception as err:  # the objective's failure is data, not our crash
             self._done.append(Outcome(trial_id, "error", None, _describe(err), None, time.time()))
 
@@ -130,10 +154,14 @@ def _describe(err: BaseException) -> str:
 
 
 def _child(
-    conn: mpc.Connection, objective: Objective, config: Config, fidelity: float | None
+    conn: mpc.Connection,
+    objective: Objective,
+    config: Config,
+    fidelity: float | None,
+    rule: PruneRule | None,
 ) -> None:
     try:
-        conn.send(("ok", *call_objective(objective, config, fidelity)))
+        conn.send(("ok", *call_objective(objective, config, fidelity, rule)))
     except BaseException as err:  # report everything, including SystemExit
         conn.send(("error", _describe(err)))
     finally:
@@ -161,10 +189,12 @@ class ProcessExecutor(Executor):
         self._ctx: Any = mp.get_context(method)
         self._running: dict[int, _Running] = {}
 
-    def submit(self, trial_id: int, config: Config, fidelity: float | None) -> None:
+    def submit(
+        self, trial_id: int, config: Config, fidelity: float | None, rule: PruneRule | None = None
+    ) -> None:
         recv, send = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(
-            target=_child, args=(send, self.objective, config, fidelity), daemon=True
+            target=_child, args=(send, self.objective, config, fidelity, rule), daemon=True
         )
         proc.start()
         send.close()
@@ -276,8 +306,12 @@ class DaskExecutor(Executor):
         """The ``distributed.Client`` in use."""
         return self._client
 
-    def submit(self, trial_id: int, config: Config, fidelity: float | None) -> None:
-        fut = self._client.submit(call_objective, self.objective, config, fidelity, pure=False)
+    def submit(
+        self, trial_id: int, config: Config, fidelity: float | None, rule: PruneRule | None = None
+    ) -> None:
+        fut = self._client.submit(
+            call_objective, self.objective, config, fidelity, rule, pure=False
+        )
         now = time.time()
         self._futures[trial_id] = (fut, now, now + self.timeout_s if self.timeout_s else None)
 

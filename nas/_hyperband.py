@@ -171,8 +171,7 @@ class Hyperband(Strategy):
         job = self._jobs[jid]
         job["score"] = score
         if job["searcher_config"] is not None:
-            value = None if score == -math.inf else (score if self.maximize else -score)
-            self.searcher.observe([(job["searcher_config"], value)])
+            self.searcher.observe([(job["searcher_config"], self._user_value(score))])
         b = next((b for b in self._active if b.bid == job["bracket"]), None)
         if b is None or b.rung != job["rung"]:
             return

@@ -9,8 +9,8 @@ region bounded by the SVMs on the path (Note [Sampling inside a region]).
   ``round_evals`` results of its own suggestions when that is given. The
   source's rule takes at least 7 x d failures for a TuRBO trust region: at 20
   dimensions and 300 evaluations the tree is then learned about once. Rounds of
-  20 results re-learn it often, but lost to the source's rule in the benchmark
-  (docs/nas.md), so the default stays the source's.
+  20 (and 50) results re-learn it often, but lost to the source's rule in the
+  benchmark (docs/nas.md), so the default stays the source's.
 - The solver's state (a TuRBO trust region, a CMA-ES distribution) *carries
   over* to the next round when the new leaf holds the solver's incumbent (the
   best sample it is centred on); otherwise the solver restarts around the new
@@ -20,7 +20,9 @@ region bounded by the SVMs on the path (Note [Sampling inside a region]).
 Leaf solvers:
 
 - ``solver="turbo"``: TuRBO-1 (a GP on the leaf's samples, Thompson sampling in
-  a trust region that grows and shrinks), candidates kept inside the region.
+  a trust region that grows and shrinks); each candidate perturbs about
+  ``perturb_dims`` parameters, and one outside the region is shrunk toward the
+  trust region's centre until inside (Note [Shrinking toward the centre]).
 - ``solver="cmaes"``: CMA-ES from the ``cmaes`` package on the unit cube (a
   discrete parameter is relaxed to ``[0, 1]``, ``(index + 0.5) / n_values``, and
   rounded back), started at the leaf's best sample with a step size from the
@@ -40,23 +42,28 @@ from typing import Any
 
 import numpy as np
 
-from nas._gp import GP, expected_improvement, gp_subset
+from nas._bo import N_INCUMBENTS, incumbent_boxes
+from nas._gp import GP, MAX_GP_POINTS, expected_improvement, gp_subset
 from nas._region import Region, keep_inside
 from nas._registry import register
 from nas._space import Config, Space
 from nas._strategy import Strategy
 from nas._tree import Node, PartitionTree, Path, effective_cp, in_region
-from nas._turbo import _MAX_GP_POINTS, TrustRegion, propose_in_region
+from nas._turbo import TrustRegion, propose_in_region
 
 __all__ = ["LAMCTS"]
 
-_BO_SCALES = (0.02, 0.05, 0.1, 0.2)  # half-widths of the boxes around leaf samples (unit)
-_BO_SEEDS = 5  # best leaf samples that candidate boxes are drawn around
 _CMA_DRAWS = 16  # CMA-ES draws per wanted suggestion (rejection inside the region)
 _CMA_SIGMA_MIN = 0.02  # least initial CMA-ES step size (unit cube)
 _CMA_SIGMA_MAX = 0.3  # largest initial CMA-ES step size (unit cube)
 _CMA_ANCHOR_HALF = 0.05  # box half-width around leaf samples when CMA draws miss the region
 _SOLVERS = ("turbo", "cmaes", "bo")
+# perturb_dims=None: n_params / _PERTURB_SHARE parameters per candidate (TuRBO: 20).
+# Levy-20 at 300 evaluations (seeds 0-4): 3 -> 10.3, 5 -> 5.3, 10 -> 6.9, 20 -> 7.9;
+# Levy-100 (seeds 0-1; 0-4 for 25): 5 -> 228, 20 -> 101, 25 -> 141 (108 on seeds 0-1),
+# 50 -> 137; the 9^5 table at 150 (10 seeds): 1.25 -> 0.25, 2 -> 0.38, 2.5 -> 0.44,
+# 5 -> 0.82 (5 seeds). See docs/nas.md.
+_PERTURB_SHARE = 4.0
 
 
 @dataclass
@@ -98,6 +105,12 @@ class LAMCTS(Strategy):
             and Rosenbrock and tied on Levy at 20 dimensions, see docs/nas.md).
         leaf_init: uniform draws inside a new leaf's region that open a round
             whose solver restarted.
+        perturb_dims: TuRBO leaves: parameters perturbed per candidate, on
+            average. ``None``: a quarter of them (TuRBO perturbs 20, all of
+            them at 20 dimensions; chosen by the benchmarks, see docs/nas.md).
+        fail_tol: TuRBO leaves: failures in a row that halve the trust region
+            (0: TuRBO's ``ceil(max(4, d) / batch_size)``); a round ends when it
+            collapsed, after 7 halvings.
 
     >>> import nas
     >>> space = nas.Space({f"x{i}": nas.Real(-5, 5) for i in range(4)})
@@ -125,6 +138,8 @@ class LAMCTS(Strategy):
         round_evals: int | None = None,
         leaf_init: int = 0,
         batch_size: int = 1,
+        perturb_dims: float | None = None,
+        fail_tol: int = 0,
     ) -> None:
         super().__init__(space, seed, maximize)
         if solver not in _SOLVERS:
@@ -143,6 +158,10 @@ class LAMCTS(Strategy):
             raise ValueError(f"lamcts: round_evals must be >= 1 or None, got {round_evals}")
         if leaf_init < 0:
             raise ValueError(f"lamcts: leaf_init must be >= 0, got {leaf_init}")
+        if isinstance(fail_tol, bool) or not isinstance(fail_tol, int) or fail_tol < 0:
+            raise ValueError(f"lamcts: fail_tol must be an int >= 0, got {fail_tol!r}")
+        if perturb_dims is not None and not perturb_dims > 0:
+            raise ValueError(f"lamcts: perturb_dims must be > 0 or None, got {perturb_dims}")
         self.solver = solver
         self.n_init = n_init
         self.leaf_size = leaf_size
@@ -153,6 +172,10 @@ class LAMCTS(Strategy):
         self.round_evals = round_evals
         self.leaf_init = leaf_init
         self.batch_size = batch_size
+        self.fail_tol = fail_tol
+        self.perturb_dims = (
+            perturb_dims if perturb_dims is not None else space.n_params / _PERTURB_SHARE
+        )
         self.gp = GP()
         self.rounds = 0
         self.restarts = 0  # rounds whose solver started afresh
@@ -183,17 +206,12 @@ class LAMCTS(Strategy):
 
     # ----------------------------------------------------------- suggest
     def _suggest(self, n: int) -> list[Config]:
-        n_rand = (
-            n
-            if self.n_observed < 2
-            else min(n, max(0, self.n_init - self.n_observed - len(self.pending)))
-        )
-        out = self._finish(self.space.sample_rows(self.rng, 2 * n_rand), n_rand) if n_rand else []
-        if n > n_rand:
+        out = self._initial_phase(n, self.n_init)
+        if n > len(out):
             if self.solver == "bo":
-                out += self._suggest_bo(n - n_rand, out)
+                out += self._suggest_bo(n - len(out), out)
             else:
-                out += self._suggest_local(n - n_rand, out)
+                out += self._suggest_local(n - len(out), out)
         return out
 
     def _round_over(self) -> bool:
@@ -230,7 +248,9 @@ class LAMCTS(Strategy):
     def _start_solver(self, best: int, idx: list[int]) -> _Solver:
         sol = _Solver(incumbent=self.space.row_key(self._rows[best]))
         if self.solver == "turbo":
-            sol.tr = TrustRegion(self.space.n_params, batch_size=self.batch_size)
+            sol.tr = TrustRegion(
+                self.space.n_params, batch_size=self.batch_size, fail_tol=self.fail_tol
+            )
         else:
             from cmaes import CMA  # imported lazily, like SciPy (see _gp.py)
 
@@ -275,7 +295,7 @@ class LAMCTS(Strategy):
         ridx = np.array(rnd.idx)
         center_idx = ridx[np.argmax(self._scores[ridx])]
         idx = gp_subset(
-            ridx, self._scores, self._rows, _MAX_GP_POINTS, center=self._rows[center_idx]
+            ridx, self._scores, self._rows, MAX_GP_POINTS, center=self._rows[center_idx]
         )
         # hyper-parameters refit on 10% growth of the round's data: refitting on
         # growth of all data instead (10x cheaper) lost Levy-20 (12.5 -> 43, one seed)
@@ -290,6 +310,7 @@ class LAMCTS(Strategy):
             n,
             self.n_candidates,
             inside,
+            self.perturb_dims,
         )
         if len(cands) < n:
             cands = np.vstack([cands, self._rejection_rows(inside, n)])
@@ -326,19 +347,13 @@ class LAMCTS(Strategy):
         # leaf_size of them, too few for a GP in 20+ dimensions. The leaf decides
         # where to look: candidates are drawn around its best samples and kept
         # inside its region.
-        idx = gp_subset(np.arange(self.n_observed), self._scores, self._rows, _MAX_GP_POINTS)
+        idx = gp_subset(np.arange(self.n_observed), self._scores, self._rows, MAX_GP_POINTS)
         self._fit_gp(idx, self.n_observed)
         inside = self.region(path)
         leaf_idx = np.asarray(leaf.idx)
-        seeds = leaf_idx[np.argsort(-self._scores[leaf_idx])[:_BO_SEEDS]]
-        per = max(1, self.n_candidates // (len(seeds) * len(_BO_SCALES)))
-        prob = min(1.0, 20.0 / self.space.n_params)
-        boxes = [
-            self.space.box_rows(self.rng, self._rows[i], h, per, prob)
-            for i in seeds
-            for h in _BO_SCALES
-        ]
-        cands = np.vstack([*boxes, self.space.sample_rows(self.rng, self.n_candidates // 4)])
+        seeds = leaf_idx[np.argsort(-self._scores[leaf_idx])[:N_INCUMBENTS]]
+        boxes = incumbent_boxes(self.space, self.rng, self._rows[seeds], self.n_candidates)
+        cands = np.vstack([boxes, self.space.sample_rows(self.rng, self.n_candidates // 4)])
 
         def draw(m: int) -> np.ndarray:
             return self.space.sample_rows(self.rng, m)

@@ -102,8 +102,9 @@ class LaNAS(Strategy):
         return total
 
     def _suggest(self, n: int) -> list[Config]:
-        if self.n_observed < self.n_init:
-            return self._finish(self.space.sample_rows(self.rng, 2 * n), n)
+        out = self._initial_phase(n, self.n_init)
+        if len(out) == n:
+            return out
         path = self.last_path = self.select_path()
         # Uniform draws first (the source's rejection sampling). A deep leaf can be
         # too small for that, so later rounds draw around the observed samples that
@@ -127,4 +128,4 @@ class LaNAS(Strategy):
             if sum(len(r) for r in inside) >= 2 * n:
                 break
         cands = np.vstack([*inside, best_out])
-        return self._finish(cands, n)
+        return out + self._finish(cands, n - len(out), exclude=out)

@@ -128,7 +128,7 @@ class SequentialActions:
         return tuple(out)
 
 
-@register("mcts")
+@register("alphax")
 class AlphaX(Strategy):
     """MCTS over architecture-editing actions with optional predictor-guided rollouts.
 
@@ -140,7 +140,7 @@ class AlphaX(Strategy):
     True
     """
 
-    name = "mcts"
+    name = "alphax"
 
     def __init__(
         self,
@@ -154,9 +154,9 @@ class AlphaX(Strategy):
     ) -> None:
         super().__init__(space, seed, maximize)
         if c < 0:
-            raise ValueError(f"mcts: c must be >= 0, got {c}")
+            raise ValueError(f"alphax: c must be >= 0, got {c}")
         if n_simulations < 1:
-            raise ValueError(f"mcts: n_simulations must be >= 1, got {n_simulations}")
+            raise ValueError(f"alphax: n_simulations must be >= 1, got {n_simulations}")
         factory = getattr(space, "action_model", None)
         self.model: ActionModel = factory() if callable(factory) else SequentialActions(space, bins)
         self.c = c

@@ -42,8 +42,24 @@ Objective = Callable[..., Any]
 # function of the seed alone: results are told in trial-id order (a later one
 # waits for the earlier ones), and a slot is refilled only when its result is
 # told, so suggest/observe calls come in the same sequence every run. The price:
-# a worker idles while an earlier, slower trial is still running. Resume
-# replays in the same order. Timeouts and retries still depend on the clock.
+# a worker idles while an earlier, slower trial is still running. Timeouts and
+# retries still depend on the clock.
+#
+# Resume must replay the strategy's calls in the live order, and the journal's
+# line order is not that order: a result is written when it *arrives* (so a
+# crash never loses a finished trial), but told only when every earlier trial
+# was. Live, a result that unblocks k told trials is followed by k pairs
+# (observe t, suggest 1), so the journal reads ``result, suggest, suggest``
+# while the calls were ``observe, suggest, observe, suggest``. Replaying each
+# result's observes at once (as the first version did) gave ``observe, observe,
+# suggest, suggest``, and the resumed search diverged whenever results had
+# arrived out of order before the cut (about half the test runs). So replay
+# (``_rebuild``) defers those observes: each one is made just before the next
+# ``suggest`` line (the one it refilled), and any left when a non-suggest line
+# comes were told live without a new suggestion (the budget was spent), so
+# they are made then. Observes still owed at the end of the journal (the crash
+# came between the two) are made by the resumed run, each followed by its
+# suggestion, as the live run would have.
 _POLL_S = 0.5  # longest single wait for results; short enough to notice deadlines
 
 
@@ -102,6 +118,7 @@ class _Runner:
         self.resource_budget = resource_budget
         self.ordered = ordered
         self.told: set[int] = set()  # trials whose outcome the strategy was told
+        self.owed: list[int] = []  # replay only: observes deferred (Note [Ordered results])
         self._finished: set[int] = set()  # trials with a final outcome
         self._deadline: float | None = None  # time.monotonic() of the time budget
         self.warm_queue: list[Config] = []  # warm-start configs not yet run
@@ -115,7 +132,8 @@ class _Runner:
 
     def _submit(self, ex: Executor, trial: Trial) -> None:
         trial.attempts += 1
-        ex.submit(trial.id, trial.config, trial.fidelity)
+        rule = self.strategy.prune_rule(self.suggestions[trial.id])  # Note [Intermediate reports]
+        ex.submit(trial.id, trial.config, trial.fidelity, rule)
 
     def run(self) -> None:
         ex = make_executor(
@@ -131,6 +149,9 @@ class _Runner:
         if self.time_budget_s is not None:
             self._deadline = time.monotonic() + self.time_budget_s
         try:
+            if self.ordered:  # observes a replay left owed (Note [Ordered results])
+                self.owed = []
+                self._tell_ready(ex)
             while True:
                 while self.queue and ex.running < self.workers:
                     self._submit(ex, self.trials[self.queue.pop(0)])
@@ -160,8 +181,8 @@ class _Runner:
 
     @property
     def resource_spent(self) -> float:
-        """Resource units (fidelities) of every trial suggested so far."""
-        return float(sum(t.fidelity or 0.0 for t in self.trials.values()))
+        """Resource units of every trial so far (a pruned one: up to where it stopped)."""
+        return float(sum(t.reached_fidelity or 0.0 for t in self.trials.values()))
 
     def _ask(self, ex: Executor, n: int) -> None:
         warm = self.warm_queue[:n]  # warm-start configs run first, as given
@@ -223,15 +244,36 @@ class _Runner:
             self._observe(tid)
             return
         self._finished.add(tid)
+        if ex is None:  # replay: the observes wait for their suggest lines
+            owed = set(self.owed)
+            for nxt in sorted(set(self.trials) - self.told):
+                if nxt not in self._finished:
+                    break
+                if nxt not in owed:
+                    self.owed.append(nxt)
+            return
+        self._tell_ready(ex)
+
+    def _tell_ready(self, ex: Executor) -> None:
+        """Ordered mode: tell every finished trial next in id order, refilling each slot."""
         for nxt in sorted(set(self.trials) - self.told):
             if nxt not in self._finished:
                 break
             self._observe(nxt)
-            if ex is not None and self._may_ask():
+            if self._may_ask():
                 self._ask(ex, 1)
+
+    def pay_owed(self, all_of_them: bool) -> None:
+        """Replay: make the first (or every) deferred observe (Note [Ordered results])."""
+        while self.owed:
+            self._observe(self.owed.pop(0))
+            if not all_of_them:
+                return
 
     def _observe(self, tid: int) -> None:
         t = self.trials[tid]
+        if t.status == OK and t.metrics is not None and "rungs" in t.metrics:
+            self.strategy.observe_reports(self.suggestions[tid], t.metrics)
         self.strategy.observe([(self.suggestions[tid], t.value if t.status == OK else None)])
         self.told.add(tid)
 
@@ -603,6 +645,10 @@ def _rebuild(
         kind = ev.get("event")
         if kind == "warm":
             strat.observe([(r["config"], r["value"]) for r in ev["results"]])
+        if kind == "suggest":
+            runner.pay_owed(all_of_them=False)  # the observe this suggestion refilled
+        elif kind in ("result", "retry"):
+            runner.pay_owed(all_of_them=True)  # told live without a new suggestion
         if kind == "suggest":
             cfgs = [e["config"] for e in ev["trials"]]
             if not ev.get("warm"):

@@ -19,6 +19,23 @@ steps, cheapest first:
 
 Earlier code pulled outside candidates onto the trust region's centre: 72-90% of
 the kept candidates were then (near) copies of an evaluated point.
+
+Note [Shrinking toward the centre]
+TuRBO leaves use ``shrink_inside`` instead. Their candidates come from a box
+around the trust region's centre (the leaf's best sample, inside the region), so
+an outside candidate ``x`` has a ray from the centre ``c`` to it that starts
+inside: its offset is halved, ``c + t (x - c)`` for ``t = 1/2, 1/4, ...`` (at
+most ``_SHRINK_STEPS`` times), and the first inside point is kept (on discrete
+parameters as in step 3 above; a copy of ``c`` is dropped, so the centre, which
+was evaluated, is never proposed). The candidates then cover the trust region
+at several scales, denser near the centre in the directions where the region is
+narrow, and keep their number (1000, not the 100-280 that rejection keeps).
+A controlled experiment (Levy-20, 300 evaluations, seeds 0-4, everything else
+equal) chose it: halving gave a median best of 7.9, ``keep_inside`` 13.2, pure
+rejection until 1000 candidates are inside 18.9, and fresh draws in boxes of
+half the size (instead of halving each ray) 11.1; see docs/nas.md. Halving is
+what the earliest version did, with one difference: discrete parameters were
+first reset to the centre's values, which made the copies the issue counted.
 """
 
 from __future__ import annotations
@@ -29,13 +46,14 @@ import numpy as np
 
 from nas._space import Space
 
-__all__ = ["Region", "keep_inside"]
+__all__ = ["Region", "keep_inside", "shrink_inside"]
 
 Region = Callable[[np.ndarray], np.ndarray]  # native rows -> bool mask "inside"
 
 _REDRAWS = 3  # extra rejection rounds of the proposal itself
 _ANCHORS = 8  # anchors drawn around in step 2
 _BISECT_STEPS = 8  # halvings of the anchor -> candidate segment (1/256 of its length)
+_SHRINK_STEPS = 8  # halvings of an outside candidate's offset from the centre (shrink_inside)
 
 
 def keep_inside(
@@ -117,3 +135,39 @@ def _on_segment(space: Space, a: np.ndarray, x: np.ndarray, t: np.ndarray) -> np
         pts[:, space.is_int] = np.round(pts[:, space.is_int])
         pts[:, space.is_categorical] = np.where(t[:, None] >= 0.5, x, a)[:, space.is_categorical]
     return space.canonical(pts)
+
+
+def shrink_inside(
+    space: Space,
+    rows: np.ndarray,
+    inside: Region,
+    center: np.ndarray,
+    steps: int = _SHRINK_STEPS,
+) -> np.ndarray:
+    """Rows inside the region: an outside row's offset from ``center`` is halved until inside.
+
+    See Note [Shrinking toward the centre]. A row still outside after ``steps``
+    halvings, and one that becomes a copy of ``center``, is dropped.
+
+    >>> import nas, numpy as np
+    >>> space = nas.Space({"a": nas.Real(0, 1), "b": nas.Real(0, 1)})
+    >>> rows = np.array([[0.9, 0.5], [0.5, 0.9], [0.1, 0.5]])
+    >>> shrink_inside(space, rows, lambda r: r[:, 0] < 0.6, np.array([0.5, 0.5]))
+    array([[0.5 , 0.9 ],
+           [0.1 , 0.5 ],
+           [0.55, 0.5 ]])
+    """
+    ok = inside(rows) if len(rows) else np.zeros(0, dtype=bool)
+    kept = [rows[ok]]
+    bad = rows[~ok]
+    base = np.asarray(center, dtype=float)[None, :]
+    t = 1.0
+    for _ in range(steps):
+        if not len(bad):
+            break
+        t /= 2.0
+        trial = _on_segment(space, np.repeat(base, len(bad), axis=0), bad, np.full(len(bad), t))
+        got = inside(trial) & np.any(trial != base, axis=1)
+        kept.append(trial[got])
+        bad = bad[~got]
+    return np.vstack(kept).reshape(-1, space.n_params)

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 __all__ = ["STRATEGIES", "make_strategy", "register"]
 
 STRATEGIES: dict[str, Callable[..., Strategy]] = {}
+# Former names, still accepted (a journal written before the rename names them).
+ALIASES = {"mcts": "alphax"}  # the AlphaX class was registered as "mcts"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -42,7 +44,10 @@ def make_strategy(
     >>> s = nas.make_strategy("evolution", nas.Space({"x": nas.Int(0, 5)}), seed=1, population=4)
     >>> type(s).__name__
     'RegularizedEvolution'
+    >>> make_strategy("mcts", nas.Space({"x": nas.Int(0, 5)})).name  # a former name
+    'alphax'
     """
+    name = ALIASES.get(name, name)
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}; choose from {sorted(STRATEGIES)}")
     try:

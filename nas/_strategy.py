@@ -25,6 +25,8 @@ import numpy as np
 if TYPE_CHECKING:
     from threadpoolctl import ThreadpoolController
 
+    from nas._report import PruneRule
+
 from nas._space import Config, Space, strip_meta
 
 __all__ = ["Strategy"]
@@ -122,6 +124,17 @@ class Strategy(ABC):
         self._observed_keys.update(self.space.row_key(r) for r in rows)
         self._tell(ok_cfgs, rows, scores)
 
+    def prune_rule(self, config: Mapping[str, Any]) -> PruneRule | None:
+        """The rule a trial of ``config`` reports against, or None (no pruning).
+
+        Asked when the trial starts; see Note [Intermediate reports] in ``_report.py``.
+        """
+        return None
+
+    def observe_reports(self, config: Mapping[str, Any], metrics: Mapping[str, Any]) -> None:
+        """Take the metrics of a finished trial that reported (before ``observe``)."""
+        return None
+
     def replay(self, configs: Sequence[Mapping[str, Any]]) -> bool:
         """Redo a journaled ``suggest`` call; returns False if it diverged.
 
@@ -172,6 +185,25 @@ class Strategy(ABC):
         return None
 
     # --------------------------------------------------------------- helpers
+    def _initial_phase(self, n: int, n_init: int) -> list[Config]:
+        """The uniform draws among ``n`` suggestions still due to an ``n_init`` start.
+
+        Pending suggestions count toward ``n_init``; with fewer than two results
+        every suggestion is uniform (a model needs two).
+        """
+        k = (
+            n
+            if self.n_observed < 2
+            else min(n, max(0, n_init - self.n_observed - len(self.pending)))
+        )
+        return self._finish(self.space.sample_rows(self.rng, 2 * k), k) if k else []
+
+    def _user_value(self, score: float) -> float | None:
+        """A score back in the user's sign; ``-inf`` (a failed trial) is None."""
+        if score == -math.inf:
+            return None
+        return score if self.maximize else -score
+
     def _taken_keys(self) -> set[bytes]:
         return {k[0] for k in self.pending}
 

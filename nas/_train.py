@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nas._report import current as current_reporter
+from nas._report import report
 from nas._space import Space, strip_meta
 
 if TYPE_CHECKING:
@@ -328,10 +330,20 @@ class TrainObjective:
         elif self.inherit and path is not None:
             inherited = self._inherit(session, path)
         first = trainer.epoch
-        if first < epochs:
+        if first < epochs and current_reporter() is None:
             trainer.fit(train, epochs, seed=self.seed, progress=False, checkpoint=save_to)
             if save_to is not None:
                 self._write_config(save_to, config)
+        elif first < epochs:
+            # Note [Intermediate reports]: a pruning search is running this trial, so
+            # train one epoch at a time and report the validation accuracy after each
+            # (the loader order depends only on (seed, epoch): the same weights as one
+            # fit). A pruned trial keeps its checkpoint, so a later run can continue it.
+            for epoch in range(first + 1, epochs + 1):
+                trainer.fit(train, epoch, seed=self.seed, progress=False, checkpoint=save_to)
+                if save_to is not None:
+                    self._write_config(save_to, config)
+                report(trainer.evaluate(val)[1], epoch)
         _, accuracy = trainer.evaluate(val)
         _, test_accuracy = trainer.evaluate(test)
         return {

@@ -33,6 +33,13 @@ class Trial:
     metrics: dict[str, Any] | None = None  # what a dict-returning objective reported
 
     @property
+    def reached_fidelity(self) -> float | None:
+        """The fidelity its value is at: ``pruned_at`` for a pruned trial, else ``fidelity``."""
+        if self.metrics is not None and self.metrics.get("pruned_at") is not None:
+            return float(self.metrics["pruned_at"])
+        return self.fidelity
+
+    @property
     def duration_s(self) -> float | None:
         """Wall time of the successful (or last) attempt."""
         if self.started_at is None or self.finished_at is None:
@@ -121,7 +128,8 @@ class Result:
     """Outcome of ``nas.optimize`` / ``nas.resume``.
 
     ``best_config`` / ``best_value`` come from the successful trials at the
-    highest fidelity reached (all trials when there is no fidelity); a trial
+    highest fidelity reached (all trials when there is no fidelity; a pruned
+    trial's value is at the fidelity it was pruned at); a trial
     whose objective returned NaN or inf is failed, so ``best_value`` is always
     finite (or None when no trial succeeded).
     """
@@ -165,10 +173,10 @@ def summarize(history: list[Trial], maximize: bool) -> tuple[Config | None, floa
     ok = [t for t in history if t.status == OK and t.value is not None]
     if not ok:
         return None, None
-    fids = [t.fidelity for t in ok if t.fidelity is not None]
+    fids = [f for f in (t.reached_fidelity for t in ok) if f is not None]
     if fids:
         top = max(fids)
-        ok = [t for t in ok if t.fidelity == top]
+        ok = [t for t in ok if t.reached_fidelity == top]
     pick = max if maximize else min
     best = pick(ok, key=lambda t: float(t.value))  # type: ignore[arg-type]
     return dict(best.config), best.value

@@ -11,15 +11,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nas._gp import GP, gp_subset
-from nas._region import Region, keep_inside
+from nas._gp import GP, MAX_GP_POINTS, gp_subset
+from nas._region import Region, shrink_inside
 from nas._registry import register
 from nas._space import Config, Space
 from nas._strategy import Strategy
 
 __all__ = ["TrustRegion", "TuRBO"]
 
-_MAX_GP_POINTS = 250  # nearest points to the centre kept for the local GP
 _TS_POOL = 200  # candidates in the joint Thompson draw (see propose_in_region)
 
 
@@ -84,25 +83,20 @@ def propose_in_region(
     n: int,
     n_candidates: int,
     inside: Region | None = None,
+    perturb_dims: float = 20.0,
 ) -> np.ndarray:
     """Candidate rows from the trust region, best Thompson draws first.
 
-    With ``inside`` (LA-MCTS), candidates are kept inside that region as in
-    Note [Sampling inside a region], anchored at the centre only: boxes around
-    other samples would leave the trust region, where the local GP knows little
-    and Thompson sampling would favour them for their uncertainty alone.
+    Each candidate perturbs about ``perturb_dims`` parameters (TuRBO: 20). With
+    ``inside`` (LA-MCTS), candidates outside that region are shrunk toward the
+    centre until inside (Note [Shrinking toward the centre] in ``_region.py``).
     """
     weights = param_weights(space, gp.lengthscales)
     half = np.clip(weights * length / 2.0, 0.0, 1.0)
-    prob = min(20.0 / space.n_params, 1.0)
-
-    def box(m: int) -> np.ndarray:
-        return space.box_rows(rng, center, half, m, perturb_prob=prob)
-
-    cands = box(n_candidates)
+    prob = min(perturb_dims / space.n_params, 1.0)
+    cands = space.box_rows(rng, center, half, n_candidates, perturb_prob=prob)
     if inside is not None:
-        want = min(n_candidates // 4, _TS_POOL // 2)
-        cands = keep_inside(space, rng, cands, inside, center[None, :], box, half, want)
+        cands = shrink_inside(space, cands, inside, center)
     if not len(cands):
         return cands
     feats = space.features(cands)
@@ -189,7 +183,7 @@ class TuRBO(Strategy):
     def _run_rows_for_gp(self) -> np.ndarray:
         idx = np.array(self._run_idx)
         best = idx[np.argmax(self._scores[idx])]
-        return gp_subset(idx, self._scores, self._rows, _MAX_GP_POINTS, center=self._rows[best])
+        return gp_subset(idx, self._scores, self._rows, MAX_GP_POINTS, center=self._rows[best])
 
     def _tr_candidates(self, idx: np.ndarray, n: int) -> np.ndarray:
         feats = self.space.features(self._rows[idx])

@@ -28,7 +28,7 @@ from nas._errors import SearchFailedError
 from nas._journal import read_journal
 from nas._objectives import SYNTHETIC, Synthetic
 from nas._optimize import load_objective, optimize, resume
-from nas._registry import STRATEGIES
+from nas._registry import ALIASES, STRATEGIES
 from nas._space import Space
 from nas._trial import OK, Result, Trial, apply_result_event, summarize
 
@@ -66,7 +66,10 @@ def _parser() -> argparse.ArgumentParser:
         "or nb101 / nb201 / chain with --dataset",
     )
     s.add_argument(
-        "--strategy", default="lamcts", choices=sorted(STRATEGIES), help="search strategy"
+        "--strategy",
+        default="lamcts",
+        choices=sorted(STRATEGIES) + sorted(ALIASES),
+        help="search strategy (mcts: the former name of alphax)",
     )
     s.add_argument(
         "--option",

@@ -24,7 +24,7 @@ SMALL_OPTIONS: dict[str, dict[str, Any]] = {
     "lamcts-bo": {"n_init": 8, "leaf_size": 5, "n_candidates": 200},
     "lamcts-cmaes": {"n_init": 8, "leaf_size": 5, "round_evals": 6},
     "lanas": {"n_init": 8, "height": 3},
-    "mcts": {"n_simulations": 4},
+    "alphax": {"n_simulations": 4},
     "hyperband": {"max_fidelity": 9, "eta": 3},
     "asha": {"max_fidelity": 9, "eta": 3},
 }

@@ -94,6 +94,20 @@ def test_asha_search_resumes_with_its_objective(tmp_path: Path) -> None:
     assert fids <= {1.0, 3.0}
 
 
+def test_asha_stop_search_prunes_architectures_mid_training(tmp_path: Path) -> None:
+    journal = tmp_path / "s.jsonl"
+    argv = ["search", "--space", "nb201", "--dataset", "digits", "--strategy", "random"]
+    argv += ["--fidelity", "asha-stop", "--epochs", "3", "--budget", "6", "--executor", "inline"]
+    assert main([*argv, "--journal", str(journal), *SMALL]) == 0
+    results = _results(journal)
+    assert len(results) == 6 and {r["fidelity"] for r in results} == {3.0}  # all start at 3
+    metrics = [r["metrics"] for r in results]
+    assert all(isinstance(m, dict) and m["rungs"][0][0] == 1.0 for m in metrics)
+    pruned = [m for m in metrics if "pruned_at" in m]
+    assert pruned and all(m["pruned_at"] == 1.0 for m in pruned)  # stopped after epoch 1
+    assert any("pruned_at" not in m and m["epochs"] == 3 for m in metrics)
+
+
 def test_hyperband_search_with_a_parameter_constraint(tmp_path: Path) -> None:
     journal = tmp_path / "h.jsonl"
     argv = ["search", "--space", "nb201", "--dataset", "digits", "--strategy", "random"]

@@ -172,3 +172,32 @@ def test_every_option_has_help() -> None:
         for action in sub._actions:
             if action.dest != "help":
                 assert action.help, f"nas {name} {action.option_strings or action.dest}: no help"
+
+
+def _suggested(journal: Path) -> list[object]:
+    events = [json.loads(line) for line in journal.read_text().splitlines()]
+    return [t["config"] for e in events if e["event"] == "suggest" for t in e["trials"]]
+
+
+def test_cli_ordered_two_workers_warm_start_and_time_budget(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["search", "--objective", "sphere", "--dim", "3", "--strategy", "evolution"]
+    base += ["--option", "population=4", "--seed", "5", "--executor", "local"]
+    runs = []
+    for i in range(2):  # --workers 2 --ordered: one seed, one search, whatever finishes first
+        journal = tmp_path / f"ordered{i}.jsonl"
+        assert main([*base, "--budget", "12", "--workers", "2", "--ordered",
+                     "--journal", str(journal)]) == 0  # fmt: skip
+        runs.append(_suggested(journal))
+    assert runs[0] == runs[1] and len(runs[0]) == 12
+    warm = tmp_path / "warm.jsonl"
+    assert main([*base, "--budget", "3", "--warm-start", str(tmp_path / "ordered0.jsonl"),
+                 "--journal", str(warm)]) == 0  # fmt: skip
+    events = [json.loads(line) for line in warm.read_text().splitlines()]
+    assert events[1]["event"] == "warm" and len(events[1]["results"]) == 12
+    slow = tmp_path / "slow.jsonl"
+    t0 = time.monotonic()
+    assert main([*base, "--budget", "100000", "--time-budget", "1", "--journal", str(slow)]) == 0
+    assert time.monotonic() - t0 < 10 and 1 <= len(_results(slow)) < 100000
+    capsys.readouterr()

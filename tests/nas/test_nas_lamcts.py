@@ -156,6 +156,8 @@ def test_integer_and_categorical_suggestions_stay_native() -> None:
         ({"cp": -1.0}, "cp"),
         ({"kernel": "sigmoid"}, "kernel"),
         ({"n_init": 1}, "n_init"),
+        ({"perturb_dims": 0.0}, "perturb_dims"),
+        ({"fail_tol": -1}, "fail_tol"),
     ],
 )
 def test_bad_options_name_the_parameter(kwargs: dict[str, object], match: str) -> None:
@@ -204,3 +206,18 @@ def test_the_tree_is_relearned_every_round_and_the_solver_carries_over(solver: s
     assert 1 <= s.restarts < s.rounds  # most rounds kept the solver's state
     best = s.best()
     assert best is not None and best[1] < 12.0
+
+
+def test_perturb_dims_sets_how_many_parameters_a_candidate_changes() -> None:
+    space = nas.synthetic("sphere", 20).space
+    assert nas.LAMCTS(space).perturb_dims == 5.0  # a quarter of the parameters
+    f = nas.synthetic("sphere", 20)
+    changed = {}
+    for dims in (2.0, 20.0):
+        s = nas.LAMCTS(f.space, seed=0, maximize=False, n_init=10, perturb_dims=dims)
+        for _ in range(10):
+            s.observe([(c, f(c)) for c in s.suggest(1)])
+        best = s.space.to_rows([s.best()[0]])[0]  # type: ignore[index]
+        rows = s.space.to_rows(s.suggest(1))
+        changed[dims] = float(np.mean(rows != best))
+    assert changed[2.0] < 0.3 < changed[20.0]

@@ -91,7 +91,7 @@ def test_large_integer_ranges_stay_bounded() -> None:
 _SPHERE = nas.synthetic("sphere", 4)
 _TABLE_SPACE, _TABLE = categorical_table()
 IMPROVES = [
-    ("mcts", _TABLE_SPACE, _TABLE, True, 60, 5, 0.25),
+    ("alphax", _TABLE_SPACE, _TABLE, True, 60, 5, 0.25),
     ("lanas", _TABLE_SPACE, _TABLE, True, 60, 5, 0.25),
     ("evolution", _SPHERE.space, _SPHERE, False, 100, 3, 2.0),
 ]
@@ -126,7 +126,7 @@ def test_strategy_improves_on_random_search(
         )
 
     options = {k: v for k, v in SMALL_OPTIONS[name].items() if k != "n_candidates"}
-    if name == "mcts":
+    if name == "alphax":
         options = {"predictor": False}  # the tree alone (the predictor also beats random)
     ours, rand = mean_best(name, options), mean_best("random", {})
     assert ours > rand + margin, (ours, rand)

@@ -8,7 +8,7 @@ from scipy.optimize import approx_fprime
 
 import nas
 from nas._gp import GP, expected_improvement
-from nas._region import keep_inside
+from nas._region import keep_inside, shrink_inside
 from nas._turbo import TrustRegion, param_weights
 
 
@@ -107,6 +107,32 @@ def test_keep_inside_moves_stragglers_toward_the_region() -> None:
     # on the boundary (sum ~ 1.7), not on an anchor
     assert np.all(np.abs(moved.sum(axis=1) - 1.7) < 0.02), moved
     assert not any(np.allclose(m, a) for m in moved for a in anchors)
+
+
+def test_shrink_inside_halves_each_outside_offset_until_inside() -> None:
+    space = nas.Space({"a": nas.Real(0, 1), "b": nas.Real(0, 1), "c": nas.Categorical([0, 1, 2])})
+    center = np.array([0.5, 0.5, 0.0])
+
+    def region(r: np.ndarray) -> np.ndarray:
+        return (np.abs(r[:, 0] - 0.5) < 0.12) & (r[:, 2] != 2)
+
+    rows = np.array(
+        [
+            [0.55, 0.9, 1.0],  # inside: kept as is
+            [0.9, 0.1, 0.0],  # offset (0.4, -0.4) halved twice: (0.1, -0.1)
+            [0.7, 0.5, 2.0],  # t = 1/2 keeps c = 2 (outside), t = 1/4 takes the centre's c
+            [0.5, 0.5, 2.0],  # only c differs: shrinking makes a copy of the centre, dropped
+        ]
+    )
+    out = shrink_inside(space, rows, region, center)
+    assert region(out).all() and not np.any(np.all(out == center, axis=1))
+    np.testing.assert_allclose(out, [[0.55, 0.9, 1.0], [0.6, 0.4, 0.0], [0.55, 0.5, 0.0]])
+    # a region that holds a neighbourhood of the centre keeps every candidate
+    rng = np.random.default_rng(0)
+    box = space.box_rows(rng, center, 0.4, 500)
+    kept = shrink_inside(space, box, region, center)
+    assert len(kept) == int(np.any(box[:, :2] != center[:2], axis=1).sum())
+    assert region(kept).all()
 
 
 def test_turbo_restarts_after_its_region_collapses() -> None:

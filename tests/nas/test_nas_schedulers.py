@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -192,3 +193,79 @@ def test_resource_budget_counts_fidelity_units() -> None:
                      executor="inline")  # fmt: skip
     with pytest.raises(ValueError, match="resource_budget needs a scheduler"):
         nas.optimize(lambda c: 0.0, SPACE, "random", resource_budget=10, executor="inline")
+
+
+class _Curve:
+    """Reports ``x * epoch`` after each epoch (maximized) and returns ``x * fidelity``."""
+
+    def __call__(self, config: dict[str, Any], fidelity: float) -> float:
+        for epoch in range(1, int(fidelity) + 1):
+            nas.report(config["x"] * epoch, epoch)
+        return float(config["x"] * fidelity)
+
+
+def _expected_prune(xs: list[float], eta: int = 3, rungs: tuple[int, ...] = (1, 3)) -> list:
+    """Where each trial (in order, run one at a time) stops under ASHA's stopping rule."""
+    seen: list[list[float]] = [[] for _ in rungs]
+    out: list[int | None] = []
+    for x in xs:
+        stop = None
+        for k, fid in enumerate(rungs):
+            done = sorted(seen[k], reverse=True)
+            keep = max(1, (len(done) + 1) // eta)
+            seen[k].append(x * fid)
+            if len(done) >= keep and x * fid < done[keep - 1]:
+                stop = fid
+                break
+        out.append(stop)
+    return out
+
+
+def test_asha_stop_mode_prunes_reporting_trials_by_the_rung_rule(tmp_path: Path) -> None:
+    journal = tmp_path / "run.jsonl"
+    opts = {"max_fidelity": 9, "eta": 3, "mode": "stop"}
+    res = nas.optimize(
+        _Curve(), SPACE, "asha", budget=30, seed=0, executor="inline",
+        strategy_options=opts, journal=journal,
+    )  # fmt: skip
+    assert all(t.fidelity == 9 for t in res.history)
+    pruned = [(t.metrics or {}).get("pruned_at") for t in res.history]
+    assert pruned == _expected_prune([t.config["x"] for t in res.history])
+    assert 10 <= sum(p is not None for p in pruned) <= 28
+    for t, p in zip(res.history, pruned, strict=True):
+        assert t.reached_fidelity == (p or 9)
+        assert t.value == pytest.approx(t.config["x"] * (p or 9))
+    full = [t for t, p in zip(res.history, pruned, strict=True) if p is None]
+    assert res.best_value == max(t.value for t in full)  # pruned values are at lower fidelity
+    # resume replays the rung values from the journal's metrics
+    lines = journal.read_text().splitlines(keepends=True)
+    crashed = tmp_path / "crashed.jsonl"
+    crashed.write_text("".join(lines[: len(lines) // 2]))
+    again = nas.resume(crashed, _Curve(), SPACE)
+    assert again.resume_mismatches == 0
+    assert [(t.config, t.metrics) for t in again.history] == [
+        (t.config, t.metrics) for t in res.history
+    ]
+
+
+def test_asha_stop_mode_prunes_in_forked_trials_too() -> None:
+    opts = {"max_fidelity": 9, "eta": 3, "mode": "stop"}
+    res = nas.optimize(
+        _Curve(), SPACE, "asha", budget=12, seed=1, executor="local", strategy_options=opts
+    )
+    pruned = [(t.metrics or {}).get("pruned_at") for t in res.history]
+    assert pruned == _expected_prune([t.config["x"] for t in res.history])
+    assert any(p is not None for p in pruned)
+
+
+def test_report_does_nothing_outside_a_pruning_search() -> None:
+    assert _Curve()({"x": 0.5}, 3) == 1.5
+    res = nas.optimize(
+        _Curve(), SPACE, "asha", budget=13, seed=0, executor="inline",
+        strategy_options={"max_fidelity": 9, "eta": 3},
+    )  # fmt: skip
+    assert all(t.metrics is None for t in res.history)  # promote mode: no rule, no rungs
+    with pytest.raises(ValueError, match="must be finite"):
+        nas.report(float("nan"), 1)
+    with pytest.raises(ValueError, match="mode must be"):
+        nas.ASHA(SPACE, mode="halve")

@@ -152,3 +152,18 @@ def test_synthetic_dataset_and_resizing() -> None:
     assert train.sample_shape == (3, 8, 8) and len(val) and len(test)
     train, _, _ = nas.load_dataset("digits", image_size=4)
     assert train.sample_shape == (1, 4, 4)
+
+
+def test_a_pruning_search_trains_epoch_by_epoch_and_can_stop() -> None:
+    from nas._executors import call_objective
+    from nas._report import PruneRule
+
+    obj = _obj(epochs=2, max_epochs=2)
+    go_on = PruneRule(((1.0, None),))  # a check at epoch 1 that always passes
+    value, _, _, metrics = call_objective(obj, CONV, 2, go_on)
+    assert metrics is not None and metrics["epochs"] == 2
+    assert metrics["rungs"] == [[1.0, _obj(max_epochs=2)(CONV, 1)["accuracy"]]]
+    assert value == obj(CONV, 2)["accuracy"]  # the same weights as one fit of 2 epochs
+    stop = PruneRule(((1.0, 2.0),))  # no accuracy reaches 2
+    value, _, _, metrics = call_objective(obj, CONV, 2, stop)
+    assert metrics == {"rungs": [[1.0, value]], "pruned_at": 1.0}

@@ -14,7 +14,12 @@ def set_num_threads(threads: int) -> None: ...
 def get_num_threads() -> int: ...
 def default_num_threads() -> int: ...
 def plan_memory(
-    graph: Graph, batch_size: int, policy: str, device: str, budget_bytes: int
+    graph: Graph,
+    batch_size: int,
+    policy: str,
+    device: str,
+    budget_bytes: int,
+    host_budget_bytes: int = 0,
 ) -> dict[str, Any]: ...
 
 class Graph:
@@ -41,6 +46,7 @@ class Session:
         seed: int,
         poison: bool = False,
         copy_delay_us: int = 0,
+        host_budget_bytes: int = 0,
     ) -> None: ...
     def train_step(
         self,

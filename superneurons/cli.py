@@ -221,6 +221,7 @@ def _train(args: argparse.Namespace) -> int:
         policy=args.policy,
         budget=args.budget,
         seed=args.seed,
+        host_budget=args.host_budget,
     )
     trainer = sn.Trainer(
         session, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay
@@ -313,7 +314,14 @@ def _model_label(args: argparse.Namespace) -> str:
 def _plan(args: argparse.Namespace) -> int:
     size, classes = _input_defaults(args)
     graph = _model(args, args.in_channels, size, classes)
-    p = sn.plan(graph, args.batch, policy=args.policy, budget=args.budget, device=args.device)
+    p = sn.plan(
+        graph,
+        args.batch,
+        policy=args.policy,
+        budget=args.budget,
+        device=args.device,
+        host_budget=args.host_budget,
+    )
     if args.plot:
         p.plot(args.plot, name=f"{_model_label(args)}, {size}x{size}")
     if args.json:
@@ -428,6 +436,13 @@ def _memory_arguments(p: argparse.ArgumentParser) -> None:
         type=_budget,
         default=None,
         help="memory budget, e.g. 12GB (binary units: MB = MiB; default: no budget)",
+    )
+    p.add_argument(
+        "--host-budget",
+        type=_budget,
+        default=None,
+        help="host memory for offloaded tensors and parameters on the host, with --budget "
+        "(default: as much as the plan needs)",
     )
 
 

@@ -106,6 +106,7 @@ class MemoryPlan:
     prefetch_bytes: int = 0  # host -> device bytes per iteration
     host_peak_bytes: int = 0  # most bytes of the host slab in use at once
     param_host_bytes: int = 0  # parameters and momentum whose home is the host slab
+    host_budget_bytes: int = 0  # 0: none given (the host slab is sized to the plan)
     param_copy_bytes: int = 0  # of offload + prefetch bytes: their copies per iteration
     recompute_count: int = 0  # extra layer forwards per iteration
     recompute_flops: float = 0.0  # their FLOPs
@@ -308,6 +309,7 @@ class MemoryPlan:
                 "host_peak_bytes",
                 "param_host_bytes",
                 "param_copy_bytes",
+                "host_budget_bytes",
                 "recompute_count",
                 "recompute_flops",
                 "iteration_flops",
@@ -344,12 +346,15 @@ def plan(
     policy: str = "liveness",
     budget: str | int | None = None,
     device: str = "cpu",
+    host_budget: str | int | None = None,
 ) -> MemoryPlan:
     """Plans one training iteration of ``graph`` without allocating or running anything.
 
     Raises ValueError for an unknown policy or device and GraphError for a bad graph. A
     plan that does not fit the budget is returned with ``fits=False`` and the reason in
     ``oom_message`` (a Session would raise OutOfMemoryError with the same message).
+    ``host_budget`` caps the host slab that offloaded tensors and parameters on the host
+    may use (with a device budget; default: the slab is sized to what the plan needs).
 
     Example:
         >>> import superneurons as sn
@@ -367,7 +372,9 @@ def plan(
     check_policy(policy)
     if device in ("gpu",) or device.startswith("cuda"):
         device = "cuda"  # one plan per device kind: tensor sizes do not depend on the index
-    raw = _C.plan_memory(graph._core, batch_size, policy, device, parse_budget(budget))
+    raw = _C.plan_memory(
+        graph._core, batch_size, policy, device, parse_budget(budget), parse_budget(host_budget)
+    )
     return from_raw(graph.layers, raw, device)
 
 
@@ -391,6 +398,7 @@ def from_raw(layers: list[LayerSpec], raw: dict[str, Any], device: str) -> Memor
         prefetch_bytes=int(raw["prefetch_bytes"]),
         host_peak_bytes=int(raw["host_peak_bytes"]),
         param_host_bytes=int(raw["param_host_bytes"]),
+        host_budget_bytes=int(raw["host_budget_bytes"]),
         param_copy_bytes=int(raw["param_copy_bytes"]),
         recompute_flops=float(raw["recompute_flops"]),
         iteration_flops=float(raw["iteration_flops"]),

@@ -112,6 +112,7 @@ class Session:
         seed: int = 0,
         init: Init = "he",
         debug_poison: bool = False,
+        host_budget: str | int | None = None,
         _copy_delay_us: int = 0,
     ) -> None:
         if not isinstance(graph, Graph):
@@ -130,6 +131,7 @@ class Session:
         self.policy = policy
         self.device = _resolve_device(device)
         self.budget_bytes = parse_budget(budget)
+        self.host_budget_bytes = parse_budget(host_budget)
         self.seed = int(seed)
         self._core = _C.Session(
             graph._core,
@@ -140,6 +142,7 @@ class Session:
             self.seed,
             debug_poison,
             _copy_delay_us,
+            self.host_budget_bytes,
         )
         self._state = {name: (kind, arr) for name, kind, arr in self._core.state()}
         self._layers = graph.layers  # the graph as compiled (the user may extend it later)

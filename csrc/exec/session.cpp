@@ -17,8 +17,8 @@ Session::Session(Graph graph, SessionOptions options)
     throw ArgumentError("device '" + options_.device +
                         "' is not available in this build; available: cpu");
   backend_ = make_cpu_backend();
-  plan_ =
-      plan_memory(graph_, *backend_, options_.batch_size, options_.policy, options_.budget_bytes);
+  plan_ = plan_memory(graph_, *backend_, options_.batch_size, options_.policy,
+                      options_.budget_bytes, options_.host_budget_bytes);
   if (!plan_.fits) throw OutOfMemoryError(plan_.oom_message);
   route_ = forward_route(graph_);
 

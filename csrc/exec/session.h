@@ -27,8 +27,9 @@ struct SessionOptions {
   int64_t batch_size = 1;
   std::string policy = "none";
   std::string device = "cpu";
-  int64_t budget_bytes = 0;  // 0: none, the arena is sized by the plan
-  uint64_t seed = 0;         // dropout masks; parameters are initialised by the caller
+  int64_t budget_bytes = 0;       // 0: none, the arena is sized by the plan
+  int64_t host_budget_bytes = 0;  // 0: none, the host slab is sized by the plan
+  uint64_t seed = 0;              // dropout masks; parameters are initialised by the caller
   // Debugging: fill released buffers with NaN, and hand backward kernels NaN in place of
   // the tensors they do not declare (Note [Declared reads]); a wrong plan or declaration
   // then shows up in the loss.

@@ -47,6 +47,17 @@ const char* step_phrase(const PlacementFailure& f) {
 std::string oom_message(const Graph& g, const MemoryPlan& p, const PlacementFailure& f,
                         int64_t needed_bytes) {
   std::ostringstream m;
+  if (f.host) {
+    m << "out of host memory at " << step_phrase(f);
+    if (f.step != kSetupStep) m << " " << f.step;
+    m << " (layer '" << g.layer(f.layer).name << "'): requested " << bytes_str(f.requested_bytes)
+      << " for the host copy of " << role_name(f.role) << "; host budget "
+      << bytes_str(p.host_capacity_bytes) << ", in use " << bytes_str(f.in_use_bytes)
+      << ", largest free block " << bytes_str(f.largest_free_bytes) << " (policy '" << p.policy
+      << "', batch " << p.batch_size << ", device budget " << bytes_str(p.capacity_bytes)
+      << "). Hint: a larger host budget, or none; a larger device budget; or a smaller batch.";
+    return m.str();
+  }
   m << "out of memory at " << step_phrase(f);
   if (f.step != kSetupStep) m << " " << f.step;
   m << " (layer '" << g.layer(f.layer).name << "', " << kind_name(g.layer(f.layer).kind)
@@ -131,6 +142,7 @@ struct Planner {
   const Schedule& eval;
   const std::string& policy;
   int64_t batch, budget;
+  int64_t host_budget = 0;  // Note [Host budget]
 
   MemoryPlan build(const RecomputeOptions* recompute, bool keep_all,
                    Schedule* schedule_out = nullptr,
@@ -188,11 +200,28 @@ struct Planner {
       return std::make_pair(ok, std::move(t));
     };
     auto [fits_all, best] = trial(all.size());
+    size_t top = all.size();  // offloading this many candidates fits
+    if (!fits_all && best.host_full && !plain.host_full) {
+      // Note [Host budget]: more offload needs more host, so offloading everything can
+      // overflow a host budget where fewer copies fit both; find such a count first.
+      size_t lo = 0, hi = all.size();  // the host holds lo's copies, not hi's
+      while (hi - lo > 1 && !fits_all) {
+        const size_t mid = (lo + hi) / 2;
+        auto [ok, t] = trial(mid);
+        if (ok) {
+          fits_all = true;
+          top = mid;
+          best = std::move(t);
+        } else {
+          (t.host_full ? hi : lo) = mid;
+        }
+      }
+    }
     if (!fits_all) {
       p = std::move(plain.peak_bytes <= best.peak_bytes ? plain : best);
       return false;
     }
-    size_t lo = 0, hi = all.size();  // lo does not fit, hi fits
+    size_t lo = 0, hi = top;  // lo does not fit, hi fits
     while (hi - lo > 1) {
       const size_t mid = (lo + hi) / 2;
       auto [ok, t] = trial(mid);
@@ -231,7 +260,13 @@ struct Planner {
   bool place_and_size(MemoryPlan& p) const {
     if (budget > 0) {
       p.capacity_bytes = budget / ArenaPool::kAlignmentBytes * ArenaPool::kAlignmentBytes;
+      if (host_budget > 0) {
+        p.host_budget_bytes = host_budget;
+        p.host_capacity_bytes =
+            host_budget / ArenaPool::kAlignmentBytes * ArenaPool::kAlignmentBytes;
+      }
       MemoryPlan need = p;
+      need.host_capacity_bytes = 0;  // what the plan needs, without limits
       place_unlimited(need, AlgorithmChoice::kSmallest);
       PlacementFailure f;
       if (place(p, p.capacity_bytes, AlgorithmChoice::kFitFree, &f) ||
@@ -241,6 +276,7 @@ struct Planner {
       }
       const std::string message = oom_message(g, p, f, need.peak_bytes);
       need.fits = false;
+      need.host_full = f.host;
       need.oom_message = message;
       p = std::move(need);  // a plan that does not fit reports every step without limit
       return false;
@@ -255,6 +291,14 @@ struct Planner {
     return true;
   }
 
+  // Note [Host budget]
+  // With a host budget the host slab has that capacity and every plan is placed in it:
+  // a copy out or a parameter home that does not fit fails the plan (host_full). Offload
+  // is no longer monotone (more copies fit the device better and the host worse), so the
+  // fewest-copies search first finds a count the host holds; superneurons then climbs to
+  // more recomputation where copies do not fit. Parameters go to the host all at once
+  // or not at all before their bisection: a host budget below every parameter plus the
+  // copies of the cheapest rung fails with an out-of-host-memory error.
   // Note [Two-ended placement]
   // When best fit leaves the free bytes a budget needs split into pieces (fragmentation),
   // placement is retried with the largest tensors (at least a quarter of the largest
@@ -281,7 +325,7 @@ struct Planner {
   // The host slab is sized to what the plan reaches; best fit in the smaller slab can
   // place blocks differently, so re-place (device choices kept) until it fits.
   static void fix_host(MemoryPlan& p) {
-    if (p.num_events == 0) return;
+    if (p.num_events == 0 || p.host_budget_bytes > 0) return;  // a host budget stays as given
     p.host_capacity_bytes = ArenaPool::rounded(std::max<int64_t>(p.host_capacity_bytes, 1));
     while (!place(p, p.capacity_bytes, AlgorithmChoice::kKeep, nullptr))
       p.host_capacity_bytes = ArenaPool::rounded(p.host_capacity_bytes + p.host_capacity_bytes / 8);
@@ -390,7 +434,7 @@ MemoryPlan plan_superneurons(const Planner& planner, const Graph& g, const Backe
   while (hi - lo > 1) {
     const size_t mid = (lo + hi) / 2;
     bool ok = false;
-    rung(r, first(mid), false, &ok);
+    rung(r, first(mid), planner.host_budget > 0, &ok);  // with a host budget, fewest copies
     (ok ? hi : lo) = mid;
   }
   bool ok = false;
@@ -405,7 +449,7 @@ const char* policy_names() {
 }
 
 MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_size,
-                       const std::string& policy, int64_t budget_bytes) {
+                       const std::string& policy, int64_t budget_bytes, int64_t host_budget_bytes) {
   if (batch_size < 1)
     throw ArgumentError("batch_size must be >= 1, got " + std::to_string(batch_size));
   if (policy != "none" && policy != "liveness" && policy != "liveness+recompute" &&
@@ -417,7 +461,12 @@ MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_siz
   const Schedule train = training_schedule(g);  // validates the graph
   const Schedule eval = inference_schedule(g);
   const Sizes sizes(g, backend, batch_size);
-  const Planner planner{g, backend, sizes, train, eval, policy, batch_size, budget_bytes};
+  if (host_budget_bytes < 0)
+    throw ArgumentError("host budget must be >= 0 bytes (0: none), got " +
+                        std::to_string(host_budget_bytes));
+  const Planner planner{g,          backend,      sizes,
+                        train,      eval,         policy,
+                        batch_size, budget_bytes, budget_bytes > 0 ? host_budget_bytes : 0};
 
   MemoryPlan plan;
   if (policy == "none") {

@@ -31,7 +31,10 @@ namespace sn {
 const char* policy_names();  // what this build plans, comma-separated
 
 // Throws ArgumentError for an unknown policy or batch < 1, GraphError for a bad graph.
+// host_budget_bytes (0: none) caps the host slab that offload and parameters on the host
+// may use (Note [Host budget] in memory_plan.cpp); it applies with a device budget.
 MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_size,
-                       const std::string& policy, int64_t budget_bytes);
+                       const std::string& policy, int64_t budget_bytes,
+                       int64_t host_budget_bytes = 0);
 
 }  // namespace sn

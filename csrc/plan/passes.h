@@ -151,6 +151,7 @@ struct PlacementFailure {
   int layer = -1;
   TensorRole role = TensorRole::kActivation;
   int64_t requested_bytes = 0, in_use_bytes = 0, free_bytes = 0, largest_free_bytes = 0;
+  bool host = false;  // the host slab was full, not the arena
 };
 
 bool place(MemoryPlan& plan, int64_t capacity_bytes, AlgorithmChoice choice,

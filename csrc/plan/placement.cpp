@@ -48,7 +48,8 @@ bool place(MemoryPlan& plan, int64_t capacity_bytes, AlgorithmChoice choice,
                   op.size_bytes,
                   host.stats().in_use_bytes,
                   host.free_bytes(),
-                  host.largest_free_bytes()};
+                  host.largest_free_bytes(),
+                  true};
     return false;
   };
 

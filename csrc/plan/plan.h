@@ -120,6 +120,8 @@ struct MemoryPlan {
   int64_t layer_bound_bytes = 0;  // see Note [Layer bound] in memory_plan.cpp
   int64_t baseline_bytes = 0;     // policy `none`: every tensor at once
   bool fits = true;
+  bool host_full = false;           // !fits because the host slab (host budget) was full
+  int64_t host_budget_bytes = 0;    // 0: none given (the slab is sized to the plan)
   std::string oom_message;          // why not, when !fits
   std::vector<BlockRecord> blocks;  // placements under capacity_bytes
   // Per layer, bytes of each per-iteration tensor (rounded to the arena's alignment).

@@ -70,6 +70,7 @@ py::dict plan_dict(const Graph& g, std::shared_ptr<const MemoryPlan> shared) {
   d["host_peak_bytes"] = p.host_peak_bytes;
   d["host_capacity_bytes"] = p.host_capacity_bytes;
   d["param_host_bytes"] = p.param_host_bytes;
+  d["host_budget_bytes"] = p.host_budget_bytes;
   d["param_copy_bytes"] = p.param_copy_bytes;
   d["param_on_host"] = p.param_on_host;
   d["num_events"] = p.num_events;
@@ -155,7 +156,7 @@ void register_plan(py::module_& m) {
   m.def(
       "plan_memory",
       [](const Graph& g, int64_t batch, const std::string& policy, const std::string& device,
-         int64_t budget_bytes) {
+         int64_t budget_bytes, int64_t host_budget_bytes) {
         if (device != "cpu" && device != "cuda")
           throw ArgumentError("unknown device '" + device + "'; use 'cpu' or 'cuda'");
         // Note [Planning for CUDA]: until the CUDA kernels land, a CUDA plan uses the CPU
@@ -164,12 +165,12 @@ void register_plan(py::module_& m) {
         MemoryPlan p;
         {
           py::gil_scoped_release release;
-          p = plan_memory(g, *backend, batch, policy, budget_bytes);
+          p = plan_memory(g, *backend, batch, policy, budget_bytes, host_budget_bytes);
         }
         return plan_dict(g, std::make_shared<const MemoryPlan>(std::move(p)));
       },
       py::arg("graph"), py::arg("batch_size"), py::arg("policy"), py::arg("device"),
-      py::arg("budget_bytes"));
+      py::arg("budget_bytes"), py::arg("host_budget_bytes") = 0);
 }
 
 }  // namespace sn::python

@@ -32,7 +32,7 @@ void register_session(py::module_& m) {
   py::class_<Session>(m, "Session")
       .def(py::init([](const Graph& g, int64_t batch, const std::string& policy,
                        const std::string& device, int64_t budget_bytes, uint64_t seed, bool poison,
-                       int copy_delay_us) {
+                       int copy_delay_us, int64_t host_budget_bytes) {
              SessionOptions o;
              o.batch_size = batch;
              o.policy = policy;
@@ -41,11 +41,12 @@ void register_session(py::module_& m) {
              o.seed = seed;
              o.poison = poison;
              o.copy_delay_us = copy_delay_us;
+             o.host_budget_bytes = host_budget_bytes;
              return std::make_unique<Session>(g, o);
            }),
            py::arg("graph"), py::arg("batch_size"), py::arg("policy"), py::arg("device"),
            py::arg("budget_bytes"), py::arg("seed"), py::arg("poison") = false,
-           py::arg("copy_delay_us") = 0)
+           py::arg("copy_delay_us") = 0, py::arg("host_budget_bytes") = 0)
       .def(
           "train_step",
           [](Session& s, const FloatArray& x, const LabelArray& y, float lr, float momentum,

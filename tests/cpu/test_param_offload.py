@@ -98,3 +98,30 @@ def test_gradients_with_homed_parameters_match_none() -> None:
     np.testing.assert_array_equal(dx, want_dx)
     for k, v in want.items():
         np.testing.assert_array_equal(got[k], v, err_msg=k)
+
+
+def test_a_host_budget_buys_recomputation_and_is_never_exceeded() -> None:
+    g = MODELS["inception"]()
+    budget = smallest_budget(g, 4, "liveness+offload")
+    free = sn.plan(g, 4, policy="superneurons", budget=budget)
+    assert free.fits and free.host_peak_bytes > 0 and free.recompute_count == 0
+    host = free.host_peak_bytes // 2
+    p = sn.plan(g, 4, policy="superneurons", budget=budget, host_budget=host)
+    assert p.fits and p.host_budget_bytes == host
+    assert p.host_peak_bytes <= host and p.recompute_count > 0
+    x, y = batch_of(g, 4, 6)
+    ref = sn.Session(g, 4, policy="none", seed=2)
+    s = sn.Session(g, 4, policy="superneurons", budget=budget, host_budget=host, seed=2)
+    s.load_state_dict(ref.state_dict())
+    for _ in range(3):
+        assert s.train_step(x, y, lr=0.05) == ref.train_step(x, y, lr=0.05)
+    assert s.host_memory_stats()["peak_bytes"] <= host
+
+
+def test_too_small_a_host_budget_is_a_host_out_of_memory_error() -> None:
+    g = MODELS["resnet"]()
+    budget = smallest_budget(g, 4, "superneurons")  # needs parameters on the host
+    with pytest.raises(sn.OutOfMemoryError, match=r"out of host memory .* host budget"):
+        sn.Session(g, 4, policy="superneurons", budget=budget, host_budget=4096)
+    with pytest.raises(ValueError, match=">= 0"):
+        sn.plan(g, 4, policy="superneurons", budget=budget, host_budget=-1)

@@ -3,7 +3,8 @@
 
     python benchmarks/max_depth.py                     # 12 GiB, liveness and recompute
     python benchmarks/max_depth.py --policies liveness --budget 12GiB --json
-    python benchmarks/max_depth.py --policies superneurons --units 2500   # the target
+    python benchmarks/max_depth.py --policies superneurons --units 2500 --start 2456 \
+        --max-seconds 900   # the target, then as far as 15 minutes of planning go
 
 References (the issue's table): PyTorch eager depth 581, checkpoint_sequential 2363, the
 source's SuperNeurons 1920 (TensorFlow 592).
@@ -27,20 +28,28 @@ def fits(n3: int, policy: str, budget: str, batch: int) -> bool:
     return sn.plan(g, batch, policy=policy, budget=budget).fits
 
 
-def deepest(policy: str, budget: str, batch: int) -> int:
-    """Largest n3 >= 1 that fits (0: not even n3 = 1)."""
-    if not fits(1, policy, budget, batch):
-        return 0
-    lo, hi = 1, 2
+def deepest(policy: str, budget: str, batch: int, start: int, seconds: float) -> tuple[int, bool]:
+    """Largest n3 >= 1 that fits (0: not even n3 = 1), galloping up from `start`, and
+    whether the search finished within `seconds` (else the answer is a lower bound)."""
+    deadline = time.perf_counter() + seconds
+    if not fits(start, policy, budget, batch):
+        start = 1
+        if not fits(1, policy, budget, batch):
+            return 0, True
+    lo, hi = start, start * 2
     while fits(hi, policy, budget, batch):
         lo, hi = hi, hi * 2
+        if time.perf_counter() > deadline:
+            return lo, False
     while hi - lo > 1:
+        if time.perf_counter() > deadline:
+            return lo, False
         mid = (lo + hi) // 2
         if fits(mid, policy, budget, batch):
             lo = mid
         else:
             hi = mid
-    return lo
+    return lo, True
 
 
 def main() -> None:
@@ -54,11 +63,18 @@ def main() -> None:
     parser.add_argument(
         "--units", type=int, default=0, help="also plan exactly this many residual units"
     )
+    parser.add_argument("--start", type=int, default=1, help="n3 the search gallops up from")
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=1800.0,
+        help="per policy; past it the depth reached so far is reported as a lower bound",
+    )
     args = parser.parse_args()
     print(f"deepest ResNet (6, 32, n3, 6), batch {args.batch}, 224x224, in {args.budget}")
     for policy in args.policies.split(","):
         t0 = time.perf_counter()
-        n3 = deepest(policy, args.budget, args.batch)
+        n3, complete = deepest(policy, args.budget, args.batch, args.start, args.max_seconds)
         g = sn.models.resnet(n=(6, 32, max(n3, 1), 6), num_classes=1000, image_size=224)
         p = sn.plan(g, args.batch, policy=policy, budget=args.budget)
         row = {
@@ -72,12 +88,14 @@ def main() -> None:
             "param_host_bytes": p.param_host_bytes,
             "copied_bytes": p.offload_bytes + p.prefetch_bytes,
             "seconds": round(time.perf_counter() - t0, 1),
+            "complete": complete,  # False: the time ran out, depth is a lower bound
         }
         if args.json:
             print(json.dumps(row), flush=True)
         else:
             print(
-                f"  {policy:<20} depth {row['depth']:>6} ({row['residual_units']} units), "
+                f"  {policy:<20} depth {'' if complete else '>= '}{row['depth']:>6} "
+                f"({row['residual_units']} units), "
                 f"recompute {row['recompute_fraction']:.1%} extra FLOPs, resident "
                 f"{sn.format_bytes(p.resident_bytes)}, host "
                 f"{sn.format_bytes(p.host_peak_bytes)} (parameters and momentum "

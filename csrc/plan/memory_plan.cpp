@@ -191,15 +191,29 @@ struct Planner {
     }
     const std::vector<OffloadCandidate> all =
         offload_candidates(p, g, be, sizes, schedule, eligible);
+    double rate = be.copy_bytes_per_ms();  // bytes per ms the prefetch distance assumes
     auto trial = [&](size_t k) {
       MemoryPlan t = p;
-      plan_offload(t,
-                   std::vector<OffloadCandidate>(all.begin(), all.begin() + static_cast<long>(k)),
-                   be.copy_bytes_per_ms());
+      plan_offload(
+          t, std::vector<OffloadCandidate>(all.begin(), all.begin() + static_cast<long>(k)), rate);
       const bool ok = finish(t);
       return std::make_pair(ok, std::move(t));
     };
     auto [fits_all, best] = trial(all.size());
+    if (!fits_all && !best.host_full) {
+      // Note [Just-in-time prefetch]
+      // A prefetch issued early enough to hide its copy holds the block for the steps
+      // in between; when that is what breaks the budget, copies start at the step that
+      // reads them (compute waits for them: the timeline shows the stall) instead.
+      rate = std::numeric_limits<double>::infinity();
+      auto [ok, t] = trial(all.size());
+      if (ok) {
+        fits_all = true;
+        best = std::move(t);
+      } else {
+        rate = be.copy_bytes_per_ms();
+      }
+    }
     size_t top = all.size();  // offloading this many candidates fits
     if (!fits_all && best.host_full && !plain.host_full) {
       // Note [Host budget]: more offload needs more host, so offloading everything can

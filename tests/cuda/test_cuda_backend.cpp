@@ -72,8 +72,7 @@ class DeviceArray {
  public:
   explicit DeviceArray(const std::vector<float>& host) : count_(host.size()) {
     SN_CUDA_CHECK(cudaMalloc(&ptr_, std::max<size_t>(count_, 1) * sizeof(float)));
-    SN_CUDA_CHECK(
-        cudaMemcpy(ptr_, host.data(), count_ * sizeof(float), cudaMemcpyHostToDevice));
+    SN_CUDA_CHECK(cudaMemcpy(ptr_, host.data(), count_ * sizeof(float), cudaMemcpyHostToDevice));
   }
   ~DeviceArray() { cudaFree(ptr_); }
   DeviceArray(const DeviceArray&) = delete;
@@ -205,8 +204,8 @@ void compare_layer(const sn::Graph& g, int id, int64_t n, const sn::Backend& cpu
       const std::vector<float> got = y.download();
       int64_t differ = 0;
       for (size_t i = 0; i < got.size(); ++i) differ += (got[i] == 0.0f) != (want.y[i] == 0.0f);
-      check(differ == 0, tag + " dropout mask differs from the CPU's at " +
-                             std::to_string(differ) + " elements");
+      check(differ == 0, tag + " dropout mask differs from the CPU's at " + std::to_string(differ) +
+                             " elements");
     }
     for (size_t i = 0; i < params.size(); ++i)  // BN's running statistics move
       check_close(params[i]->download(), want.params[i], tol.forward,
@@ -267,7 +266,11 @@ void test_layers(const sn::Backend& cpu, const sn::Backend& gpu) {
       {add(g, "bn", "batchnorm", {"data"}, {{"eps", 1e-5}, {"momentum", 0.1}}), reduce},
       {add(g, "relu", "relu", {"data"}, {}), exact},
       {add(g, "maxpool", "maxpool", {"data"},
-           {{"kernel_h", 3}, {"kernel_w", 3}, {"stride_h", 2}, {"stride_w", 2}, {"pad_h", 1},
+           {{"kernel_h", 3},
+            {"kernel_w", 3},
+            {"stride_h", 2},
+            {"stride_w", 2},
+            {"pad_h", 1},
             {"pad_w", 1}}),
        exact},
       {add(g, "avgpool", "avgpool", {"data"},
@@ -329,7 +332,7 @@ int main() {
   } catch (const std::exception& e) {
     check(false, std::string("exception: ") + e.what());
   }
-  std::printf("test_cuda_backend: %lld checks, %lld failures\n",
-              static_cast<long long>(g_checks), static_cast<long long>(g_failures));
+  std::printf("test_cuda_backend: %lld checks, %lld failures\n", static_cast<long long>(g_checks),
+              static_cast<long long>(g_failures));
   return g_failures == 0 ? 0 : 1;
 }

@@ -150,8 +150,10 @@ void test_pool() {
   struct Case {
     int64_t h, w, kh, kw, sh, sw, ph, pw;
   };
-  const Case cases[] = {{8, 8, 2, 2, 2, 2, 0, 0}, {7, 9, 3, 3, 2, 2, 1, 1},
-                        {6, 5, 3, 2, 1, 1, 1, 0}, {9, 9, 2, 3, 3, 2, 1, 1},
+  const Case cases[] = {{8, 8, 2, 2, 2, 2, 0, 0},
+                        {7, 9, 3, 3, 2, 2, 1, 1},
+                        {6, 5, 3, 2, 1, 1, 1, 0},
+                        {9, 9, 2, 3, 3, 2, 1, 1},
                         {5, 5, 5, 5, 1, 1, 2, 2}};
   int which = 0;
   for (const Case& k : cases) {
@@ -290,15 +292,16 @@ void test_softmax_xent() {
     correct_got += right ? 1 : 0;
   }
   const float loss_got = static_cast<float>(total / static_cast<double>(n));
-  check(loss_got == loss_want, "softmax xent loss " + std::to_string(loss_got) + " want " +
-                                   std::to_string(loss_want));
+  check(loss_got == loss_want,
+        "softmax xent loss " + std::to_string(loss_got) + " want " + std::to_string(loss_want));
   check(correct_got == correct_want, "softmax xent correct count");
   check_bits(probs_got, probs_want, "softmax xent probabilities");
   std::vector<float> d_want = random_vec(n * classes, 61), d_got = d_want;
   sn::cpu::softmax_xent_backward(n, classes, probs_want.data(), labels.data(), d_want.data());
   const float inv_n = 1.0f / static_cast<float>(n);
   for (int64_t e = 0; e < n * classes; ++e)
-    d_got[e] = math::softmax_xent_grad(classes, probs_want.data(), labels.data(), inv_n, d_got[e], e);
+    d_got[e] =
+        math::softmax_xent_grad(classes, probs_want.data(), labels.data(), inv_n, d_got[e], e);
   check_bits(d_got, d_want, "softmax xent backward");
 }
 
@@ -374,8 +377,8 @@ void test_batchnorm() {
     const float mean_dy_xhat = static_cast<float>(sum_dy_xhat / static_cast<double>(m));
     for (int64_t e = 0; e < m; ++e) {
       const int64_t o = at(ch, e);
-      dx_got[o] = math::bn_dx(x[o], dy[o], dx_got[o], gamma[ch], mean, invstd, mean_dy,
-                              mean_dy_xhat);
+      dx_got[o] =
+          math::bn_dx(x[o], dy[o], dx_got[o], gamma[ch], mean, invstd, mean_dy, mean_dy_xhat);
     }
   }
   check_close(dx_got, dx_want, 1e-5, "batchnorm backward dx");

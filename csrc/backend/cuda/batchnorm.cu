@@ -29,8 +29,7 @@ __global__ void forward_train_kernel(int64_t n, int64_t c, int64_t hw, float eps
     acc += d * d;
   }
   const double sq_dev = block_sum(acc, shared);
-  const math::BnChannel r =
-      math::bn_train_channel(sum, sq_dev, m, eps, gamma[ch], beta[ch]);
+  const math::BnChannel r = math::bn_train_channel(sum, sq_dev, m, eps, gamma[ch], beta[ch]);
   for (int64_t e = threadIdx.x; e < m; e += blockDim.x) {
     const int64_t o = at(c, hw, ch, e);
     y[o] = x[o] * r.scale + r.shift;
@@ -47,8 +46,8 @@ __global__ void forward_train_kernel(int64_t n, int64_t c, int64_t hw, float eps
 
 __global__ void backward_kernel(int64_t n, int64_t c, int64_t hw, const float* x,
                                 const float* gamma, const float* save_mean,
-                                const float* save_invstd, const float* dy, float* dx,
-                                float* dgamma, float* dbeta) {
+                                const float* save_invstd, const float* dy, float* dx, float* dgamma,
+                                float* dbeta) {
   __shared__ double shared[kThreads];
   const int64_t ch = blockIdx.x;
   const int64_t m = n * hw;
@@ -105,8 +104,8 @@ void batchnorm_backward(cudaStream_t s, int64_t n, int64_t c, int64_t hw, const 
                         const float* gamma, const float* save_mean, const float* save_invstd,
                         const float* dy, float* dx, float* dgamma, float* dbeta) {
   if (c <= 0 || n * hw <= 0) return;
-  backward_kernel<<<static_cast<unsigned>(c), kThreads, 0, s>>>(
-      n, c, hw, x, gamma, save_mean, save_invstd, dy, dx, dgamma, dbeta);
+  backward_kernel<<<static_cast<unsigned>(c), kThreads, 0, s>>>(n, c, hw, x, gamma, save_mean,
+                                                                save_invstd, dy, dx, dgamma, dbeta);
   SN_CUDA_CHECK_LAUNCH();
 }
 

@@ -20,8 +20,8 @@ namespace {
 
 int to_int(int64_t v, const char* what) {
   if (v < 0 || v > INT_MAX)
-    throw ArgumentError(std::string("convolution ") + what + " does not fit cuDNN's int: " +
-                        std::to_string(v));
+    throw ArgumentError(std::string("convolution ") + what +
+                        " does not fit cuDNN's int: " + std::to_string(v));
   return static_cast<int>(v);
 }
 
@@ -40,10 +40,9 @@ struct Descriptors {
       SN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
                                                 to_int(s.n, "batch"), to_int(s.c_in, "channels"),
                                                 to_int(s.h_in, "height"), to_int(s.w_in, "width")));
-      SN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
-                                                to_int(s.n, "batch"), to_int(s.c_out, "channels"),
-                                                to_int(s.h_out, "height"),
-                                                to_int(s.w_out, "width")));
+      SN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(
+          y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, to_int(s.n, "batch"), to_int(s.c_out, "channels"),
+          to_int(s.h_out, "height"), to_int(s.w_out, "width")));
       SN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(
           w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, to_int(s.c_out, "channels"),
           to_int(s.c_in / s.groups, "channels"), to_int(s.kernel_h, "kernel"),
@@ -191,10 +190,10 @@ void conv_backward(cudnnHandle_t handle, cudaStream_t stream, const ConvShape& s
   const Descriptors d(s);
   const float one = 1.0f, zero = 0.0f;
   if (dx != nullptr)  // accumulated: beta = 1 (Note [Gradient accumulation])
-    SN_CUDNN_CHECK(cudnnConvolutionBackwardData(
-        handle, &one, d.w, w, d.y, dy, d.conv,
-        static_cast<cudnnConvolutionBwdDataAlgo_t>(c.backward_data), workspace, workspace_bytes,
-        &one, d.x, dx));
+    SN_CUDNN_CHECK(
+        cudnnConvolutionBackwardData(handle, &one, d.w, w, d.y, dy, d.conv,
+                                     static_cast<cudnnConvolutionBwdDataAlgo_t>(c.backward_data),
+                                     workspace, workspace_bytes, &one, d.x, dx));
   SN_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
       handle, &one, d.x, x, d.y, dy, d.conv,
       static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.backward_filter), workspace, workspace_bytes,

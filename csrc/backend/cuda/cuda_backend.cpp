@@ -69,15 +69,15 @@ using ConvKey = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                            int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
 
 ConvKey conv_key(const cuda::ConvShape& s) {
-  return {s.c_in,     s.h_in,     s.w_in,     s.c_out,   s.h_out,
-          s.w_out,    s.kernel_h, s.kernel_w, s.stride_h, s.stride_w,
-          s.pad_h,    s.pad_w,    s.dilation_h, s.dilation_w, s.groups};
+  return {s.c_in,  s.h_in,     s.w_in,       s.c_out,      s.h_out,
+          s.w_out, s.kernel_h, s.kernel_w,   s.stride_h,   s.stride_w,
+          s.pad_h, s.pad_w,    s.dilation_h, s.dilation_w, s.groups};
 }
 
 cuda::math::Pool pool_shape(const Graph& g, const Layer& l, int64_t n) {
   const Dims& in = g.layer(l.inputs[0]).out;
   const LayerAttrs& a = l.attrs;
-  return {n,          in.c,       in.h,       in.w,       l.out.h,  l.out.w,
+  return {n,          in.c,       in.h,       in.w,       l.out.h, l.out.w,
           a.kernel_h, a.kernel_w, a.stride_h, a.stride_w, a.pad_h, a.pad_w};
 }
 
@@ -180,9 +180,8 @@ class CudaBackend final : public Backend {
                                         io.update_running_stats ? io.params[2] : nullptr,
                                         io.update_running_stats ? io.params[3] : nullptr);
         else
-          cuda::batchnorm_forward_infer(stream_, n, l.out.c, hw, l.attrs.eps, io.x[0],
-                                        io.params[0], io.params[1], io.params[2], io.params[3],
-                                        io.y);
+          cuda::batchnorm_forward_infer(stream_, n, l.out.c, hw, l.attrs.eps, io.x[0], io.params[0],
+                                        io.params[1], io.params[2], io.params[3], io.y);
         break;
       case LayerKind::kRelu:
         cuda::relu_forward(stream_, count, io.x[0], io.y);
@@ -246,8 +245,8 @@ class CudaBackend final : public Backend {
         break;
       }
       case LayerKind::kFc:
-        cuda::fc_backward(cublas_, stream_, n, g.layer(l.inputs[0]).out.numel(), l.out.c,
-                          io.x[0], io.params[0], io.dy, io.dx[0], io.param_grads[0],
+        cuda::fc_backward(cublas_, stream_, n, g.layer(l.inputs[0]).out.numel(), l.out.c, io.x[0],
+                          io.params[0], io.dy, io.dx[0], io.param_grads[0],
                           param_or_null(io.param_grads, 1));
         break;
       case LayerKind::kBatchNorm:
@@ -259,7 +258,8 @@ class CudaBackend final : public Backend {
         if (io.dx[0]) cuda::relu_backward(stream_, count, io.y, io.dy, io.dx[0]);
         break;
       case LayerKind::kMaxPool:
-        if (io.dx[0]) cuda::maxpool_backward(stream_, pool_shape(g, l, n), io.x[0], io.dy, io.dx[0]);
+        if (io.dx[0])
+          cuda::maxpool_backward(stream_, pool_shape(g, l, n), io.x[0], io.dy, io.dx[0]);
         break;
       case LayerKind::kAvgPool:
         if (io.dx[0]) cuda::avgpool_backward(stream_, pool_shape(g, l, n), io.dy, io.dx[0]);
@@ -372,10 +372,10 @@ class CudaBackend final : public Backend {
     cuda::ConvChoice c = choices[static_cast<size_t>(algorithm)];
     if (planned) {
       const size_t need = cuda::conv_workspace_bytes(cudnn_, s, c);
-      SN_ASSERT(need <= c.workspace_bytes,
-                "cuDNN needs " + std::to_string(need) + " workspace bytes at batch " +
-                    std::to_string(s.n) + ", more than the " + std::to_string(c.workspace_bytes) +
-                    " planned");
+      SN_ASSERT(need <= c.workspace_bytes, "cuDNN needs " + std::to_string(need) +
+                                               " workspace bytes at batch " + std::to_string(s.n) +
+                                               ", more than the " +
+                                               std::to_string(c.workspace_bytes) + " planned");
     }
     return c;
   }

@@ -24,8 +24,7 @@ void dropout_forward(cudaStream_t s, int64_t count, float p, uint64_t seed, cons
                      float* y) {
   const uint64_t mixed = math::splitmix64(seed);
   const float scale = math::keep_scale(p);
-  for_each(s, count,
-           [=] __device__(int64_t i) { y[i] = math::dropout(mixed, p, scale, i, x[i]); });
+  for_each(s, count, [=] __device__(int64_t i) { y[i] = math::dropout(mixed, p, scale, i, x[i]); });
 }
 
 void dropout_backward(cudaStream_t s, int64_t count, float p, uint64_t seed, const float* dy,

@@ -37,8 +37,8 @@ void fc_backward(cublasHandle_t h, cudaStream_t s, int64_t n, int64_t in_feature
   const float one = 1.0f, zero = 0.0f;
   // dx^T [in, n] += w^T [in, out] * dy^T [out, n].
   if (dx != nullptr)
-    SN_CUBLAS_CHECK(
-        cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, in, rows, out, &one, w, in, dy, out, &one, dx, in));
+    SN_CUBLAS_CHECK(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, in, rows, out, &one, w, in, dy, out,
+                                &one, dx, in));
   // dw^T [in, out] = x^T [in, n] * dy [n, out] (dy^T transposed).
   SN_CUBLAS_CHECK(
       cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, in, out, rows, &one, x, in, dy, out, &zero, dw, in));

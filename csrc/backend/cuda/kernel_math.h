@@ -265,8 +265,8 @@ struct BnChannel {
   float scale, shift, save_mean, save_invstd, batch_mean, unbiased_var;
 };
 
-SN_HD BnChannel bn_train_channel(double sum, double sq_dev_sum, int64_t m, float eps,
-                                 float gamma, float beta) {
+SN_HD BnChannel bn_train_channel(double sum, double sq_dev_sum, int64_t m, float eps, float gamma,
+                                 float beta) {
   const double mean = sum / static_cast<double>(m);
   const double var = sq_dev_sum / static_cast<double>(m);
   const double invstd = 1.0 / sqrt(var + static_cast<double>(eps));
@@ -292,8 +292,8 @@ SN_HD void bn_infer_channel(float gamma, float beta, float running_mean, float r
 }
 
 // dx element given the channel's saved statistics and its mean dy and mean dy * xhat.
-SN_HD float bn_dx(float x, float dy, float dx, float gamma, float mean, float invstd,
-                  float mean_dy, float mean_dy_xhat) {
+SN_HD float bn_dx(float x, float dy, float dx, float gamma, float mean, float invstd, float mean_dy,
+                  float mean_dy_xhat) {
   const float k = gamma * invstd;
   const float xhat = (x - mean) * invstd;
   return dx + k * (dy - mean_dy - xhat * mean_dy_xhat);

@@ -61,8 +61,8 @@ void concat_backward_part(cudaStream_t s, int64_t n, int64_t hw, int64_t c, int6
 // probs and per-row results; then one thread sums the rows in order into *mean_loss and
 // *correct (device pointers). row_loss is scratch of 2 * n doubles.
 void softmax_xent_forward(cudaStream_t s, int64_t n, int64_t classes, const float* logits,
-                          const int32_t* labels, float* probs, double* row_loss,
-                          double* mean_loss, long long* correct);
+                          const int32_t* labels, float* probs, double* row_loss, double* mean_loss,
+                          long long* correct);
 void softmax_xent_backward(cudaStream_t s, int64_t n, int64_t classes, const float* probs,
                            const int32_t* labels, float* dlogits);
 

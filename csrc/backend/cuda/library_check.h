@@ -51,8 +51,8 @@ inline bool cudnn_out_of_memory(cudnnStatus_t s) {
 }
 
 [[noreturn]] inline void throw_library_error(const char* library, const std::string& status,
-                                             bool out_of_memory, const char* stmt,
-                                             const char* file, int line) {
+                                             bool out_of_memory, const char* stmt, const char* file,
+                                             int line) {
   const std::string what = std::string(stmt) + " failed: " + library + " " + status + " at " +
                            file + ":" + std::to_string(line);
   if (out_of_memory) throw OutOfMemoryError(what);
@@ -66,17 +66,17 @@ inline bool cudnn_out_of_memory(cudnnStatus_t s) {
     cudnnStatus_t sn_status_ = (stmt);                                                    \
     if (sn_status_ != CUDNN_STATUS_SUCCESS)                                               \
       ::sn::cuda::throw_library_error("cuDNN", cudnnGetErrorString(sn_status_),           \
-                                      ::sn::cuda::cudnn_out_of_memory(sn_status_), #stmt,     \
+                                      ::sn::cuda::cudnn_out_of_memory(sn_status_), #stmt, \
                                       __FILE__, __LINE__);                                \
   } while (0)
 
-#define SN_CUBLAS_CHECK(stmt)                                                             \
-  do {                                                                                    \
-    cublasStatus_t sn_status_ = (stmt);                                                   \
-    if (sn_status_ != CUBLAS_STATUS_SUCCESS)                                              \
-      ::sn::cuda::throw_library_error("cuBLAS", ::sn::cuda::cublas_status_name(sn_status_), \
-                                      sn_status_ == CUBLAS_STATUS_ALLOC_FAILED, #stmt,    \
-                                      __FILE__, __LINE__);                                \
+#define SN_CUBLAS_CHECK(stmt)                                                                    \
+  do {                                                                                           \
+    cublasStatus_t sn_status_ = (stmt);                                                          \
+    if (sn_status_ != CUBLAS_STATUS_SUCCESS)                                                     \
+      ::sn::cuda::throw_library_error("cuBLAS", ::sn::cuda::cublas_status_name(sn_status_),      \
+                                      sn_status_ == CUBLAS_STATUS_ALLOC_FAILED, #stmt, __FILE__, \
+                                      __LINE__);                                                 \
   } while (0)
 
 // A kernel launch: checks the launch configuration (cudaGetLastError), not the kernel's

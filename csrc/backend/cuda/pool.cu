@@ -28,8 +28,7 @@ void avgpool_backward(cudaStream_t s, const math::Pool& g, const float* dy, floa
 }
 
 void global_avgpool_forward(cudaStream_t s, int64_t planes, int64_t hw, const float* x, float* y) {
-  for_each(s, planes,
-           [=] __device__(int64_t p) { y[p] = math::global_avgpool_forward(x, hw, p); });
+  for_each(s, planes, [=] __device__(int64_t p) { y[p] = math::global_avgpool_forward(x, hw, p); });
 }
 
 void global_avgpool_backward(cudaStream_t s, int64_t planes, int64_t hw, const float* dy,

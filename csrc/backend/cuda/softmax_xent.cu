@@ -22,8 +22,8 @@ __global__ void reduce_rows_kernel(int64_t n, const double* row_loss, double* me
 }  // namespace
 
 void softmax_xent_forward(cudaStream_t s, int64_t n, int64_t classes, const float* logits,
-                          const int32_t* labels, float* probs, double* row_loss,
-                          double* mean_loss, long long* correct) {
+                          const int32_t* labels, float* probs, double* row_loss, double* mean_loss,
+                          long long* correct) {
   if (n <= 0) return;
   for_each(s, n, [=] __device__(int64_t r) {
     bool right = false;

@@ -335,6 +335,8 @@ class CudaBackend final : public Backend {
 
   double copy_bytes_per_ms() const override { return kPcieBytesPerMs; }
 
+  cudaStream_t stream() const { return stream_; }
+
   void synchronize() const {
     bind();
     SN_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -429,11 +431,24 @@ std::unique_ptr<Backend> make_cuda_backend(int device) {
   return std::make_unique<CudaBackend>(device);
 }
 
-void cuda_synchronize(const Backend& backend) {
+namespace {
+
+const CudaBackend& as_cuda(const Backend& backend, const char* what) {
   const auto* cuda = dynamic_cast<const CudaBackend*>(&backend);
   if (cuda == nullptr)
-    throw ArgumentError("cuda_synchronize needs the CUDA backend, got '" + backend.name() + "'");
-  cuda->synchronize();
+    throw ArgumentError(std::string(what) + " needs the CUDA backend, got '" + backend.name() +
+                        "'");
+  return *cuda;
+}
+
+}  // namespace
+
+void cuda_synchronize(const Backend& backend) {
+  as_cuda(backend, "cuda_synchronize").synchronize();
+}
+
+cudaStream_t cuda_stream(const Backend& backend) {
+  return as_cuda(backend, "cuda_stream").stream();
 }
 
 }  // namespace sn

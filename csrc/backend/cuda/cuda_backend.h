@@ -8,6 +8,8 @@
 //   }
 #pragma once
 
+#include <cuda_runtime.h>
+
 #include <memory>
 
 #include "backend/backend.h"
@@ -21,5 +23,10 @@ std::unique_ptr<Backend> make_cuda_backend(int device);
 // Waits for every kernel the backend (made by make_cuda_backend) has queued; ArgumentError
 // for any other backend.
 void cuda_synchronize(const Backend& backend);
+
+// The one stream every kernel of that backend runs on (Note [Streams and host reads] in
+// cuda_backend.cpp), for a copy engine that orders its copies against the kernels with
+// events; ArgumentError for any other backend.
+cudaStream_t cuda_stream(const Backend& backend);
 
 }  // namespace sn

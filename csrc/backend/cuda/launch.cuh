@@ -9,8 +9,8 @@
 
 namespace sn::cuda {
 
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 65535;
+constexpr int kThreads = 256;          // threads per block (a power of two, for block_sum)
+constexpr int64_t kMaxBlocks = 65535;  // blocks per grid-stride launch (the loop covers the rest)
 
 inline int blocks_for(int64_t count) {
   const int64_t b = (count + kThreads - 1) / kThreads;

@@ -143,7 +143,7 @@ class CudaBackend final : public Backend {
     std::vector<cuda::ConvChoice> choices = cuda::conv_algorithms(cudnn_, s);
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      planned_[conv_key(s)] = choices;
+      planned_[conv_key(s)][batch] = choices;
     }
     std::vector<Algorithm> out;
     for (size_t k = 0; k < choices.size(); ++k)  // heuristic rank order; cost keeps it
@@ -356,15 +356,18 @@ class CudaBackend final : public Backend {
     stream_ = nullptr;
   }
 
-  // The choice planned for this shape (by algorithms(), at the planned batch) or, for a
-  // shape never planned, cuDNN's list at this batch. The workspace it needs at io.n must
-  // fit in what was planned.
+  // The choice planned for this shape by algorithms() at the smallest planned batch >= s.n
+  // (the compiled batch; a last, smaller batch reuses it) or, for a shape never planned,
+  // cuDNN's list at this batch. The workspace it needs at s.n must fit in what was planned.
   cuda::ConvChoice conv_choice(const cuda::ConvShape& s, int algorithm) const {
     std::vector<cuda::ConvChoice> choices;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = planned_.find(conv_key(s));
-      if (it != planned_.end()) choices = it->second;
+      if (it != planned_.end()) {
+        auto at = it->second.lower_bound(s.n);
+        if (at != it->second.end()) choices = at->second;
+      }
     }
     const bool planned = !choices.empty();
     if (!planned) choices = cuda::conv_algorithms(cudnn_, s);
@@ -420,7 +423,7 @@ class CudaBackend final : public Backend {
   cudnnHandle_t cudnn_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
   mutable std::mutex mutex_;  // guards planned_ and the scratch block
-  mutable std::map<ConvKey, std::vector<cuda::ConvChoice>> planned_;
+  mutable std::map<ConvKey, std::map<int64_t, std::vector<cuda::ConvChoice>>> planned_;  // by batch
   mutable void* scratch_ = nullptr;
   mutable size_t scratch_bytes_ = 0;
 };

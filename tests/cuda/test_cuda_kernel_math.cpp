@@ -3,7 +3,8 @@
 // loops over exactly these functions, so this covers their math on machines without a
 // GPU (the launches themselves are covered by test_cuda_backend, which needs one).
 // On the host every function but batch norm's sums must give the CPU's bits exactly;
-// the dropout mask in particular must be the CPU's, element for element.
+// the dropout mask in particular must be the CPU's, element for element. The fully
+// connected layer's cuBLAS arguments are checked through a reference GEMM.
 //
 // Standalone: no test framework, no GPU, no CUDA toolkit. Exits non-zero on failure.
 //   ./test_cuda_kernel_math
@@ -305,6 +306,41 @@ void test_softmax_xent() {
   check_bits(d_got, d_want, "softmax xent backward");
 }
 
+// ------------------------------------------------------------------ fully connected
+// cublasSgemm's definition (column-major, alpha 1; beta 0 never reads C), in double.
+void reference_gemm(const math::Gemm& g, const float* a, const float* b, float* c) {
+  for (int64_t i = 0; i < g.m; ++i)
+    for (int64_t j = 0; j < g.n; ++j) {
+      double acc = 0.0;
+      for (int64_t l = 0; l < g.k; ++l) {
+        const float av = g.trans_a ? a[l + i * g.lda] : a[i + l * g.lda];
+        const float bv = g.trans_b ? b[j + l * g.ldb] : b[l + j * g.ldb];
+        acc += static_cast<double>(av) * bv;
+      }
+      float& out = c[i + j * g.ldc];
+      out = static_cast<float>(acc + (g.beta == 0.0f ? 0.0 : g.beta * out));
+    }
+}
+
+void test_fc_gemms() {
+  const int64_t n = 5, in = 7, out = 3;
+  const std::vector<float> x = random_vec(n * in, 80), w = random_vec(out * in, 81);
+  const std::vector<float> dy = random_vec(n * out, 82);
+  const math::FcGemms g = math::fc_gemms(n, in, out);
+  std::vector<float> y_want(static_cast<size_t>(n * out)), y_got(y_want.size());
+  sn::cpu::fc_forward(n, in, out, x.data(), w.data(), nullptr, y_want.data());
+  reference_gemm(g.forward, w.data(), x.data(), y_got.data());
+  check_close(y_got, y_want, 1e-6, "fc forward GEMM arguments");
+  std::vector<float> dx_want = random_vec(n * in, 83), dx_got = dx_want;
+  std::vector<float> dw_want(static_cast<size_t>(out * in)), dw_got(dw_want.size(), NAN);
+  sn::cpu::fc_backward(n, in, out, x.data(), w.data(), dy.data(), dx_want.data(), dw_want.data(),
+                       nullptr);
+  reference_gemm(g.backward_data, w.data(), dy.data(), dx_got.data());
+  reference_gemm(g.backward_weight, x.data(), dy.data(), dw_got.data());
+  check_close(dx_got, dx_want, 1e-6, "fc data gradient GEMM arguments (accumulated)");
+  check_close(dw_got, dw_want, 1e-6, "fc weight gradient GEMM arguments (overwritten)");
+}
+
 // ------------------------------------------------------------------ batch norm
 // The device sums in another order (a block tree), emulated here by a plain sequential
 // double sum, so the comparisons allow a few float ulps.
@@ -396,6 +432,7 @@ int main() {
   test_lrn();
   test_concat();
   test_softmax_xent();
+  test_fc_gemms();
   test_batchnorm();
   std::printf("test_cuda_kernel_math: %lld checks, %lld failures\n",
               static_cast<long long>(g_checks), static_cast<long long>(g_failures));

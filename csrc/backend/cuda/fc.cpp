@@ -18,30 +18,29 @@ int to_int(int64_t v) {
   return static_cast<int>(v);
 }
 
+// One GEMM of math::fc_gemms with its operands.
+void gemm(cublasHandle_t h, const math::Gemm& g, const float* a, const float* b, float* c) {
+  const float one = 1.0f;
+  SN_CUBLAS_CHECK(cublasSgemm(h, g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                              g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, to_int(g.m), to_int(g.n),
+                              to_int(g.k), &one, a, to_int(g.lda), b, to_int(g.ldb), &g.beta, c,
+                              to_int(g.ldc)));
+}
+
 }  // namespace
 
 void fc_forward(cublasHandle_t h, cudaStream_t s, int64_t n, int64_t in_features,
                 int64_t out_features, const float* x, const float* w, const float* bias, float* y) {
-  const int rows = to_int(n), in = to_int(in_features), out = to_int(out_features);
-  const float one = 1.0f, zero = 0.0f;
-  // Column-major: y^T [out, n] = (w^T [in, out])^T * x^T [in, n].
-  SN_CUBLAS_CHECK(
-      cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, out, rows, in, &one, w, in, x, in, &zero, y, out));
+  gemm(h, math::fc_gemms(n, in_features, out_features).forward, w, x, y);
   if (bias != nullptr) add_channel_bias(s, n, out_features, 1, bias, y);
 }
 
 void fc_backward(cublasHandle_t h, cudaStream_t s, int64_t n, int64_t in_features,
                  int64_t out_features, const float* x, const float* w, const float* dy, float* dx,
                  float* dw, float* dbias) {
-  const int rows = to_int(n), in = to_int(in_features), out = to_int(out_features);
-  const float one = 1.0f, zero = 0.0f;
-  // dx^T [in, n] += w^T [in, out] * dy^T [out, n].
-  if (dx != nullptr)
-    SN_CUBLAS_CHECK(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, in, rows, out, &one, w, in, dy, out,
-                                &one, dx, in));
-  // dw^T [in, out] = x^T [in, n] * dy [n, out] (dy^T transposed).
-  SN_CUBLAS_CHECK(
-      cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, in, out, rows, &one, x, in, dy, out, &zero, dw, in));
+  const math::FcGemms g = math::fc_gemms(n, in_features, out_features);
+  if (dx != nullptr) gemm(h, g.backward_data, w, dy, dx);
+  gemm(h, g.backward_weight, x, dy, dw);
   if (dbias != nullptr) channel_sum(s, n, out_features, 1, dy, dbias);
 }
 

@@ -258,6 +258,29 @@ SN_HD float softmax_xent_grad(int64_t classes, const float* probs, const int32_t
   return acc;
 }
 
+// ------------------------------------------------------------------ fully connected
+// The three cuBLAS GEMMs of a fully connected layer, C = alpha * op(A) * op(B) + beta * C
+// in cuBLAS's column-major terms (a row-major [r, c] matrix is a column-major [c, r] one;
+// alpha is 1). Operands: forward A = w, B = x, C = y; data gradient A = w, B = dy, C = dx
+// (beta 1: accumulated); weight gradient A = x, B = dy, C = dw (beta 0: overwritten).
+struct Gemm {
+  bool trans_a, trans_b;
+  int64_t m, n, k, lda, ldb, ldc;
+  float beta;
+};
+
+struct FcGemms {
+  Gemm forward, backward_data, backward_weight;
+};
+
+SN_HD FcGemms fc_gemms(int64_t rows, int64_t in, int64_t out) {
+  FcGemms g;
+  g.forward = {true, false, out, rows, in, in, in, out, 0.0f};          // y^T = w x^T
+  g.backward_data = {false, false, in, rows, out, in, out, in, 1.0f};   // dx^T += w^T dy^T
+  g.backward_weight = {false, true, in, out, rows, in, out, in, 0.0f};  // dw^T = x^T dy
+  return g;
+}
+
 // ------------------------------------------------------------------ batch norm
 // Per-channel finish of the training forward from the double sums (Note [BN statistics] in
 // backend/cpu/batchnorm.cpp). scale/shift: y = x * scale + shift.

@@ -81,6 +81,28 @@ std::vector<float> tie_vec(int64_t count, uint64_t seed) {
   return v;
 }
 
+// ------------------------------------------------------------------ indexing
+// channel_element enumerates each element of [n, c, hw] once, inside its channel.
+void test_indexing() {
+  const int64_t n = 3, c = 4, hw = 5;
+  std::vector<int> seen(static_cast<size_t>(n * c * hw), 0);
+  bool inside = true;
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t e = 0; e < n * hw; ++e) {
+      const int64_t o = math::channel_element(c, hw, ch, e);
+      if (o < 0 || o >= n * c * hw) {
+        inside = false;
+        continue;
+      }
+      ++seen[static_cast<size_t>(o)];
+      inside = inside && math::channel_of(o, c, hw) == ch;
+    }
+  bool once = true;
+  for (int v : seen) once = once && v == 1;
+  check(inside, "channel_element stays in its channel");
+  check(once, "channel_element covers every element once");
+}
+
 // ------------------------------------------------------------------ dropout, elementwise
 void test_dropout() {
   const int64_t count = 10007;
@@ -354,7 +376,7 @@ void test_batchnorm() {
   const int64_t count = g.n * g.c * g.hw, m = g.n * g.hw;
   const std::vector<float> x = random_vec(count, 70, -2.0f, 3.0f), dy = random_vec(count, 71);
   const std::vector<float> gamma = random_vec(g.c, 72, 0.5f, 1.5f), beta = random_vec(g.c, 73);
-  auto at = [&](int64_t ch, int64_t e) { return ((e / g.hw) * g.c + ch) * g.hw + e % g.hw; };
+  auto at = [&](int64_t ch, int64_t e) { return math::channel_element(g.c, g.hw, ch, e); };
 
   std::vector<float> y_want(static_cast<size_t>(count)), y_got(y_want.size());
   std::vector<float> mean_want(g.c), invstd_want(g.c), mean_got(g.c), invstd_got(g.c);
@@ -425,6 +447,7 @@ void test_batchnorm() {
 }  // namespace
 
 int main() {
+  test_indexing();
   test_dropout();
   test_elementwise();
   test_covering();

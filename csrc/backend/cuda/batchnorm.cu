@@ -7,9 +7,8 @@
 namespace sn::cuda {
 namespace {
 
-// Offset of element e (of the channel's n * hw) of channel ch in [n, c, hw].
 __device__ inline int64_t at(int64_t c, int64_t hw, int64_t ch, int64_t e) {
-  return ((e / hw) * c + ch) * hw + e % hw;
+  return math::channel_element(c, hw, ch, e);
 }
 
 __global__ void forward_train_kernel(int64_t n, int64_t c, int64_t hw, float eps, float momentum,
@@ -92,7 +91,7 @@ void batchnorm_forward_infer(cudaStream_t s, int64_t n, int64_t c, int64_t hw, f
                              const float* x, const float* gamma, const float* beta,
                              const float* running_mean, const float* running_var, float* y) {
   for_each(s, n * c * hw, [=] __device__(int64_t i) {
-    const int64_t ch = (i / hw) % c;
+    const int64_t ch = math::channel_of(i, c, hw);
     float scale, shift;
     math::bn_infer_channel(gamma[ch], beta[ch], running_mean[ch], running_var[ch], eps, scale,
                            shift);

@@ -50,7 +50,7 @@ void flag_non_finite(cudaStream_t s, int64_t count, const float* data, int* flag
 
 void add_channel_bias(cudaStream_t s, int64_t n, int64_t c, int64_t hw, const float* bias,
                       float* y) {
-  for_each(s, n * c * hw, [=] __device__(int64_t i) { y[i] += bias[(i / hw) % c]; });
+  for_each(s, n * c * hw, [=] __device__(int64_t i) { y[i] += bias[math::channel_of(i, c, hw)]; });
 }
 
 namespace {
@@ -61,7 +61,7 @@ __global__ void channel_sum_kernel(int64_t n, int64_t c, int64_t hw, const float
   const int64_t ch = blockIdx.x;
   double acc = 0.0;
   for (int64_t e = threadIdx.x; e < n * hw; e += blockDim.x)
-    acc += dy[((e / hw) * c + ch) * hw + e % hw];
+    acc += dy[math::channel_element(c, hw, ch, e)];
   const double total = block_sum(acc, shared);
   if (threadIdx.x == 0) dbias[ch] = static_cast<float>(total);
 }

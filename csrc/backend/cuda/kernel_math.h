@@ -30,6 +30,14 @@ SN_HD int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
 // floor(a / b) for b > 0 and any sign of a.
 SN_HD int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
+// ------------------------------------------------------------------ NCHW indexing
+// Channel of flat element i of [n, c, hw].
+SN_HD int64_t channel_of(int64_t i, int64_t c, int64_t hw) { return (i / hw) % c; }
+// Flat offset of the e-th element (of n * hw) of channel ch in [n, c, hw].
+SN_HD int64_t channel_element(int64_t c, int64_t hw, int64_t ch, int64_t e) {
+  return ((e / hw) * c + ch) * hw + e % hw;
+}
+
 // ------------------------------------------------------------------ dropout
 // The same counter-based mask as backend/cpu/elementwise.cpp (Note [Dropout mask]) and
 // core/hash.h's splitmix64, repeated here because those are host-only.

@@ -1,0 +1,204 @@
+// cuDNN convolution (see conv.h). cuDNN 9 marks its whole legacy API deprecated in favour
+// of the graph API; the legacy calls still work and are much thinner, so this file (and
+// only this file) silences the deprecation warnings.
+#if defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+
+#include "backend/cuda/conv.h"
+
+#include <algorithm>
+#include <climits>
+#include <memory>
+
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/library_check.h"
+#include "core/errors.h"
+
+namespace sn::cuda {
+namespace {
+
+int to_int(int64_t v, const char* what) {
+  if (v < 0 || v > INT_MAX)
+    throw ArgumentError(std::string("convolution ") + what +
+                        " does not fit cuDNN's int: " + std::to_string(v));
+  return static_cast<int>(v);
+}
+
+// The four descriptors of one convolution, destroyed on every path.
+struct Descriptors {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+
+  explicit Descriptors(const ConvShape& s) {
+    try {
+      SN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x));
+      SN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y));
+      SN_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w));
+      SN_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&conv));
+      SN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
+                                                to_int(s.n, "batch"), to_int(s.c_in, "channels"),
+                                                to_int(s.h_in, "height"), to_int(s.w_in, "width")));
+      SN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(
+          y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, to_int(s.n, "batch"), to_int(s.c_out, "channels"),
+          to_int(s.h_out, "height"), to_int(s.w_out, "width")));
+      SN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(
+          w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, to_int(s.c_out, "channels"),
+          to_int(s.c_in / s.groups, "channels"), to_int(s.kernel_h, "kernel"),
+          to_int(s.kernel_w, "kernel")));
+      SN_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(
+          conv, to_int(s.pad_h, "padding"), to_int(s.pad_w, "padding"),
+          to_int(s.stride_h, "stride"), to_int(s.stride_w, "stride"),
+          to_int(s.dilation_h, "dilation"), to_int(s.dilation_w, "dilation"),
+          CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+      SN_CUDNN_CHECK(cudnnSetConvolutionGroupCount(conv, to_int(s.groups, "groups")));
+      SN_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, CUDNN_FMA_MATH));
+    } catch (...) {
+      release();
+      throw;
+    }
+  }
+  ~Descriptors() { release(); }
+  Descriptors(const Descriptors&) = delete;
+  Descriptors& operator=(const Descriptors&) = delete;
+
+  void release() {
+    if (x) cudnnDestroyTensorDescriptor(x);
+    if (y) cudnnDestroyTensorDescriptor(y);
+    if (w) cudnnDestroyFilterDescriptor(w);
+    if (conv) cudnnDestroyConvolutionDescriptor(conv);
+    x = y = nullptr;
+    w = nullptr;
+    conv = nullptr;
+  }
+};
+
+bool usable(cudnnStatus_t status, cudnnMathType_t math) {
+  return status == CUDNN_STATUS_SUCCESS && math != CUDNN_TENSOR_OP_MATH &&
+         math != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+}
+
+struct Ranked {
+  int algo;
+  size_t bytes;
+};
+
+template <typename Perf>
+std::vector<Ranked> keep_usable(const Perf* perf, int returned) {
+  std::vector<Ranked> out;
+  for (int i = 0; i < returned; ++i)
+    if (usable(perf[i].status, perf[i].mathType))
+      out.push_back({static_cast<int>(perf[i].algo), perf[i].memory});
+  if (out.empty())
+    throw CudaError("cuDNN's heuristic offers no FP32 (FMA) algorithm for this convolution");
+  return out;
+}
+
+std::vector<Ranked> forward_ranked(cudnnHandle_t h, const Descriptors& d) {
+  int max = 0, returned = 0;
+  SN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max));
+  std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(static_cast<size_t>(std::max(max, 1)));
+  SN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.conv, d.y, max, &returned,
+                                                        perf.data()));
+  return keep_usable(perf.data(), returned);
+}
+
+std::vector<Ranked> backward_data_ranked(cudnnHandle_t h, const Descriptors& d) {
+  int max = 0, returned = 0;
+  SN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &max));
+  std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(static_cast<size_t>(std::max(max, 1)));
+  SN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.conv, d.x, max,
+                                                             &returned, perf.data()));
+  return keep_usable(perf.data(), returned);
+}
+
+std::vector<Ranked> backward_filter_ranked(cudnnHandle_t h, const Descriptors& d) {
+  int max = 0, returned = 0;
+  SN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &max));
+  std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(static_cast<size_t>(std::max(max, 1)));
+  SN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.conv, d.w, max,
+                                                               &returned, perf.data()));
+  return keep_usable(perf.data(), returned);
+}
+
+const Ranked& smallest(const std::vector<Ranked>& v) {
+  return *std::min_element(v.begin(), v.end(),
+                           [](const Ranked& a, const Ranked& b) { return a.bytes < b.bytes; });
+}
+
+ConvChoice make_choice(const Ranked& f, const Ranked& bd, const Ranked& bf) {
+  ConvChoice c;
+  c.forward = f.algo;
+  c.backward_data = bd.algo;
+  c.backward_filter = bf.algo;
+  c.workspace_bytes = std::max({f.bytes, bd.bytes, bf.bytes});
+  c.name = "cudnn-fwd" + std::to_string(f.algo) + "-bwd-data" + std::to_string(bd.algo) +
+           "-bwd-filter" + std::to_string(bf.algo);
+  return c;
+}
+
+}  // namespace
+
+std::vector<ConvChoice> conv_algorithms(cudnnHandle_t handle, const ConvShape& s) {
+  const Descriptors d(s);
+  const std::vector<Ranked> f = forward_ranked(handle, d);
+  const std::vector<Ranked> bd = backward_data_ranked(handle, d);
+  const std::vector<Ranked> bf = backward_filter_ranked(handle, d);
+  const size_t ranks = std::max({f.size(), bd.size(), bf.size()});
+  std::vector<ConvChoice> out;
+  auto add = [&](const ConvChoice& c) {
+    for (const ConvChoice& o : out)
+      if (o.name == c.name) return;
+    out.push_back(c);
+  };
+  for (size_t k = 0; k < ranks; ++k)
+    add(make_choice(f[std::min(k, f.size() - 1)], bd[std::min(k, bd.size() - 1)],
+                    bf[std::min(k, bf.size() - 1)]));
+  add(make_choice(smallest(f), smallest(bd), smallest(bf)));
+  return out;
+}
+
+size_t conv_workspace_bytes(cudnnHandle_t handle, const ConvShape& s, const ConvChoice& c) {
+  const Descriptors d(s);
+  size_t f = 0, bd = 0, bf = 0;
+  SN_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(
+      handle, d.x, d.w, d.conv, d.y, static_cast<cudnnConvolutionFwdAlgo_t>(c.forward), &f));
+  SN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(
+      handle, d.w, d.y, d.conv, d.x, static_cast<cudnnConvolutionBwdDataAlgo_t>(c.backward_data),
+      &bd));
+  SN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(
+      handle, d.x, d.y, d.conv, d.w,
+      static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.backward_filter), &bf));
+  return std::max({f, bd, bf});
+}
+
+void conv_forward(cudnnHandle_t handle, cudaStream_t stream, const ConvShape& s,
+                  const ConvChoice& c, const float* x, const float* w, const float* bias, float* y,
+                  void* workspace, size_t workspace_bytes) {
+  const Descriptors d(s);
+  const float one = 1.0f, zero = 0.0f;
+  SN_CUDNN_CHECK(cudnnConvolutionForward(handle, &one, d.x, x, d.w, w, d.conv,
+                                         static_cast<cudnnConvolutionFwdAlgo_t>(c.forward),
+                                         workspace, workspace_bytes, &zero, d.y, y));
+  if (bias != nullptr) add_channel_bias(stream, s.n, s.c_out, s.h_out * s.w_out, bias, y);
+}
+
+void conv_backward(cudnnHandle_t handle, cudaStream_t stream, const ConvShape& s,
+                   const ConvChoice& c, const float* x, const float* w, const float* dy, float* dx,
+                   float* dw, float* dbias, void* workspace, size_t workspace_bytes) {
+  const Descriptors d(s);
+  const float one = 1.0f, zero = 0.0f;
+  if (dx != nullptr)  // accumulated: beta = 1 (Note [Gradient accumulation])
+    SN_CUDNN_CHECK(
+        cudnnConvolutionBackwardData(handle, &one, d.w, w, d.y, dy, d.conv,
+                                     static_cast<cudnnConvolutionBwdDataAlgo_t>(c.backward_data),
+                                     workspace, workspace_bytes, &one, d.x, dx));
+  SN_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
+      handle, &one, d.x, x, d.y, dy, d.conv,
+      static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.backward_filter), workspace, workspace_bytes,
+      &zero, d.w, dw));
+  if (dbias != nullptr) channel_sum(stream, s.n, s.c_out, s.h_out * s.w_out, dy, dbias);
+}
+
+}  // namespace sn::cuda

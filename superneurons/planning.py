@@ -164,7 +164,9 @@ class MemoryPlan:
         >>> sn.plan(g, 2, policy="liveness").planned_overlap
         1.0
         """
-        return 1.0 - self.stall_ms / self.copy_ms if self.copy_ms > 0 else 1.0
+        if self.copy_ms <= 0:
+            return 1.0
+        return max(0.0, 1.0 - self.stall_ms / self.copy_ms)  # a wait may queue behind copies
 
     @cached_property
     def segments(self) -> list[Segment]:

@@ -412,6 +412,22 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    from superneurons import _calibrate as cal
+
+    rates = cal.measure(repeats=args.repeats)
+    if args.json:
+        print(json.dumps(rates))
+        return 0
+    print(
+        f"training {rates['cpu_gflops']:.1f} GFLOP/s (the planner's FLOP model), "
+        f"copies {rates['copy_gbps']:.2f} GB/s; plans use 50 and 5 unless set:"
+    )
+    for line in cal.shell_lines(rates):
+        print(line)
+    return 0
+
+
 def _model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", choices=MODELS, default="resnet")
     p.add_argument(
@@ -453,8 +469,9 @@ def _output_arguments(p: argparse.ArgumentParser, what: str) -> None:
 
 DESCRIPTION = """\
 Train zoo models under a memory budget (train), plan one training iteration's memory
-without running it (plan), compare memory policies side by side (bench), and say what
-this installation was built with (info)."""
+without running it (plan), compare memory policies side by side (bench), say what this
+installation was built with (info), and measure this machine's rates for the planner's
+cost model (calibrate)."""
 EPILOG = """examples:
   superneurons train --model resnet --depth 20 --dataset digits --epochs 3 --budget 256MB
   superneurons plan --model resnet50 --batch 32 --budget 12GB --plot mem.png
@@ -536,6 +553,12 @@ def _parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="what this installation was built with")
     _output_arguments(i, "one JSON object")
     i.set_defaults(run=_info)
+    c = sub.add_parser(
+        "calibrate", help="measure this machine's rates for the planner's cost model"
+    )
+    c.add_argument("--repeats", type=_positive, default=5, help="median of this many runs")
+    _output_arguments(c, "one JSON object")
+    c.set_defaults(run=_calibrate)
     return p
 
 

@@ -1,6 +1,9 @@
 // The CPU backend: maps each layer kind to the kernels in backend/cpu/kernels.h.
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "backend/backend.h"
 #include "backend/cpu/kernels.h"
@@ -74,7 +77,25 @@ cpu::LrnGeom lrn_geom(const Layer& l, int64_t n) {
   return r;
 }
 
-constexpr double kCpuFlopsPerMs = 5.0e7;  // FLOP per ms: a rough 50 GFLOP/s for the cost model
+// Note [Cost model rates]
+// The cost model's kernel and copy rates: 50 GFLOP/s and 5 GB/s by default (the
+// development machine, roughly), so that plans are the same on every machine. A machine
+// can be calibrated explicitly (`superneurons calibrate` prints the two settings):
+// SUPERNEURONS_CPU_GFLOPS and SUPERNEURONS_COPY_GBPS, read when a backend is made, then
+// change prefetch distances and the superneurons search's choice for that process.
+constexpr double kDefaultFlopsPerMs = 5.0e7;  // FLOP per ms
+constexpr double kDefaultCopyBytesPerMs = 5.0e6;
+
+// A positive finite rate from the environment, times `scale`, or `fallback` when unset.
+double rate_from_env(const char* name, double scale, double fallback) {
+  const char* text = std::getenv(name);
+  if (text == nullptr || *text == '\0') return fallback;
+  char* end = nullptr;
+  const double v = std::strtod(text, &end);
+  if (end == text || *end != '\0' || !std::isfinite(v) || v <= 0.0)
+    throw ArgumentError(std::string(name) + " must be a positive number, got '" + text + "'");
+  return v * scale;
+}
 
 float* param_or_null(const std::vector<float*>& v, size_t i) {
   return i < v.size() ? v[i] : nullptr;
@@ -82,7 +103,12 @@ float* param_or_null(const std::vector<float*>& v, size_t i) {
 
 class CpuBackend final : public Backend {
  public:
+  CpuBackend()
+      : flops_per_ms_(rate_from_env("SUPERNEURONS_CPU_GFLOPS", 1.0e6, kDefaultFlopsPerMs)),
+        copy_bytes_per_ms_(rate_from_env("SUPERNEURONS_COPY_GBPS", 1.0e6, kDefaultCopyBytesPerMs)) {
+  }
   std::string name() const override { return "cpu"; }
+  double copy_bytes_per_ms() const override { return copy_bytes_per_ms_; }
 
   int64_t aux_floats(const Graph& g, int id, int64_t batch) const override {
     const Layer& l = g.layer(id);
@@ -104,13 +130,13 @@ class CpuBackend final : public Backend {
         // Backward costs about twice the forward (dW and dX GEMMs).
         const cpu::ConvGeom geom = conv_geom(g, l, batch);
         const int64_t ws = cpu::conv2d_workspace_floats(geom);
-        return {{ws == 0 ? "gemm-1x1" : "im2col-per-image", ws, 3.0 * flops / kCpuFlopsPerMs}};
+        return {{ws == 0 ? "gemm-1x1" : "im2col-per-image", ws, 3.0 * flops / flops_per_ms_}};
       }
       case LayerKind::kLrn:
         return {
-            {"lrn", cpu::lrn_workspace_floats(lrn_geom(l, batch)), 3.0 * flops / kCpuFlopsPerMs}};
+            {"lrn", cpu::lrn_workspace_floats(lrn_geom(l, batch)), 3.0 * flops / flops_per_ms_}};
       default:
-        return {{"default", 0, 3.0 * flops / kCpuFlopsPerMs}};
+        return {{"default", 0, 3.0 * flops / flops_per_ms_}};
     }
   }
 
@@ -304,6 +330,10 @@ class CpuBackend final : public Backend {
   void copy(float* dst, const float* src, int64_t count) const override {
     std::memcpy(dst, src, static_cast<size_t>(count) * sizeof(float));
   }
+
+ private:
+  double flops_per_ms_;       // Note [Cost model rates]
+  double copy_bytes_per_ms_;  // bytes per ms
 };
 
 }  // namespace

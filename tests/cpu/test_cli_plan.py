@@ -130,3 +130,37 @@ def test_bench_compares_policies(capsys: pytest.CaptureFixture[str]) -> None:
     assert rec["peak_bytes"] == rec["planned_peak_bytes"] < live["peak_bytes"]
     assert live["peak_bytes"] == live["planned_peak_bytes"] < none["peak_bytes"]
     assert 0 < live["memory_ratio"] < 1
+
+
+def test_calibrate_prints_rates_that_plans_accept(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["calibrate", "--repeats", "1", "--json"]) == 0
+    rates = json.loads(capsys.readouterr().out)
+    assert rates["cpu_gflops"] > 0 and rates["copy_gbps"] > 0
+    assert main(["calibrate", "--repeats", "1"]) == 0
+    exports = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("export ")]
+    assert len(exports) == 2
+    for line in exports:
+        name, value = line.removeprefix("export ").split("=")
+        monkeypatch.setenv(name, value)
+    assert run_json(capsys, "--model", "resnet", "--depth", "8", "--batch", "2")["fits"]
+
+
+def test_plan_takes_a_host_budget(capsys: pytest.CaptureFixture[str]) -> None:
+    d = run_json(
+        capsys,
+        "--model",
+        "resnet",
+        "--depth",
+        "8",
+        "--batch",
+        "2",
+        "--budget",
+        "1GB",
+        "--host-budget",
+        "64MB",
+        "--policy",
+        "superneurons",
+    )
+    assert d["fits"] and d["host_budget_bytes"] == 64 << 20

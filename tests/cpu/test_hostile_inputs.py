@@ -150,7 +150,7 @@ def test_cli_help_is_complete(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for word in ("train", "plan", "bench", "info", "(info).", "MB = MiB"):
+    for word in ("train", "plan", "bench", "info", "(info)", "(calibrate).", "MB = MiB"):
         assert word in out
 
 

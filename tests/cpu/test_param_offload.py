@@ -125,3 +125,20 @@ def test_too_small_a_host_budget_is_a_host_out_of_memory_error() -> None:
         sn.Session(g, 4, policy="superneurons", budget=budget, host_budget=4096)
     with pytest.raises(ValueError, match=">= 0"):
         sn.plan(g, 4, policy="superneurons", budget=budget, host_budget=-1)
+
+
+def test_cost_model_rates_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Note [Cost model rates]: calibrated rates change the search's choice."""
+    g = MODELS["inception"]()
+    budget = smallest_budget(g, 4, "liveness+offload")
+    fast = sn.plan(g, 4, policy="superneurons", budget=budget)
+    assert fast.offload_bytes > 0 and fast.recompute_count == 0
+    live = sn.plan(g, 4, policy="liveness")
+    monkeypatch.setenv("SUPERNEURONS_COPY_GBPS", "1e-6")  # copies a million times slower
+    monkeypatch.setenv("SUPERNEURONS_CPU_GFLOPS", "5")  # kernels ten times slower
+    slow = sn.plan(g, 4, policy="superneurons", budget=budget)
+    assert slow.fits and slow.recompute_count > 0 and slow.offload_bytes < fast.offload_bytes
+    assert sn.plan(g, 4, policy="liveness").compute_ms == pytest.approx(10 * live.compute_ms)
+    monkeypatch.setenv("SUPERNEURONS_COPY_GBPS", "fast")
+    with pytest.raises(ValueError, match="SUPERNEURONS_COPY_GBPS must be a positive number"):
+        sn.plan(g, 4, policy="superneurons", budget=budget)

@@ -3,8 +3,8 @@
 
     python benchmarks/max_depth.py                     # 12 GiB, liveness and recompute
     python benchmarks/max_depth.py --policies liveness --budget 12GiB --json
-    python benchmarks/max_depth.py --policies superneurons --units 2500 --start 2456 \
-        --max-seconds 900   # the target, then as far as 15 minutes of planning go
+    python benchmarks/max_depth.py --policies superneurons --no-search \
+        --units 2500,3500,5000,7500   # the target and beyond (minutes of planning)
 
 References (the issue's table): PyTorch eager depth 581, checkpoint_sequential 2363, the
 source's SuperNeurons 1920 (TensorFlow 592).
@@ -61,7 +61,14 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
-        "--units", type=int, default=0, help="also plan exactly this many residual units"
+        "--units",
+        default="",
+        help="comma-separated residual-unit counts to plan exactly, e.g. 2500,5000",
+    )
+    parser.add_argument(
+        "--no-search",
+        action="store_true",
+        help="only plan the --units counts (the search is slow past a few thousand units)",
     )
     parser.add_argument("--start", type=int, default=1, help="n3 the search gallops up from")
     parser.add_argument(
@@ -72,7 +79,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     print(f"deepest ResNet (6, 32, n3, 6), batch {args.batch}, 224x224, in {args.budget}")
-    for policy in args.policies.split(","):
+    for policy in [] if args.no_search else args.policies.split(","):
         t0 = time.perf_counter()
         n3, complete = deepest(policy, args.budget, args.batch, args.start, args.max_seconds)
         g = sn.models.resnet(n=(6, 32, max(n3, 1), 6), num_classes=1000, image_size=224)
@@ -103,14 +110,20 @@ def main() -> None:
                 f"{sn.format_bytes(row['copied_bytes'])} per iteration, {row['seconds']} s"
             )
     print("  references: PyTorch eager 581, checkpoint_sequential 2363, source 1920")
-    if args.units:
-        n3 = args.units - (6 + 32 + 6)
+    for units in [int(u) for u in args.units.split(",") if u]:
+        n3 = units - (6 + 32 + 6)
         g = sn.models.resnet(n=(6, 32, n3, 6), num_classes=1000, image_size=224)
         for policy in args.policies.split(","):
+            t0 = time.perf_counter()
             p = sn.plan(g, args.batch, policy=policy, budget=args.budget)
             print(
-                f"  {args.units} units (depth {depth(n3)}), {policy}: fits {p.fits}, peak "
-                f"{sn.format_bytes(p.peak_bytes)}, host {sn.format_bytes(p.host_peak_bytes)}"
+                f"  {units} units (depth {depth(n3)}), {policy}: fits {p.fits}, peak "
+                f"{sn.format_bytes(p.peak_bytes)}, recompute {p.recompute_fraction:.1%} extra "
+                f"FLOPs, host {sn.format_bytes(p.host_peak_bytes)} (parameters and momentum "
+                f"{sn.format_bytes(p.param_host_bytes)}), copied out "
+                f"{sn.format_bytes(p.offload_bytes)} per iteration, "
+                f"{time.perf_counter() - t0:.0f} s to plan",
+                flush=True,
             )
 
 

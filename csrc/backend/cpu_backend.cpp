@@ -13,29 +13,6 @@
 namespace sn {
 namespace {
 
-cpu::ConvGeom conv_geom(const Graph& g, const Layer& l, int64_t n) {
-  const Dims& in = g.layer(l.inputs[0]).out;
-  const LayerAttrs& a = l.attrs;
-  cpu::ConvGeom c;
-  c.n = n;
-  c.c_in = in.c;
-  c.h_in = in.h;
-  c.w_in = in.w;
-  c.c_out = l.out.c;
-  c.h_out = l.out.h;
-  c.w_out = l.out.w;
-  c.kernel_h = a.kernel_h;
-  c.kernel_w = a.kernel_w;
-  c.stride_h = a.stride_h;
-  c.stride_w = a.stride_w;
-  c.pad_h = a.pad_h;
-  c.pad_w = a.pad_w;
-  c.dilation_h = a.dilation_h;
-  c.dilation_w = a.dilation_w;
-  c.groups = a.groups;
-  return c;
-}
-
 cpu::PoolGeom pool_geom(const Graph& g, const Layer& l, int64_t n) {
   const Dims& in = g.layer(l.inputs[0]).out;
   const LayerAttrs& a = l.attrs;

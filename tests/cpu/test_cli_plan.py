@@ -148,19 +148,6 @@ def test_calibrate_prints_rates_that_plans_accept(
 
 
 def test_plan_takes_a_host_budget(capsys: pytest.CaptureFixture[str]) -> None:
-    d = run_json(
-        capsys,
-        "--model",
-        "resnet",
-        "--depth",
-        "8",
-        "--batch",
-        "2",
-        "--budget",
-        "1GB",
-        "--host-budget",
-        "64MB",
-        "--policy",
-        "superneurons",
-    )
+    argv = "--model resnet --depth 8 --batch 2 --budget 1GB --host-budget 64MB"
+    d = run_json(capsys, *argv.split(), "--policy", "superneurons")
     assert d["fits"] and d["host_budget_bytes"] == 64 << 20

@@ -22,6 +22,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "backend/conv_geom.h"
+
 namespace sn::cpu {
 
 // ------------------------------------------------------------------ threads
@@ -37,16 +39,7 @@ void set_num_threads(int threads);
 int default_num_threads();
 
 // ---------------------------------------------------------------- convolution
-struct ConvGeom {
-  int64_t n = 1;  // batch
-  int64_t c_in = 1, h_in = 1, w_in = 1;
-  int64_t c_out = 1, h_out = 1, w_out = 1;
-  int64_t kernel_h = 1, kernel_w = 1;
-  int64_t stride_h = 1, stride_w = 1;
-  int64_t pad_h = 0, pad_w = 0;
-  int64_t dilation_h = 1, dilation_w = 1;
-  int64_t groups = 1;  // c_in and c_out are both divisible by groups
-};
+using ConvGeom = sn::ConvGeom;  // backend/conv_geom.h
 // Weight layout: [c_out, c_in / groups, kernel_h, kernel_w]; bias: [c_out].
 // im2col buffer for one image and one group; 0 for 1x1, stride-1, unpadded convs, which
 // need no im2col (workspace may then be null).

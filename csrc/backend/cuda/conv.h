@@ -13,13 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "backend/conv_geom.h"
+
 namespace sn::cuda {
 
-struct ConvShape {
-  int64_t n = 1, c_in = 1, h_in = 1, w_in = 1, c_out = 1, h_out = 1, w_out = 1;
-  int64_t kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
-  int64_t dilation_h = 1, dilation_w = 1, groups = 1;
-};
+using ConvShape = sn::ConvGeom;  // backend/conv_geom.h
 
 // One way to run a conv layer: cuDNN's forward, backward-data and backward-filter
 // algorithms (enum values) and the workspace the three share.

@@ -41,29 +41,6 @@ namespace {
 constexpr double kGpuFlopsPerMs = 1.0e10;  // 10 TFLOP/s for the cost model (not calibrated)
 constexpr double kPcieBytesPerMs = 2.0e7;  // 20 GB/s host <-> device (not calibrated)
 
-cuda::ConvShape conv_shape(const Graph& g, const Layer& l, int64_t n) {
-  const Dims& in = g.layer(l.inputs[0]).out;
-  const LayerAttrs& a = l.attrs;
-  cuda::ConvShape s;
-  s.n = n;
-  s.c_in = in.c;
-  s.h_in = in.h;
-  s.w_in = in.w;
-  s.c_out = l.out.c;
-  s.h_out = l.out.h;
-  s.w_out = l.out.w;
-  s.kernel_h = a.kernel_h;
-  s.kernel_w = a.kernel_w;
-  s.stride_h = a.stride_h;
-  s.stride_w = a.stride_w;
-  s.pad_h = a.pad_h;
-  s.pad_w = a.pad_w;
-  s.dilation_h = a.dilation_h;
-  s.dilation_w = a.dilation_w;
-  s.groups = a.groups;
-  return s;
-}
-
 // The shape without the batch: the key of the planned convolution choices.
 using ConvKey = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                            int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
@@ -139,7 +116,7 @@ class CudaBackend final : public Backend {
     const double cost = 3.0 * layer_forward_flops(g, id, batch) / kGpuFlopsPerMs;
     if (l.kind != LayerKind::kConv2d) return {{"default", 0, cost}};
     bind();
-    const cuda::ConvShape s = conv_shape(g, l, batch);
+    const cuda::ConvShape s = conv_geom(g, l, batch);
     std::vector<cuda::ConvChoice> choices = cuda::conv_algorithms(cudnn_, s);
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -162,7 +139,7 @@ class CudaBackend final : public Backend {
       case LayerKind::kInput:
         break;  // the executor copies the batch into the output buffer
       case LayerKind::kConv2d: {
-        const cuda::ConvShape s = conv_shape(g, l, n);
+        const cuda::ConvShape s = conv_geom(g, l, n);
         const cuda::ConvChoice c = conv_choice(s, io.algorithm);
         cuda::conv_forward(cudnn_, stream_, s, c, io.x[0], io.params[0],
                            param_or_null(io.params, 1), io.y, io.workspace, c.workspace_bytes);
@@ -237,7 +214,7 @@ class CudaBackend final : public Backend {
       case LayerKind::kInput:
         break;
       case LayerKind::kConv2d: {
-        const cuda::ConvShape s = conv_shape(g, l, n);
+        const cuda::ConvShape s = conv_geom(g, l, n);
         const cuda::ConvChoice c = conv_choice(s, io.algorithm);
         cuda::conv_backward(cudnn_, stream_, s, c, io.x[0], io.params[0], io.dy, io.dx[0],
                             io.param_grads[0], param_or_null(io.param_grads, 1), io.workspace,

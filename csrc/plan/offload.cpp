@@ -18,6 +18,15 @@
 namespace sn {
 namespace {
 
+// The fused update of parameter `index` in a backward step's operations.
+std::vector<Op>::iterator update_of(std::vector<Op>& ops, int32_t index) {
+  auto update = std::find_if(ops.begin(), ops.end(), [&](const Op& op) {
+    return op.kind == OpKind::kCompute && op.compute == ComputeKind::kUpdate && op.index == index;
+  });
+  SN_ASSERT(update != ops.end(), "a backward step without its update");
+  return update;
+}
+
 Op copy_op(OpKind kind, int32_t tensor, int event, StreamId stream) {
   Op op;
   op.kind = kind;
@@ -194,11 +203,7 @@ void plan_param_offload(MemoryPlan& plan, const std::vector<bool>& layers,
         }
         PlanStep& end = steps[last_step];
         if (train && end.kind == StepKind::kBackward) {
-          auto update = std::find_if(end.ops.begin(), end.ops.end(), [&](const Op& op) {
-            return op.kind == OpKind::kCompute && op.compute == ComputeKind::kUpdate &&
-                   op.index == id.index;
-          });
-          SN_ASSERT(update != end.ops.end(), "a backward step without its update");
+          auto update = update_of(end.ops, id.index);
           const int out = event();
           end.ops.insert(update + 1, copy_op(OpKind::kCopyOut, w, out, StreamId::kDeviceToHost));
           const Op release = copy_op(OpKind::kFreeAfter, w, out, StreamId::kCompute);
@@ -225,11 +230,8 @@ void plan_param_offload(MemoryPlan& plan, const std::vector<bool>& layers,
       insert_alloc(steps[p].ops,
                    {alloc_op(m, mbytes), copy_op(OpKind::kCopyIn, m, in, StreamId::kHostToDevice)});
       auto& ops = steps[b].ops;
-      auto update = std::find_if(ops.begin(), ops.end(), [&](const Op& op) {
-        return op.kind == OpKind::kCompute && op.compute == ComputeKind::kUpdate &&
-               op.index == id.index;
-      });
-      update = ops.insert(update, copy_op(OpKind::kWait, m, in, StreamId::kCompute));
+      auto update =
+          ops.insert(update_of(ops, id.index), copy_op(OpKind::kWait, m, in, StreamId::kCompute));
       ops.insert(update + 2, copy_op(OpKind::kCopyOut, m, out, StreamId::kDeviceToHost));
       const Op release = copy_op(OpKind::kFreeAfter, m, out, StreamId::kCompute);
       if (b + 1 < steps.size())

@@ -352,6 +352,8 @@ def _bench(args: argparse.Namespace) -> int:
     losses: list[list[float]] = [[] for _ in policies]
     for i in range(args.iterations + 1):  # the first round warms caches up
         for k, session in enumerate(sessions):  # interleaved: one step of each in turn
+            if i == 1 and args.profile:
+                session.set_profiling(True)  # after the warm-up round
             start = time.perf_counter()
             losses[k].append(session.train_step(x, y, lr=0.01).loss)
             if i > 0:
@@ -364,6 +366,7 @@ def _bench(args: argparse.Namespace) -> int:
             "recompute_count": session.plan().recompute_count,
             "median_step_ms": statistics.median(times_ms[k]),
             "losses": losses[k],
+            "profile": session.profile() if args.profile else [],
         }
         for k, (policy, session) in enumerate(zip(policies, sessions, strict=True))
     ]
@@ -399,7 +402,29 @@ def _bench(args: argparse.Namespace) -> int:
             f"{r['memory_ratio']:>10.3f}{r['median_step_ms']:>10.1f}{r['time_ratio']:>10.3f}"
             f"{r['same_losses']!s:>13}"
         )
+    if args.profile:
+        for r in rows:
+            _print_profile(r["policy"], r["profile"], args.iterations, r["median_step_ms"])
     return 0
+
+
+def _print_profile(
+    policy: str, profile: list[dict[str, Any]], iterations: int, step_ms: float
+) -> None:
+    """Kernel time per iteration by layer kind and phase, largest first (Note [Kernel
+    profile] in executor.cpp); "other" is the median step time not spent in kernels."""
+    print(f"\nprofile, {policy}: kernel ms per iteration (mean of {iterations})")
+    print(f"{'kind':<24}{'phase':<11}{'calls':>7}{'ms':>10}{'share':>8}")
+    total = 0.0
+    for row in sorted(profile, key=lambda r: -float(r["ms"])):
+        ms = float(row["ms"]) / iterations
+        total += ms
+        print(
+            f"{row['kind']:<24}{row['phase']:<11}{int(row['calls']) // iterations:>7}"
+            f"{ms:>10.2f}{ms / step_ms:>8.1%}"
+        )
+    print(f"{'kernels':<42}{total:>10.2f}{total / step_ms:>8.1%}")
+    print(f"{'other (median step - kernels)':<42}{step_ms - total:>10.2f}")
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -548,6 +573,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--iterations", type=_positive, default=5)
     b.add_argument("--policies", default="none,liveness,liveness+recompute", help="comma-separated")
     b.add_argument("--seed", type=_seed, default=0)
+    b.add_argument(
+        "--profile",
+        action="store_true",
+        help="time every kernel and print where each policy's step goes, by layer kind",
+    )
     _output_arguments(b, "one JSON object")
     b.set_defaults(run=_bench)
     i = sub.add_parser("info", help="what this installation was built with")

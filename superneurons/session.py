@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 import warnings
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -293,6 +293,33 @@ class Session:
         copy_ms = float(d["copy_ms"])
         d["overlap"] = 1.0 - min(float(d["stall_ms"]), copy_ms) / copy_ms if copy_ms > 0 else 1.0
         return d
+
+    def set_profiling(self, on: bool = True) -> None:
+        """Time every kernel call from now on (``on=True`` clears earlier totals) or stop.
+
+        The totals are read with :meth:`profile`; profiling costs two clock reads a kernel.
+        """
+        self._core.set_profiling(bool(on))
+
+    def profile(self) -> list[dict[str, Any]]:
+        """Kernel time since :meth:`set_profiling`, summed by layer kind and phase.
+
+        One row per (kind, phase) that ran: ``kind`` (``"conv2d"``, ...), ``phase``
+        (``"forward"``, ``"backward"``, ``"recompute"``, ``"update"`` or ``"zero"``, the
+        gradient fills), ``calls`` and ``ms``. Copies are in :meth:`copy_stats` instead.
+
+        >>> import numpy as np, superneurons as sn
+        >>> g = sn.models.resnet(depth=8, num_classes=10, image_size=8)
+        >>> s = sn.Session(g, 2, policy="liveness")
+        >>> s.set_profiling()
+        >>> x, y = np.zeros((2, 3, 8, 8), np.float32), np.zeros(2, np.int32)
+        >>> _ = s.train_step(x, y, lr=0.1)
+        >>> sorted({r["phase"] for r in s.profile()})
+        ['backward', 'forward', 'update', 'zero']
+        >>> [r["calls"] for r in s.profile() if r["kind"] == "softmax_cross_entropy"]
+        [1, 1]
+        """
+        return [dict(r) for r in self._core.profile()]
 
     def memory_stats(self) -> dict[str, int | float]:
         """The arena's counters: capacity, bytes in use and at peak, live and total

@@ -82,9 +82,24 @@ class CpuBackend final : public Backend {
  public:
   CpuBackend()
       : flops_per_ms_(rate_from_env("SUPERNEURONS_CPU_GFLOPS", 1.0e6, kDefaultFlopsPerMs)),
-        copy_bytes_per_ms_(rate_from_env("SUPERNEURONS_COPY_GBPS", 1.0e6, kDefaultCopyBytesPerMs)) {
-  }
+        copy_bytes_per_ms_(rate_from_env("SUPERNEURONS_COPY_GBPS", 1.0e6, kDefaultCopyBytesPerMs)),
+        plan_threads_(cpu::num_threads()) {}
   std::string name() const override { return "cpu"; }
+
+  // Note [Conv slots]: the slot counts offered, most first: the threads when the backend
+  // was made (the plan's workspaces are sized then; a later, larger thread count uses no
+  // more slots than planned), then a quarter of that, and so on down to 1.
+  std::vector<int> conv_slot_options() const {
+    std::vector<int> slots{plan_threads_};
+    while (slots.back() > 1) slots.push_back(std::max(1, slots.back() / 4));
+    return slots;
+  }
+  int conv_slots(int algorithm) const {
+    const std::vector<int> slots = conv_slot_options();
+    SN_ASSERT(algorithm >= 0 && static_cast<size_t>(algorithm) < slots.size(),
+              "conv2d: algorithm " + std::to_string(algorithm) + " is not offered");
+    return slots[static_cast<size_t>(algorithm)];
+  }
   double copy_bytes_per_ms() const override { return copy_bytes_per_ms_; }
 
   int64_t aux_floats(const Graph& g, int id, int64_t batch) const override {
@@ -104,10 +119,17 @@ class CpuBackend final : public Backend {
     const double flops = layer_forward_flops(g, id, batch);
     switch (l.kind) {
       case LayerKind::kConv2d: {
-        // Backward costs about twice the forward (dW and dX GEMMs).
+        // Backward costs about twice the forward (dW and dX GEMMs); fewer slots run on
+        // fewer threads (Note [Conv slots] in cpu/conv.cpp).
         const cpu::ConvGeom geom = conv_geom(g, l, batch);
-        const int64_t ws = cpu::conv2d_workspace_floats(geom);
-        return {{ws == 0 ? "gemm-1x1" : "im2col-per-image", ws, 3.0 * flops / flops_per_ms_}};
+        const double all_threads_ms = 3.0 * flops / flops_per_ms_;
+        if (cpu::conv2d_workspace_floats(geom, 1) == 0) return {{"gemm-1x1", 0, all_threads_ms}};
+        std::vector<Algorithm> algos;
+        for (int slots : conv_slot_options())
+          algos.push_back({"im2col-x" + std::to_string(slots),
+                           cpu::conv2d_workspace_floats(geom, slots),
+                           all_threads_ms * plan_threads_ / slots});
+        return algos;
       }
       case LayerKind::kLrn:
         return {
@@ -166,7 +188,7 @@ class CpuBackend final : public Backend {
         break;  // the executor copies the batch into the output buffer
       case LayerKind::kConv2d:
         cpu::conv2d_forward(conv_geom(g, l, n), io.x[0], io.params[0], param_or_null(io.params, 1),
-                            io.y, io.workspace);
+                            io.y, io.workspace, conv_slots(io.algorithm));
         break;
       case LayerKind::kFc:
         cpu::fc_forward(n, g.layer(l.inputs[0]).out.numel(), l.out.c, io.x[0], io.params[0],
@@ -235,7 +257,8 @@ class CpuBackend final : public Backend {
         break;
       case LayerKind::kConv2d:
         cpu::conv2d_backward(conv_geom(g, l, n), io.x[0], io.params[0], io.dy, io.dx[0],
-                             io.param_grads[0], param_or_null(io.param_grads, 1), io.workspace);
+                             io.param_grads[0], param_or_null(io.param_grads, 1), io.workspace,
+                             conv_slots(io.algorithm));
         break;
       case LayerKind::kFc:
         cpu::fc_backward(n, g.layer(l.inputs[0]).out.numel(), l.out.c, io.x[0], io.params[0], io.dy,
@@ -311,6 +334,7 @@ class CpuBackend final : public Backend {
  private:
   double flops_per_ms_;       // Note [Cost model rates]
   double copy_bytes_per_ms_;  // bytes per ms
+  int plan_threads_;          // cpu::num_threads() when the backend was made
 };
 
 }  // namespace

@@ -33,8 +33,10 @@ Executor::Executor(const Graph& g, const Backend& be, const MemoryPlan& plan, Ar
       resident_(plan.tensors.size(), false) {
   if (plan.num_events > 0)
     engine_ = std::make_unique<CopyEngine>(plan.num_events, copy_delay_us, 0x5eed);
-  for (size_t s = 0; s < plan.tensors.size(); ++s)
+  for (size_t s = 0; s < plan.tensors.size(); ++s) {
     slot_.emplace(plan.tensors[s].id, static_cast<int32_t>(s));
+    block_bytes_.push_back(plan.tensors[s].size_bytes);
+  }
   param_numel_.resize(static_cast<size_t>(g.size()));
   for (int i = 0; i < g.size(); ++i) {
     const std::vector<ParamShape> ps = param_shapes(g, i);
@@ -69,6 +71,46 @@ void Executor::wait(int event) {
 CopyStats Executor::copy_stats() const {
   if (!engine_) return {};
   return {engine_->bytes_copied(), engine_->busy_ms(), stall_ms_};
+}
+
+// Note [Kernel profile]
+// With profiling on, every compute operation and every gradient zero-fill is timed on
+// the compute thread and summed by (layer kind, phase): where a training step's time
+// goes (`superneurons bench --profile`). Copies are not in it (copy_stats has them);
+// the rest of a step (allocation bookkeeping, waits, Python) is what the caller's step
+// time has beyond the table's total.
+namespace {
+constexpr int kZeroPhase = 4;  // after the ComputeKind values
+constexpr int kProfilePhases = 5;
+constexpr int kLayerKinds = static_cast<int>(LayerKind::kSoftmaxXent) + 1;
+const char* const kPhaseNames[kProfilePhases] = {"forward", "backward", "recompute", "update",
+                                                 "zero"};
+}  // namespace
+
+void Executor::set_profiling(bool on) {
+  profiling_ = on;
+  if (!on) return;
+  profile_.assign(static_cast<size_t>(kLayerKinds * kProfilePhases), KernelTime{});
+  for (int k = 0; k < kLayerKinds; ++k)
+    for (int p = 0; p < kProfilePhases; ++p) {
+      KernelTime& t = profile_[static_cast<size_t>(k * kProfilePhases + p)];
+      t.kind = static_cast<LayerKind>(k);
+      t.phase = kPhaseNames[p];
+    }
+}
+
+void Executor::record(LayerKind kind, int phase, std::chrono::steady_clock::time_point start) {
+  KernelTime& t = profile_[static_cast<size_t>(static_cast<int>(kind) * kProfilePhases + phase)];
+  ++t.calls;
+  t.ms +=
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::vector<KernelTime> Executor::profile() const {
+  std::vector<KernelTime> rows;
+  for (const KernelTime& t : profile_)
+    if (t.calls > 0) rows.push_back(t);
+  return rows;
 }
 
 float* Executor::state_data(const TensorId& id) const {
@@ -149,6 +191,8 @@ void Executor::apply(const PlanStep& step, const Op& op, RunContext& ctx) {
       SN_ASSERT(off != ArenaPool::kNoSpace, "the arena refused an allocation the plan had placed");
       SN_ASSERT(off == op.offset_bytes, "an allocation missed its planned offset");
       SN_UNPOISON(at(op.tensor), op.size_bytes);
+      // A workspace's block is its step's algorithm's, not the tensor's largest size.
+      block_bytes_[static_cast<size_t>(op.tensor)] = op.size_bytes;
       break;
     }
     case OpKind::kAlias: {
@@ -186,7 +230,7 @@ void Executor::apply(const PlanStep& step, const Op& op, RunContext& ctx) {
     case OpKind::kFree: {
       if (!mem_.gave_up_block(op.tensor)) {  // an in-place input's block lives on
         float* p = at(op.tensor);
-        const int64_t bytes = plan_.tensors[static_cast<size_t>(op.tensor)].size_bytes;
+        const int64_t bytes = block_bytes_[static_cast<size_t>(op.tensor)];
         if (ctx.poison_freed) std::fill(p, p + bytes / 4, std::numeric_limits<float>::quiet_NaN());
         SN_POISON(p, bytes);
       }
@@ -195,12 +239,17 @@ void Executor::apply(const PlanStep& step, const Op& op, RunContext& ctx) {
     }
     case OpKind::kZero: {
       const TensorId& id = plan_.tensors[static_cast<size_t>(op.tensor)].id;
+      const auto start = std::chrono::steady_clock::now();
       be_.fill_zero(at(op.tensor), ctx.n * g_.layer(id.layer).out.numel());
+      if (profiling_) record(g_.layer(id.layer).kind, kZeroPhase, start);
       break;
     }
-    case OpKind::kCompute:
+    case OpKind::kCompute: {
+      const auto start = std::chrono::steady_clock::now();
       compute(step, op, ctx);
+      if (profiling_) record(g_.layer(op.layer).kind, static_cast<int>(op.compute), start);
       break;
+    }
   }
 }
 

@@ -10,9 +10,11 @@
 //   ex.run(plan.train_steps, ctx, trace);             // one iteration
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -29,6 +31,14 @@ struct CopyStats {
   int64_t bytes = 0;
   double copy_ms = 0.0;
   double stall_ms = 0.0;
+};
+
+// Wall time the compute thread spent in one kind of kernel call (Note [Kernel profile]).
+struct KernelTime {
+  LayerKind kind = LayerKind::kInput;
+  std::string phase;  // "forward", "backward", "recompute", "update" or "zero"
+  int64_t calls = 0;
+  double ms = 0.0;
 };
 
 // What one pass over the steps needs besides the plan, and what it returns.
@@ -69,6 +79,9 @@ class Executor {
   // Measured since construction: bytes copied, the copy engine's busy time, and the time
   // the compute thread waited for copies (Note [Measured overlap] in executor.cpp).
   CopyStats copy_stats() const;
+  // Note [Kernel profile]: on clears the totals and starts timing; off stops it.
+  void set_profiling(bool on);
+  std::vector<KernelTime> profile() const;  // nonzero totals, by layer kind and phase
   // A persistent tensor between iterations: on the device, or in its host home.
   float* state_data(const TensorId& id) const;
 
@@ -77,6 +90,7 @@ class Executor {
   void compute(const PlanStep& step, const Op& op, RunContext& ctx);
   void release_transient();
   void wait(int event);
+  void record(LayerKind kind, int phase, std::chrono::steady_clock::time_point start);
   float* at(int32_t slot) const;
 
   const Graph& g_;
@@ -88,11 +102,14 @@ class Executor {
   std::unique_ptr<CopyEngine> engine_;  // when the plan has copies
   std::unordered_map<TensorId, int32_t, TensorIdHash> slot_;
   std::vector<bool> resident_;
+  std::vector<int64_t> block_bytes_;  // per tensor slot: the size of its block as allocated
   std::vector<std::vector<int64_t>> param_numel_;  // per layer, in param_shapes() order
   std::vector<TensorId> buffers_;                  // non-trained parameters (BN running statistics)
   std::vector<float> buffer_backup_;               // their values before the pass (check_finite)
   std::vector<float> nan_;                         // poison_undeclared: what undeclared reads see
   double stall_ms_ = 0.0;                          // compute waiting for copies
+  bool profiling_ = false;
+  std::vector<KernelTime> profile_;  // [kind * kProfilePhases + phase]
 };
 
 }  // namespace sn

@@ -76,6 +76,11 @@ void Session::set_iteration(int64_t it) {
   iteration_ = it;
 }
 
+void Session::set_profiling(bool on) {
+  std::lock_guard<std::mutex> lock(mutex_);  // not while a step runs
+  executor_->set_profiling(on);
+}
+
 void Session::check_batch(const float* x, const int32_t* labels, int64_t n) const {
   if (n < 1 || n > options_.batch_size)
     throw ArgumentError("a batch must hold between 1 and " + std::to_string(options_.batch_size) +

@@ -89,6 +89,9 @@ class Session {
   AllocatorStats memory_stats() const { return pool_->stats(); }
   AllocatorStats host_memory_stats() const { return host_pool_->stats(); }
   CopyStats copy_stats() const { return executor_->copy_stats(); }
+  // Note [Kernel profile] in executor.cpp; on clears the totals.
+  void set_profiling(bool on);
+  std::vector<KernelTime> profile() const { return executor_->profile(); }
   const ArenaPool& pool() const { return *pool_; }
   // Bytes in use measured at setup and at every step of the last training iteration
   // (when each step's layer runs), and of the last inference pass.

@@ -176,6 +176,8 @@ struct Planner {
   // Offload only what the budget needs: the plan without copies first; if it does not
   // fit, the candidates (most idle byte-steps first) are offloaded in order, and the
   // fewest that fit are found by bisection. When the network fits, zero bytes move.
+  // Under superneurons, the plan with every candidate offloaded is kept instead when its
+  // estimated iteration is shorter (its free memory let steps take faster algorithms).
   bool finish_with_offload(MemoryPlan& p, const Schedule& schedule,
                            const std::vector<bool>& eligible, bool fewest = true) const {
     if (!fewest) {  // every candidate
@@ -235,6 +237,10 @@ struct Planner {
       p = std::move(plain.peak_bytes <= best.peak_bytes ? plain : best);
       return false;
     }
+    // More copies can leave room for faster algorithms (a conv's larger workspace), so
+    // under superneurons (the shortest estimated iteration wins) the plan with the most
+    // copies stays in the running against the fewest that fit.
+    MemoryPlan most = best;
     size_t lo = 0, hi = top;  // lo does not fit, hi fits
     while (hi - lo > 1) {
       const size_t mid = (lo + hi) / 2;
@@ -246,7 +252,8 @@ struct Planner {
         lo = mid;
       }
     }
-    p = std::move(best);
+    const bool faster = policy == "superneurons" && most.estimated_ms < best.estimated_ms;
+    p = std::move(faster ? most : best);
     return true;
   }
 

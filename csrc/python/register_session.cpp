@@ -133,6 +133,20 @@ void register_session(py::module_& m) {
              d["peak_bytes"] = st.peak_bytes;
              return d;
            })
+      .def("set_profiling", &Session::set_profiling, py::arg("on"))
+      .def("profile",
+           [](const Session& s) {
+             py::list rows;
+             for (const KernelTime& t : s.profile()) {
+               py::dict d;
+               d["kind"] = std::string(kind_name(t.kind));
+               d["phase"] = t.phase;
+               d["calls"] = t.calls;
+               d["ms"] = t.ms;
+               rows.append(d);
+             }
+             return rows;
+           })
       .def("copy_stats", [](const Session& s) {
         py::dict d;
         const CopyStats st = s.copy_stats();

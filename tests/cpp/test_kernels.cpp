@@ -168,6 +168,9 @@ std::vector<double> conv_reference(const ConvGeom& g, const std::vector<float>& 
   return y;
 }
 
+// Slots in the conv workspace (Note [Conv slots]): more than most test thread counts.
+constexpr int kConvSlots = 8;
+
 struct ConvCase {
   std::string name;
   int64_t n, c_in, h_in, w_in, c_out, kernel_h, kernel_w;
@@ -201,10 +204,10 @@ void test_conv_case(const ConvCase& cc, Rng& rng) {
   const float* bias_ptr = cc.bias ? bias.data() : nullptr;
   const size_t y_count = sz(g.n * g.c_out * g.h_out * g.w_out);
   // Exactly the advertised size, so ASan catches a kernel that writes past it.
-  std::vector<float> ws(sz(sn::cpu::conv2d_workspace_floats(g)));
+  std::vector<float> ws(sz(sn::cpu::conv2d_workspace_floats(g, kConvSlots)));
 
   std::vector<float> y(y_count, kNaN);  // NaN: forward must overwrite every output
-  sn::cpu::conv2d_forward(g, x.data(), w.data(), bias_ptr, y.data(), ws.data());
+  sn::cpu::conv2d_forward(g, x.data(), w.data(), bias_ptr, y.data(), ws.data(), kConvSlots);
   check_close(tag + " forward", y, conv_reference(g, x, w, bias_ptr), 1e-4, 1e-4);
 
   const std::vector<float> r = rng.uniform(y_count);
@@ -212,11 +215,11 @@ void test_conv_case(const ConvCase& cc, Rng& rng) {
   std::vector<float> dw(w.size(), kNaN);  // NaN: parameter gradients are overwritten
   std::vector<float> dbias(bias.size(), kNaN);
   sn::cpu::conv2d_backward(g, x.data(), w.data(), r.data(), cc.dx ? dx.data() : nullptr, dw.data(),
-                           cc.bias ? dbias.data() : nullptr, ws.data());
+                           cc.bias ? dbias.data() : nullptr, ws.data(), kConvSlots);
 
   std::vector<float> y_tmp(y_count);
   auto loss = [&] {
-    sn::cpu::conv2d_forward(g, x.data(), w.data(), bias_ptr, y_tmp.data(), ws.data());
+    sn::cpu::conv2d_forward(g, x.data(), w.data(), bias_ptr, y_tmp.data(), ws.data(), kConvSlots);
     return dot(y_tmp, r);
   };
   if (cc.dx) {
@@ -265,17 +268,24 @@ void test_conv() {
   std::vector<float> x = rng.uniform(sz(g.n * g.c_in * g.h_in * g.w_in));
   std::vector<float> w = rng.uniform(sz(g.c_out * g.c_in * 9));
   std::vector<float> y(sz(g.n * g.c_out * g.h_out * g.w_out));
-  std::vector<float> ws(sz(sn::cpu::conv2d_workspace_floats(g)));
-  sn::cpu::conv2d_forward(g, x.data(), w.data(), nullptr, y.data(), ws.data());
+  std::vector<float> ws(sz(sn::cpu::conv2d_workspace_floats(g, 2)));
+  sn::cpu::conv2d_forward(g, x.data(), w.data(), nullptr, y.data(), ws.data(), 2);
   check_close("conv2d[large] forward", y, conv_reference(g, x, w, nullptr), 1e-4, 1e-4);
 
+  // Workspace (Note [Conv slots]): a 1x1 over 16x16 images reads x itself; strided, its
+  // 8x8 outputs go in blocks of 4 whole images (256 columns): im2col rows K = 4 and the
+  // gathered output rows c_out/groups = 1, per slot.
   ConvGeom pw;
+  pw.n = 4;
   pw.c_in = 8;
+  pw.c_out = 2;
   pw.groups = 2;
-  pw.kernel_h = pw.kernel_w = 1;
-  check(sn::cpu::conv2d_workspace_floats(pw) == 0, "conv2d 1x1 s1 p0 needs no workspace");
-  pw.stride_h = 2;
-  check(sn::cpu::conv2d_workspace_floats(pw) == 4, "conv2d 1x1 s2 workspace = c_in/groups*hw");
+  pw.h_in = pw.w_in = pw.h_out = pw.w_out = 16;
+  check(sn::cpu::conv2d_workspace_floats(pw, 3) == 0, "conv2d 1x1 s1 p0 needs no workspace");
+  pw.stride_h = pw.stride_w = 2;
+  pw.h_out = pw.w_out = 8;
+  check(sn::cpu::conv2d_workspace_floats(pw, 3) == 3 * (4 + 1) * 256,
+        "conv2d 1x1 s2 workspace = slots * (K + c_out/groups) * 256");
 }
 
 // ---------------------------------------------------------------------- fc
@@ -921,16 +931,17 @@ struct ConvRun {
 };
 
 ConvRun run_conv(const ConvGeom& g, const std::vector<float>& x, const std::vector<float>& w,
-                 const std::vector<float>& bias, const std::vector<float>& dy) {
+                 const std::vector<float>& bias, const std::vector<float>& dy,
+                 int slots = kConvSlots) {
   ConvRun r;
   r.y.assign(sz(g.n * g.c_out * g.h_out * g.w_out), kNaN);
   r.dx.assign(x.size(), kPrefill);
   r.dw.assign(w.size(), kNaN);
   r.dbias.assign(bias.size(), kNaN);
-  std::vector<float> ws(sz(sn::cpu::conv2d_workspace_floats(g)), kNaN);
-  sn::cpu::conv2d_forward(g, x.data(), w.data(), bias.data(), r.y.data(), ws.data());
+  std::vector<float> ws(sz(sn::cpu::conv2d_workspace_floats(g, slots)), kNaN);
+  sn::cpu::conv2d_forward(g, x.data(), w.data(), bias.data(), r.y.data(), ws.data(), slots);
   sn::cpu::conv2d_backward(g, x.data(), w.data(), dy.data(), r.dx.data(), r.dw.data(),
-                           r.dbias.data(), ws.data());
+                           r.dbias.data(), ws.data(), slots);
   return r;
 }
 
@@ -1036,19 +1047,20 @@ void test_threads() {
   check(sn::cpu::default_num_threads() >= 1, "default_num_threads() >= 1");
 }
 
-// ---------------------------------------------------------- conv2d chunked
-// The chunked kernels against the reference (forward) and against the one-image kernels,
-// which the finite differences above check (backward); same buffer contracts; the same
-// bits on any number of threads; a bad chunk is a typed error.
-std::vector<double> as_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
-
-void test_conv_chunked() {
+// ------------------------------------------------------------ conv2d slots
+// Note [Conv slots]: every slot count gives the same bits as every other, on any number of
+// threads, and the workspace grows with the slots; the geometries cover blocks of output
+// rows (several per image, a short last one), blocks of whole images (a short last
+// block), a pointwise conv either way, groups and dilation. A bad slot count is a typed
+// error.
+void test_conv_slots() {
   Rng rng(11);
   const int saved = sn::cpu::num_threads();
   std::vector<ConvGeom> geoms = {
-      conv_geom(5, 3, 9, 4, 3, 1, 1),   conv_geom(4, 16, 8, 16, 3, 2, 1),
-      conv_geom(3, 8, 4, 32, 1, 1, 0),  conv_geom(4, 32, 4, 16, 1, 2, 0),
-      conv_geom(3, 64, 2, 64, 3, 1, 1), conv_geom(2, 4, 7, 6, 5, 3, 2),
+      conv_geom(3, 3, 36, 4, 3, 1, 1),   conv_geom(5, 16, 8, 16, 3, 2, 1),
+      conv_geom(7, 8, 4, 32, 1, 1, 0),   conv_geom(2, 8, 20, 8, 1, 1, 0),
+      conv_geom(9, 64, 2, 64, 3, 1, 1),  conv_geom(2, 4, 7, 6, 5, 3, 2),
+      conv_geom(3, 512, 2, 16, 3, 1, 1),  // K = 4608: the narrowest blocks
   };
   ConvGeom grouped = conv_geom(3, 4, 6, 6, 3, 1, 1);
   grouped.groups = 2;
@@ -1058,9 +1070,9 @@ void test_conv_chunked() {
   geoms.push_back(grouped);
   geoms.push_back(dilated);
   for (const ConvGeom& g : geoms) {
-    const std::string tag = "conv2d chunked[" + std::to_string(g.c_in) + "->" +
-                            std::to_string(g.c_out) + " k" + std::to_string(g.kernel_h) + " s" +
-                            std::to_string(g.stride_h) + " " + std::to_string(g.h_in) + "x" +
+    const std::string tag = "conv2d slots[" + std::to_string(g.n) + "x" + std::to_string(g.c_in) +
+                            "->" + std::to_string(g.c_out) + " k" + std::to_string(g.kernel_h) +
+                            " s" + std::to_string(g.stride_h) + " " + std::to_string(g.h_in) + "x" +
                             std::to_string(g.w_in) + " g" + std::to_string(g.groups) + "]";
     const std::vector<float> x = rng.uniform(sz(g.n * g.c_in * g.h_in * g.w_in));
     const std::vector<float> w =
@@ -1068,56 +1080,37 @@ void test_conv_chunked() {
     const std::vector<float> bias = rng.uniform(sz(g.c_out));
     const std::vector<float> dy = rng.uniform(sz(g.n * g.c_out * g.h_out * g.w_out));
     sn::cpu::set_num_threads(1);
-    const ConvRun one_image = run_conv(g, x, w, bias, dy);
-    const std::vector<double> want_y = conv_reference(g, x, w, bias.data());
-    for (int64_t chunk = 1; chunk <= g.n; ++chunk) {
-      const std::string ctag = tag + " chunk " + std::to_string(chunk);
-      const int64_t ws_floats = sn::cpu::conv2d_chunked_workspace_floats(g, chunk);
-      check(ws_floats == chunk *
-                             ((g.c_in / g.groups) * g.kernel_h * g.kernel_w + g.c_out / g.groups) *
-                             g.h_out * g.w_out,
-            ctag + " workspace = chunk * (K + c_out/groups) * P");
-      auto run = [&](bool with_dx, bool with_bias) {
-        ConvRun r;
-        r.y.assign(one_image.y.size(), kNaN);
-        r.dx.assign(x.size(), kPrefill);
-        r.dw.assign(w.size(), kNaN);
-        r.dbias.assign(bias.size(), kNaN);
-        std::vector<float> ws(sz(ws_floats), kNaN);
-        sn::cpu::conv2d_forward_chunked(g, x.data(), w.data(), with_bias ? bias.data() : nullptr,
-                                        r.y.data(), ws.data(), chunk);
-        sn::cpu::conv2d_backward_chunked(g, x.data(), w.data(), dy.data(),
-                                         with_dx ? r.dx.data() : nullptr, r.dw.data(),
-                                         with_bias ? r.dbias.data() : nullptr, ws.data(), chunk);
-        return r;
-      };
-      const ConvRun r = run(true, true);
-      check_close(ctag + " forward", r.y, want_y, 1e-4, 1e-4);
-      check_close(ctag + " dx (accumulated)", r.dx, as_double(one_image.dx), 1e-4, 1e-4);
-      check_close(ctag + " dw", r.dw, as_double(one_image.dw), 1e-4, 1e-4);
-      check(r.dbias == one_image.dbias, ctag + " dbias identical to conv2d_backward");
-      const ConvRun plain = run(false, false);
-      check(plain.dx == std::vector<float>(x.size(), kPrefill), ctag + " null dx is untouched");
-      check(std::all_of(plain.dbias.begin(), plain.dbias.end(),
-                        [](float v) { return std::isnan(v); }),
-            ctag + " null dbias is untouched");
-      check_close(ctag + " dw without dx or bias", plain.dw, as_double(one_image.dw), 1e-4, 1e-4);
-      for (int t : {2, 3}) {
+    const ConvRun base = run_conv(g, x, w, bias, dy, 1);
+    check_close(tag + " forward", base.y, conv_reference(g, x, w, bias.data()), 1e-4, 1e-4);
+    std::vector<double> want_dx, want_dw;
+    conv_backward_reference(g, x, w, dy, &want_dx, &want_dw);
+    for (double& v : want_dx) v += kPrefill;
+    check_close(tag + " dx", base.dx, want_dx, 1e-4, 1e-3);
+    check_close(tag + " dw", base.dw, want_dw, 1e-4, 1e-3);
+    const int64_t per_slot = sn::cpu::conv2d_workspace_floats(g, 1);
+    for (int slots : {1, 2, 3, 8}) {
+      check(sn::cpu::conv2d_workspace_floats(g, slots) == slots * per_slot,
+            tag + " workspace = slots * one slot");
+      for (int t : {1, 2, 3}) {
         sn::cpu::set_num_threads(t);
-        check(run(true, true) == r, ctag + ": " + std::to_string(t) + " threads differ");
+        const ConvRun r = run_conv(g, x, w, bias, dy, slots);
+        const std::string which = std::string(r.y == base.y ? "" : " y") +
+                                  (r.dx == base.dx ? "" : " dx") + (r.dw == base.dw ? "" : " dw") +
+                                  (r.dbias == base.dbias ? "" : " dbias");
+        check(which.empty(), tag + ": " + std::to_string(slots) + " slots on " + std::to_string(t) +
+                                 " threads:" + which + " differ from 1 slot");
       }
-      sn::cpu::set_num_threads(1);
     }
+    sn::cpu::set_num_threads(1);
   }
-  for (int64_t bad : {int64_t{0}, int64_t{-1}, geoms[0].n + 1}) {
+  for (int bad : {0, -1}) {
     bool threw = false;
     try {
-      sn::cpu::conv2d_chunked_workspace_floats(geoms[0], bad);
+      sn::cpu::conv2d_workspace_floats(geoms[0], bad);
     } catch (const sn::ArgumentError& e) {
-      threw = std::string(e.what()).find("images_per_chunk") != std::string::npos;
+      threw = std::string(e.what()).find("slots") != std::string::npos;
     }
-    check(threw,
-          "conv2d chunked: images_per_chunk " + std::to_string(bad) + " is an ArgumentError");
+    check(threw, "conv2d: slots " + std::to_string(bad) + " is an ArgumentError");
   }
   sn::cpu::set_num_threads(saved);
 }
@@ -1204,7 +1197,7 @@ int main(int argc, char** argv) {
       {"lrn", test_lrn},
       {"concat", test_concat},
       {"threads", test_threads},
-      {"conv_chunked", test_conv_chunked},
+      {"conv_slots", test_conv_slots},
       {"batchnorm_relu", test_batchnorm_relu},
   };
   const char* filter = argc > 1 ? argv[1] : "";

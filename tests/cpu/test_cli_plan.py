@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import superneurons as sn
 from superneurons.cli import main
 
 FIELDS = {
@@ -130,6 +131,25 @@ def test_bench_compares_policies(capsys: pytest.CaptureFixture[str]) -> None:
     assert rec["peak_bytes"] == rec["planned_peak_bytes"] < live["peak_bytes"]
     assert live["peak_bytes"] == live["planned_peak_bytes"] < none["peak_bytes"]
     assert 0 < live["memory_ratio"] < 1
+
+
+def test_bench_profile_times_every_kernel_once_per_layer(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["bench", "--model", "resnet", "--depth", "8", "--batch", "2", "--image-size", "8"]
+    assert main([*argv, "--iterations", "3", "--policies", "liveness", "--profile", "--json"]) == 0
+    (live,) = json.loads(capsys.readouterr().out)["policies"]
+    rows = {(r["kind"], r["phase"]): r for r in live["profile"]}
+    g = sn.models.resnet(depth=8, num_classes=1000, image_size=8)
+    convs = sum(1 for layer in g.layers if layer.kind == "conv2d")
+    # Timed after the warm-up round: 3 iterations, each conv once forward, once backward.
+    assert rows["conv2d", "forward"]["calls"] == rows["conv2d", "backward"]["calls"] == 3 * convs
+    assert rows["softmax_cross_entropy", "forward"]["calls"] == 3
+    assert all(r["ms"] >= 0 for r in live["profile"])
+    assert sum(r["ms"] for r in live["profile"]) <= 3 * live["median_step_ms"] * 2
+    assert main([*argv, "--iterations", "1", "--policies", "liveness", "--profile"]) == 0
+    out = capsys.readouterr().out
+    assert "profile, liveness" in out and "conv2d" in out and "other" in out
 
 
 def test_calibrate_prints_rates_that_plans_accept(

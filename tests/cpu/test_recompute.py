@@ -115,6 +115,9 @@ MODELS = {
     ),
     "inception": inception_like,
 }
+# Batches at which recomputation lowers the peak of MODELS without a budget (at batch 4
+# the small ResNet's and DenseNet's peaks are their parameters and conv workspaces).
+RECOMPUTE_BATCH = {"resnet": 8, "densenet": 16, "inception": 4}
 
 
 def smallest_budget(g: sn.Graph, batch: int, policy: str) -> int:
@@ -148,7 +151,7 @@ def train(g: sn.Graph, batch: int, policy: str, budget: int | None) -> tuple[lis
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_policies_train_bit_identically_down_to_the_smallest_budget(name: str) -> None:
-    g, batch = MODELS[name](), 4
+    g, batch = MODELS[name](), RECOMPUTE_BATCH[name]
     want_losses, want_state = train(g, batch, "none", None)
     live = sn.plan(g, batch, policy="liveness")
     full = sn.plan(g, batch, policy=RECOMPUTE)

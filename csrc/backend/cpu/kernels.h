@@ -2,8 +2,8 @@
 //
 // Usage:
 //   sn::cpu::ConvGeom g = ...;                       // shapes and hyperparameters
-//   std::vector<float> ws(sn::cpu::conv2d_workspace_floats(g));
-//   sn::cpu::conv2d_forward(g, x, w, bias, y, ws.data());
+//   std::vector<float> ws(sn::cpu::conv2d_workspace_floats(g, /*slots=*/4));
+//   sn::cpu::conv2d_forward(g, x, w, bias, y, ws.data(), /*slots=*/4);
 //
 // Note [Gradient accumulation]
 // Backward kernels ADD their contribution to the input gradients (dx += ...), because a
@@ -41,30 +41,17 @@ int default_num_threads();
 // ---------------------------------------------------------------- convolution
 using ConvGeom = sn::ConvGeom;  // backend/conv_geom.h
 // Weight layout: [c_out, c_in / groups, kernel_h, kernel_w]; bias: [c_out].
-// im2col buffer for one image and one group; 0 for 1x1, stride-1, unpadded convs, which
-// need no im2col (workspace may then be null).
-int64_t conv2d_workspace_floats(const ConvGeom& g);
+// The workspace holds `slots` slots of one column block's im2col each (Note [Conv slots]
+// in conv.cpp); at most `slots` threads run, and the results are the same bits for every
+// slot count and thread count. A 1x1, stride-1, unpadded conv over large images needs
+// no workspace (it may then be null). slots < 1 is an ArgumentError.
+int64_t conv2d_workspace_floats(const ConvGeom& g, int slots);
 void conv2d_forward(const ConvGeom& g, const float* x, const float* w,
-                    const float* bias /*nullable*/, float* y, float* workspace);
+                    const float* bias /*nullable*/, float* y, float* workspace, int slots);
 // dx is nullable (the first layer needs no input gradient); dbias nullable iff no bias.
 void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const float* dy,
                      float* dx /*nullable, accumulated*/, float* dw, float* dbias /*nullable*/,
-                     float* workspace);
-
-// Convolution over chunks of images (Note [Chunked conv] in conv.cpp): the im2col of
-// `images_per_chunk` images side by side, so each GEMM is that many times wider and reads
-// the weights once per chunk. Faster where h_out * w_out is small; the workspace grows
-// with the chunk. images_per_chunk must be in [1, n] (ArgumentError otherwise); the last
-// chunk may be smaller. Same buffer contracts as conv2d_forward / conv2d_backward. The
-// results agree with those of conv2d_forward / conv2d_backward to float rounding, not
-// bit for bit, and depend on images_per_chunk in the last bits.
-int64_t conv2d_chunked_workspace_floats(const ConvGeom& g, int64_t images_per_chunk);
-void conv2d_forward_chunked(const ConvGeom& g, const float* x, const float* w,
-                            const float* bias /*nullable*/, float* y, float* workspace,
-                            int64_t images_per_chunk);
-void conv2d_backward_chunked(const ConvGeom& g, const float* x, const float* w, const float* dy,
-                             float* dx /*nullable, accumulated*/, float* dw,
-                             float* dbias /*nullable*/, float* workspace, int64_t images_per_chunk);
+                     float* workspace, int slots);
 
 // ------------------------------------------------------------ fully connected
 // y[n, out] = x[n, in] * w[out, in]^T + bias[out]

@@ -28,20 +28,22 @@
 // - forward: a task is (group, column block, output-channel block); output channels are
 //   split only when there are fewer than 8 column blocks. A task builds its block's
 //   im2col in its slot, multiplies, and writes its own outputs (plus bias).
-// - backward: a task is (group, input-channel block). It owns the rows of col, the
-//   columns of dw and the channels of dx of its channels, and walks the column blocks in
-//   order: im2col rows, dw columns (the first block writes them, later blocks add: the
-//   same order on any number of threads), dcol rows, col2im into its dx channels.
+// - backward dx: a task is (group, image or block of whole images, input-channel block):
+//   it owns those dx channels of those images, and for each of its column blocks forms
+//   its dcol rows (w_g^T * dy) and adds them into dx by col2im.
+// - backward dw: a task is (group, input-channel block). It owns the dw columns of its
+//   channels and walks all column blocks in order: im2col rows, then dw += dy * col^T
+//   (the first block writes, later blocks add: the same order on any number of threads).
 // Every output element is therefore one reduction in a fixed order over GEMMs of fixed
 // shapes (Note [Fixed GEMM blocks] in parallel.h), whatever the thread count.
 //
 // Note [Conv slots]
 // The workspace holds `slots` slots, one per thread at work; a slot is one block's
-// im2col (forward; the backward needs a subset) and, for blocks of whole images, the
-// block's output or output gradient gathered into [c_out_g, columns]. With fewer slots
-// fewer threads run and the bits stay the same, so the CPU backend offers the convolution
-// at several slot counts (cpu_backend.cpp): the planner takes the fastest whose workspace
-// fits the memory left at that step, and policies that choose differently still agree.
+// im2col (forward; the backward's dcol and col rows need no more) and, for blocks of whole images,
+// the block's output or output gradient gathered into [c_out_g, columns]. With fewer slots fewer
+// threads run and the bits stay the same, so the CPU backend offers the convolution at several slot
+// counts (cpu_backend.cpp): the planner takes the fastest whose workspace fits the memory left at
+// that step, and policies that choose differently still agree.
 
 #include <algorithm>
 #include <cassert>
@@ -269,10 +271,15 @@ void bias_grad(const ConvGeom& g, const float* dy, float* dbias) {
   });
 }
 
-// Input-channel blocks of the backward pass: at least 16 GEMM columns of dw each.
-Blocks input_channel_blocks(const ConvDims& d) {
-  return blocks_of(d.cin_g, (16 + d.khw - 1) / d.khw);
+// Input-channel blocks of the backward pass: at least 64 rows of col each (the dw GEMM's
+// columns, the dcol GEMM's rows), so its GEMMs stay wide.
+// Few input channels (a stem's 3) still make two blocks, so two threads share the pass.
+Blocks dw_channel_blocks(const ConvDims& d) {
+  return blocks_of(d.cin_g, std::min(ceil_div(64, d.khw), ceil_div(d.cin_g, 2)));
 }
+// For dx the tasks are also split by images, so fewer channel blocks are needed: each
+// holds at least 256 rows of col unless the channels are few.
+Blocks dx_channel_blocks(const ConvDims& d) { return blocks_of(d.cin_g, ceil_div(256, d.khw)); }
 
 // Forward output-channel blocks: split only when the column blocks are too few to keep
 // kMaxBlocks tasks (a shape-only rule: Note [Fixed GEMM blocks]).
@@ -345,54 +352,79 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
                      float* dw, float* dbias, float* workspace, int slots) {
   check_slots(slots);
   const ConvDims d = conv_dims(g);
-  const Blocks in = input_channel_blocks(d);
   const int64_t slot_size = slot_floats(d);
+  // The output gradient of block blk, group grp as a [cout_g, cols] matrix: rows of dy
+  // inside one image, else gathered into `dys`. Returns the matrix and its row stride.
+  auto block_dy = [&](const ConvDims::Block& blk, int64_t grp, float* dys) {
+    const int64_t per_image = d.image_columns(blk, g.w_out);
+    if (d.by_rows)
+      return std::make_pair(
+          dy + (blk.b_lo * g.c_out + grp * d.cout_g) * d.hw_out + blk.oh_lo * g.w_out, d.hw_out);
+    const int64_t cols = per_image * (blk.b_hi - blk.b_lo);
+    for (int64_t b = blk.b_lo; b < blk.b_hi; ++b)
+      for (int64_t co = 0; co < d.cout_g; ++co) {
+        const float* src = dy + (b * g.c_out + grp * d.cout_g + co) * d.hw_out;
+        std::copy(src, src + per_image, dys + co * cols + (b - blk.b_lo) * per_image);
+      }
+    return std::make_pair(static_cast<const float*>(dys), cols);
+  };
+  auto x_g = [&](int64_t b, int64_t grp) { return x + (b * g.c_in + grp * d.cin_g) * d.hw_in; };
+  auto dx_g = [&](int64_t b, int64_t grp) { return dx + (b * g.c_in + grp * d.cin_g) * d.hw_in; };
+  const int64_t gather_at = d.needs_col() ? d.k * d.width : 0;  // dys in a slot
+
+  // dx (Note [Conv threads]): a task owns the dx of its images and input channels.
+  if (dx != nullptr) {
+    const Blocks in = dx_channel_blocks(d);
+    const int64_t units = d.by_rows ? g.n : d.blocks;  // images, or blocks of whole images
+    const int64_t blocks_per_unit = d.by_rows ? d.blocks_per_image : 1;
+    parallel_slots(g.groups * units * in.count, slots, [&](int64_t task, int slot) {
+      const int64_t grp = task / (units * in.count);
+      const int64_t unit = (task / in.count) % units;
+      const int64_t c_lo = in.lo(task % in.count), c_hi = in.hi(task % in.count, d.cin_g);
+      const int64_t rows = (c_hi - c_lo) * d.khw, r_lo = c_lo * d.khw;
+      float* col = workspace + slot * slot_size;
+      const float* w_g = w + grp * d.cout_g * d.k + r_lo;
+      for (int64_t i = unit * blocks_per_unit; i < (unit + 1) * blocks_per_unit; ++i) {
+        const ConvDims::Block blk = d.block(i, g.n, g.h_out);
+        const int64_t per_image = d.image_columns(blk, g.w_out);
+        const int64_t cols = per_image * (blk.b_hi - blk.b_lo);
+        const auto [dy_mat, ldy] = block_dy(blk, grp, col + gather_at);
+        if (!d.needs_col()) {  // pointwise, one image: the GEMM accumulates into dx
+          sgemm(true, false, rows, cols, d.cout_g, 1.0f, w_g, d.k, dy_mat, ldy, 1.0f,
+                dx_g(blk.b_lo, grp) + c_lo * d.hw_in + blk.oh_lo * g.w_out, d.hw_in);
+          continue;
+        }
+        sgemm(true, false, rows, cols, d.cout_g, 1.0f, w_g, d.k, dy_mat, ldy, 0.0f, col, cols);
+        for (int64_t b = blk.b_lo; b < blk.b_hi; ++b)
+          col2im_add(g, col + (b - blk.b_lo) * per_image, cols, c_lo, c_hi, blk.oh_lo, blk.oh_hi,
+                     dx_g(b, grp));
+      }
+    });
+  }
+
+  // dw: a task owns the dw columns of its input channels and walks the blocks in order.
+  const Blocks in = dw_channel_blocks(d);
   parallel_slots(g.groups * in.count, slots, [&](int64_t task, int slot) {
     const int64_t grp = task / in.count;
     const int64_t c_lo = in.lo(task % in.count), c_hi = in.hi(task % in.count, d.cin_g);
     const int64_t rows = (c_hi - c_lo) * d.khw, r_lo = c_lo * d.khw;
     float* col = workspace + slot * slot_size;
-    float* dys = col + (d.needs_col() ? d.k * d.width : 0);  // whole-image blocks
-    const float* w_g = w + grp * d.cout_g * d.k + r_lo;
     float* dw_g = dw + grp * d.cout_g * d.k + r_lo;
-    auto x_g = [&](int64_t b) { return x + (b * g.c_in + grp * d.cin_g) * d.hw_in; };
-    auto dx_g = [&](int64_t b) { return dx + (b * g.c_in + grp * d.cin_g) * d.hw_in; };
     for (int64_t i = 0; i < d.blocks; ++i) {
       const ConvDims::Block blk = d.block(i, g.n, g.h_out);
       const int64_t per_image = d.image_columns(blk, g.w_out);
       const int64_t cols = per_image * (blk.b_hi - blk.b_lo);
-      const int64_t p_lo = blk.oh_lo * g.w_out;
-      // The block's output gradient [cout_g, cols]: rows of dy, or gathered.
-      const float* dy_mat = dy + (blk.b_lo * g.c_out + grp * d.cout_g) * d.hw_out + p_lo;
-      int64_t ldy = d.hw_out;
-      if (!d.by_rows) {
-        for (int64_t b = blk.b_lo; b < blk.b_hi; ++b)
-          for (int64_t co = 0; co < d.cout_g; ++co) {
-            const float* src = dy + (b * g.c_out + grp * d.cout_g + co) * d.hw_out;
-            std::copy(src, src + per_image, dys + co * cols + (b - blk.b_lo) * per_image);
-          }
-        dy_mat = dys;
-        ldy = cols;
-      }
-      // dw columns of these channels: the first block writes them, later blocks add.
-      const float dw_beta = i == 0 ? 0.0f : 1.0f;
-      if (!d.needs_col()) {  // pointwise, one image: x is col, and the GEMM accumulates dx
-        const int64_t off = c_lo * d.hw_in + p_lo;
-        sgemm(false, true, d.cout_g, rows, cols, 1.0f, dy_mat, ldy, x_g(blk.b_lo) + off, d.hw_in,
-              dw_beta, dw_g, d.k);
-        if (dx != nullptr)
-          sgemm(true, false, rows, cols, d.cout_g, 1.0f, w_g, d.k, dy_mat, ldy, 1.0f,
-                dx_g(blk.b_lo) + off, d.hw_in);
+      const auto [dy_mat, ldy] = block_dy(blk, grp, col + gather_at);
+      const float beta = i == 0 ? 0.0f : 1.0f;  // the first block writes, later blocks add
+      if (!d.needs_col()) {                     // pointwise, one image: x is col
+        sgemm(false, true, d.cout_g, rows, cols, 1.0f, dy_mat, ldy,
+              x_g(blk.b_lo, grp) + c_lo * d.hw_in + blk.oh_lo * g.w_out, d.hw_in, beta, dw_g, d.k);
         continue;
       }
       for (int64_t b = blk.b_lo; b < blk.b_hi; ++b)
-        im2col(g, x_g(b), c_lo, c_hi, blk.oh_lo, blk.oh_hi, col + (b - blk.b_lo) * per_image, cols);
-      sgemm(false, true, d.cout_g, rows, cols, 1.0f, dy_mat, ldy, col, cols, dw_beta, dw_g, d.k);
-      if (dx == nullptr) continue;
-      sgemm(true, false, rows, cols, d.cout_g, 1.0f, w_g, d.k, dy_mat, ldy, 0.0f, col, cols);
-      for (int64_t b = blk.b_lo; b < blk.b_hi; ++b)
-        col2im_add(g, col + (b - blk.b_lo) * per_image, cols, c_lo, c_hi, blk.oh_lo, blk.oh_hi,
-                   dx_g(b));
+        im2col(g, x_g(b, grp), c_lo, c_hi, blk.oh_lo, blk.oh_hi, col + (b - blk.b_lo) * per_image,
+               cols);
+      sgemm(false, true, d.cout_g, rows, cols, 1.0f, dy_mat, ldy, col, cols, beta, dw_g, d.k);
     }
   });
   if (dbias != nullptr) bias_grad(g, dy, dbias);

@@ -46,6 +46,10 @@ void register_build_info(py::module_& m) {
 #ifdef SN_WITH_CUDA
   info["cuda"] = true;
   info["cuda_reason"] = SN_CUDA_REASON;
+  const cuda::LibraryVersions libs = cuda::library_versions();
+  info["cuda_runtime"] = libs.cuda_runtime;
+  info["cudnn"] = libs.cudnn;
+  info["cublas"] = libs.cublas;
   m.def("cuda_device_count", [] {
     std::string reason;
     int n = cuda::device_count(&reason);
@@ -54,6 +58,9 @@ void register_build_info(py::module_& m) {
 #else
   info["cuda"] = false;
   info["cuda_reason"] = SN_CUDA_REASON;
+  info["cuda_runtime"] = py::none();
+  info["cudnn"] = py::none();
+  info["cublas"] = py::none();
   m.def("cuda_device_count", [] { return py::make_tuple(0, std::string(SN_CUDA_REASON)); });
 #endif
   info["compiler"] = SN_COMPILER;

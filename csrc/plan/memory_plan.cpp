@@ -140,9 +140,10 @@ namespace {
 
 // Note [Checkpoint search] in recompute.cpp: plans tried per search, fewer for large
 // graphs (a trial builds and places a plan: time linear in the layers).
+constexpr int kMinSearchTrials = 8;
 int search_trials(const Graph& g) {
-  constexpr int kTrialLayers = 200000, kMinTrials = 8, kMaxTrials = 256;
-  return std::clamp(kTrialLayers / std::max(g.size(), 1), kMinTrials, kMaxTrials);
+  constexpr int kTrialLayers = 200000, kMaxTrials = 256;
+  return std::clamp(kTrialLayers / std::max(g.size(), 1), kMinSearchTrials, kMaxTrials);
 }
 
 struct Planner {
@@ -568,37 +569,55 @@ MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_siz
       plan.checkpoint.assign(static_cast<size_t>(g.size()), true);
       bool fits = planner.finish(plan);
       size_t rung = 0;
-      std::vector<int64_t> peaks(ladder.size(), std::numeric_limits<int64_t>::max());
       for (size_t i = 0; i < ladder.size() && !fits; ++i) {
         MemoryPlan next = planner.build(&ladder[i], false);
         fits = planner.finish(next);
         rung = i;
-        peaks[i] = next.peak_bytes;
         if (fits || next.peak_bytes <= plan.peak_bytes) plan = std::move(next);
       }
-      // Note [Checkpoint search]: from the first sparse rung that fits, or when none does
-      // from the one with the lowest peak.
+      // Note [Checkpoint search], from each sparse rung in turn (those that fit, fewest
+      // FLOPs first, then the others, lowest peak first), each with half the trials left.
       if (ladder.size() > 1 && (rung > 0 || !fits)) {
-        if (!fits)
-          rung =
-              static_cast<size_t>(std::min_element(peaks.begin() + 1, peaks.end()) - peaks.begin());
-        const int64_t segment_bytes = ladder[rung].speed_centric_max_bytes;
-        auto trial = [&](const std::vector<bool>& checkpoint, double* flops, int64_t* peak) {
-          const RecomputeOptions o{checkpoint, segment_bytes};
-          MemoryPlan t = planner.build(&o, false);
-          const bool ok = planner.finish(t);
-          *flops = t.recompute_flops;
-          *peak = t.peak_bytes;
-          if (ok ? !fits || t.recompute_flops < plan.recompute_flops
-                 : !fits && t.peak_bytes < plan.peak_bytes) {
-            plan = std::move(t);
-            fits = ok;
-          }
-          return ok;
+        struct Start {
+          bool fits;
+          double flops;
+          int64_t peak;
+          size_t rung;
         };
-        bool found = false;
-        search_checkpoints(g, batch_size, base, ladder[rung].checkpoint, trial, search_trials(g),
-                           &found);
+        std::vector<Start> starts;
+        for (size_t i = 1; i < ladder.size(); ++i) {
+          MemoryPlan t = planner.build(&ladder[i], false);
+          const bool ok = planner.finish(t);
+          starts.push_back({ok, t.recompute_flops, t.peak_bytes, i});
+        }
+        std::stable_sort(starts.begin(), starts.end(), [](const Start& a, const Start& b) {
+          if (a.fits != b.fits) return a.fits;
+          return a.fits ? a.flops < b.flops : a.peak < b.peak;
+        });
+        int left = search_trials(g) - static_cast<int>(starts.size());
+        for (const Start& start : starts) {
+          if (left < kMinSearchTrials) break;
+          const int64_t segment_bytes = ladder[start.rung].speed_centric_max_bytes;
+          int used = 0;
+          auto trial = [&](const std::vector<bool>& checkpoint, double* flops, int64_t* peak) {
+            ++used;
+            const RecomputeOptions o{checkpoint, segment_bytes};
+            MemoryPlan t = planner.build(&o, false);
+            const bool ok = planner.finish(t);
+            *flops = t.recompute_flops;
+            *peak = t.peak_bytes;
+            if (ok ? !fits || t.recompute_flops < plan.recompute_flops
+                   : !fits && t.peak_bytes < plan.peak_bytes) {
+              plan = std::move(t);
+              fits = ok;
+            }
+            return ok;
+          };
+          bool found = false;
+          search_checkpoints(g, batch_size, base, ladder[start.rung].checkpoint, trial,
+                             std::max(kMinSearchTrials, left / 2), &found);
+          left -= used;
+        }
       }
     } else {
       // Recomputation that saves nothing is not worth its FLOPs (on small DAGs the

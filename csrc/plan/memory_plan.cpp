@@ -140,9 +140,9 @@ namespace {
 
 // Note [Checkpoint search] in recompute.cpp: plans tried per search, fewer for large
 // graphs (a trial builds and places a plan: time linear in the layers).
-constexpr int kMinSearchTrials = 8;
+constexpr int kMinSearchTrials = 4;
 int search_trials(const Graph& g) {
-  constexpr int kTrialLayers = 200000, kMaxTrials = 256;
+  constexpr int kTrialLayers = 100000, kMaxTrials = 256;
   return std::clamp(kTrialLayers / std::max(g.size(), 1), kMinSearchTrials, kMaxTrials);
 }
 
@@ -568,24 +568,29 @@ MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_siz
       plan.passes.insert(plan.passes.begin() + 1, "recompute");  // ran, chose nothing
       plan.checkpoint.assign(static_cast<size_t>(g.size()), true);
       bool fits = planner.finish(plan);
+      struct Start {  // a sparse rung the checkpoint search may start from
+        bool fits;
+        double flops;
+        int64_t peak;
+        size_t rung;
+      };
+      std::vector<Start> starts;
       size_t rung = 0;
       for (size_t i = 0; i < ladder.size() && !fits; ++i) {
         MemoryPlan next = planner.build(&ladder[i], false);
         fits = planner.finish(next);
         rung = i;
+        if (i > 0) starts.push_back({fits, next.recompute_flops, next.peak_bytes, i});
         if (fits || next.peak_bytes <= plan.peak_bytes) plan = std::move(next);
       }
       // Note [Checkpoint search], from each sparse rung in turn (those that fit, fewest
-      // FLOPs first, then the others, lowest peak first), each with half the trials left.
+      // FLOPs first, then the others, lowest peak first): the first with three quarters
+      // of the trials, each next one with half of those left. The rungs past the first
+      // that fits are tried as starts too when the trials allow.
       if (ladder.size() > 1 && (rung > 0 || !fits)) {
-        struct Start {
-          bool fits;
-          double flops;
-          int64_t peak;
-          size_t rung;
-        };
-        std::vector<Start> starts;
-        for (size_t i = 1; i < ladder.size(); ++i) {
+        int left = search_trials(g);
+        for (size_t i = rung + 1; fits && i < ladder.size() && left > 2 * kMinSearchTrials;
+             ++i, --left) {
           MemoryPlan t = planner.build(&ladder[i], false);
           const bool ok = planner.finish(t);
           starts.push_back({ok, t.recompute_flops, t.peak_bytes, i});
@@ -594,12 +599,17 @@ MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_siz
           if (a.fits != b.fits) return a.fits;
           return a.fits ? a.flops < b.flops : a.peak < b.peak;
         });
-        int left = search_trials(g) - static_cast<int>(starts.size());
+        bool first = true;
         for (const Start& start : starts) {
           if (left < kMinSearchTrials) break;
           const int64_t segment_bytes = ladder[start.rung].speed_centric_max_bytes;
           int used = 0;
           auto trial = [&](const std::vector<bool>& checkpoint, double* flops, int64_t* peak) {
+            if (checkpoint == ladder[start.rung].checkpoint) {  // planned already
+              *flops = start.flops;
+              *peak = start.peak;
+              return start.fits;
+            }
             ++used;
             const RecomputeOptions o{checkpoint, segment_bytes};
             MemoryPlan t = planner.build(&o, false);
@@ -615,8 +625,10 @@ MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_siz
           };
           bool found = false;
           search_checkpoints(g, batch_size, base, ladder[start.rung].checkpoint, trial,
-                             std::max(kMinSearchTrials, left / 2), &found);
+                             1 + std::max(kMinSearchTrials, first ? left * 3 / 4 : left / 2),
+                             &found);
           left -= used;
+          first = false;
         }
       }
     } else {

@@ -118,6 +118,8 @@ int64_t layer_bound(const Graph& g, const Backend& be, const Sizes& sizes, const
   return resident_bytes + largest;
 }
 
+}  // namespace
+
 // The rungs of Note [Budget-driven recompute] after "no recomputation": the source's
 // rule (speed-centric segments within the largest step's working set), then, when
 // `sparse`, every 2nd, 3rd, 4th, 6th, ... checkpoint of `base` with speed-centric segments.
@@ -132,6 +134,16 @@ std::vector<RecomputeOptions> recompute_ladder(const Graph& g, const Backend& be
   for (int stride = 2; stride <= candidates; stride = std::max(stride + 1, stride * 3 / 2))
     ladder.push_back({sparse_checkpoints(g, base, stride), std::numeric_limits<int64_t>::max()});
   return ladder;
+}
+
+namespace {
+
+// Note [Checkpoint search] in recompute.cpp: plans tried per search, fewer for large
+// graphs (a trial builds and places a plan: time linear in the layers).
+constexpr int kMinSearchTrials = 4;
+int search_trials(const Graph& g) {
+  constexpr int kTrialLayers = 100000, kMaxTrials = 256;
+  return std::clamp(kTrialLayers / std::max(g.size(), 1), kMinSearchTrials, kMaxTrials);
 }
 
 struct Planner {
@@ -391,8 +403,10 @@ int64_t all_resident_bytes(const Sizes& sizes) {
 // (in param_offload_order) with every activation candidate offloaded, then the fewest
 // activations are offloaded for that set. Among rungs that fit, the one with the
 // shortest estimated iteration (Note [Planned timeline]) wins, so slow copies buy
-// recomputation and fast ones buy offload. Greedy: a lower rung with more parameter
-// traffic is not tried once one fits with resident parameters.
+// recomputation and fast ones buy offload. At a sparse winning rung, the checkpoint
+// search (Note [Checkpoint search]) keeps again what it can without a longer estimated
+// iteration. Greedy: a lower rung with more parameter traffic is not tried once one
+// fits with resident parameters.
 MemoryPlan plan_superneurons(const Planner& planner, const Graph& g, const Backend& be,
                              const Sizes& sizes, const Schedule& train, int64_t batch,
                              int64_t budget) {
@@ -427,6 +441,26 @@ MemoryPlan plan_superneurons(const Planner& planner, const Graph& g, const Backe
     }
     return fits;
   };
+  // Note [Checkpoint search] at the rung that won, when it is a sparse one: fewer FLOPs,
+  // as long as the plan fits (with the offload it needs) and its estimated iteration is
+  // no longer. The winning rung's checkpoints become the set found.
+  auto search = [&](const std::vector<bool>& on_host, MemoryPlan& best, size_t r) {
+    if (r < 2) return;  // no recomputation, or the source's rule: nothing to re-add
+    auto trial = [&](const std::vector<bool>& checkpoint, double* flops, int64_t* peak) {
+      Schedule schedule;
+      const RecomputeOptions o{checkpoint, ladder[r].speed_centric_max_bytes};
+      MemoryPlan p = planner.build(&o, false, &schedule, &on_host);
+      const bool ok = planner.finish_with_offload(p, schedule, checkpoint, true) &&
+                      p.estimated_ms <= best.estimated_ms;
+      *flops = p.recompute_flops;
+      *peak = p.peak_bytes;
+      if (ok && p.recompute_flops < best.recompute_flops) best = std::move(p);
+      return ok;
+    };
+    bool found = false;
+    ladder[r].checkpoint = search_checkpoints(g, batch, base, ladder[r].checkpoint, trial,
+                                              std::max(2, search_trials(g) / 4), &found);
+  };
   const auto n = static_cast<size_t>(g.size());
   const std::vector<bool> resident(n, false);
   MemoryPlan plan;
@@ -434,7 +468,10 @@ MemoryPlan plan_superneurons(const Planner& planner, const Graph& g, const Backe
   int64_t working_set = 0;
   const bool reachable =
       layer_bound(g, be, sizes, train, all_resident_bytes(sizes), &working_set) <= budget;
-  if (reachable && climb(resident, plan, &r)) return plan;
+  if (reachable && climb(resident, plan, &r)) {
+    search(resident, plan, r);
+    return plan;
+  }
   const std::vector<int> order = param_offload_order(g, sizes, batch);
   if (order.empty()) {  // nothing to home: the ladder's answer stands
     if (!plan.policy.empty()) return plan;
@@ -446,6 +483,7 @@ MemoryPlan plan_superneurons(const Planner& planner, const Graph& g, const Backe
   MemoryPlan homed;
   if (!climb(all, homed, &r))
     return plan.policy.empty() || homed.peak_bytes <= plan.peak_bytes ? homed : plan;
+  search(all, homed, r);
   auto first = [&](size_t k) {
     std::vector<bool> on_host(n, false);
     for (size_t i = 0; i < k; ++i) on_host[static_cast<size_t>(order[i])] = true;
@@ -464,6 +502,19 @@ MemoryPlan plan_superneurons(const Planner& planner, const Graph& g, const Backe
 }
 
 }  // namespace
+
+MemoryPlan recompute_plan(const Graph& g, const Backend& be, int64_t batch,
+                          const RecomputeOptions* options, int64_t budget_bytes) {
+  if (budget_bytes <= 0) throw ArgumentError("recompute_plan needs a budget");
+  const Schedule train = training_schedule(g);
+  const Schedule eval = inference_schedule(g);
+  const Sizes sizes(g, be, batch);
+  const std::string policy = "liveness+recompute";
+  const Planner planner{g, be, sizes, train, eval, policy, batch, budget_bytes, 0};
+  MemoryPlan p = planner.build(options, false);
+  p.fits = planner.finish(p);
+  return p;
+}
 
 const char* policy_names() {
   return "none, liveness, liveness+recompute, liveness+offload, superneurons";
@@ -512,7 +563,9 @@ MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_siz
     // a ladder ordered by extra FLOPs that fits: no recomputation, then the source's,
     // then ever sparser checkpoints (every 2nd, 3rd, 4th, 6th, ... cost checkpoint kept)
     // with speed-centric segments, as checkpoint_sequential does on a chain but on any
-    // DAG. A greedy ladder, not an optimal (Checkmate-style) selection.
+    // DAG. From the sparse rung that fits, the checkpoint search (Note [Checkpoint
+    // search] in recompute.cpp) keeps what it can again: a local optimum, not a proof of
+    // optimality (Checkmate's MILP).
     const std::vector<bool> base =
         cost_checkpoints(g, batch_size, kCheckpointFlopsPerByte, kMaxRecomputeChain);
     const std::vector<RecomputeOptions> ladder =
@@ -522,10 +575,68 @@ MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_siz
       plan.passes.insert(plan.passes.begin() + 1, "recompute");  // ran, chose nothing
       plan.checkpoint.assign(static_cast<size_t>(g.size()), true);
       bool fits = planner.finish(plan);
+      struct Start {  // a sparse rung the checkpoint search may start from
+        bool fits;
+        double flops;
+        int64_t peak;
+        size_t rung;
+      };
+      std::vector<Start> starts;
+      size_t rung = 0;
       for (size_t i = 0; i < ladder.size() && !fits; ++i) {
         MemoryPlan next = planner.build(&ladder[i], false);
         fits = planner.finish(next);
+        rung = i;
+        if (i > 0) starts.push_back({fits, next.recompute_flops, next.peak_bytes, i});
         if (fits || next.peak_bytes <= plan.peak_bytes) plan = std::move(next);
+      }
+      // Note [Checkpoint search], from each sparse rung in turn (those that fit, fewest
+      // FLOPs first, then the others, lowest peak first): the first with three quarters
+      // of the trials, each next one with half of those left. The rungs past the first
+      // that fits are tried as starts too when the trials allow.
+      if (ladder.size() > 1 && (rung > 0 || !fits)) {
+        int left = search_trials(g);
+        for (size_t i = rung + 1; fits && i < ladder.size() && left > 2 * kMinSearchTrials;
+             ++i, --left) {
+          MemoryPlan t = planner.build(&ladder[i], false);
+          const bool ok = planner.finish(t);
+          starts.push_back({ok, t.recompute_flops, t.peak_bytes, i});
+        }
+        std::stable_sort(starts.begin(), starts.end(), [](const Start& a, const Start& b) {
+          if (a.fits != b.fits) return a.fits;
+          return a.fits ? a.flops < b.flops : a.peak < b.peak;
+        });
+        bool first = true;
+        for (const Start& start : starts) {
+          if (left < kMinSearchTrials) break;
+          const int64_t segment_bytes = ladder[start.rung].speed_centric_max_bytes;
+          int used = 0;
+          auto trial = [&](const std::vector<bool>& checkpoint, double* flops, int64_t* peak) {
+            if (checkpoint == ladder[start.rung].checkpoint) {  // planned already
+              *flops = start.flops;
+              *peak = start.peak;
+              return start.fits;
+            }
+            ++used;
+            const RecomputeOptions o{checkpoint, segment_bytes};
+            MemoryPlan t = planner.build(&o, false);
+            const bool ok = planner.finish(t);
+            *flops = t.recompute_flops;
+            *peak = t.peak_bytes;
+            if (ok ? !fits || t.recompute_flops < plan.recompute_flops
+                   : !fits && t.peak_bytes < plan.peak_bytes) {
+              plan = std::move(t);
+              fits = ok;
+            }
+            return ok;
+          };
+          bool found = false;
+          search_checkpoints(g, batch_size, base, ladder[start.rung].checkpoint, trial,
+                             1 + std::max(kMinSearchTrials, first ? left * 3 / 4 : left / 2),
+                             &found);
+          left -= used;
+          first = false;
+        }
       }
     } else {
       // Recomputation that saves nothing is not worth its FLOPs (on small DAGs the

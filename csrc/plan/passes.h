@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "backend/backend.h"
@@ -80,8 +81,32 @@ std::vector<bool> cost_checkpoints(const Graph& g, int64_t batch, double min_flo
 // Keeps every stride-th checkpoint of `base` (in route order) and the data layer.
 std::vector<bool> sparse_checkpoints(const Graph& g, const std::vector<bool>& base, int stride);
 
+// The checkpoint search (Note [Checkpoint search] in recompute.cpp) over base's
+// checkpoints (the data layer stays kept), from `start`: first, while the set does not
+// fit, moves that lower its peak; then moves that lower its extra FLOPs and still fit.
+// `trial` plans a set: whether it fits, its extra FLOPs and its peak (without limit when
+// it does not fit). At most max_trials calls; returns the best set, *fits whether it fits.
+using CheckpointTrial =
+    std::function<bool(const std::vector<bool>& checkpoint, double* flops, int64_t* peak_bytes)>;
+std::vector<bool> search_checkpoints(const Graph& g, int64_t batch, const std::vector<bool>& base,
+                                     const std::vector<bool>& start, const CheckpointTrial& trial,
+                                     int max_trials, bool* fits);
+
 RecomputeResult plan_recompute(const Graph& g, const Backend& be, const Sizes& sizes,
                                const Schedule& schedule, const RecomputeOptions& options);
+
+// The rungs of Note [Budget-driven recompute] (memory_plan.cpp) after "no recomputation":
+// `base` with the source's segments, then (when `sparse`) every 2nd, 3rd, 4th, 6th, ...
+// checkpoint of `base` with speed-centric segments.
+std::vector<RecomputeOptions> recompute_ladder(const Graph& g, const Backend& be,
+                                               const Sizes& sizes, const Schedule& train,
+                                               const std::vector<bool>& base, bool sparse);
+// Policy liveness+recompute's plan with these options (nullptr: no recomputation) under
+// budget_bytes and the planner's placement: fits, peak_bytes (when it does not fit, what
+// it needs without limit), recompute_flops. The trial of the checkpoint search, for
+// tests that search exhaustively.
+MemoryPlan recompute_plan(const Graph& g, const Backend& be, int64_t batch,
+                          const RecomputeOptions* options, int64_t budget_bytes);
 
 // ------------------------------------------------------------------------- liveness
 // Turns a schedule into typed operations: every tensor is allocated right before the

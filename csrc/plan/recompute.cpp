@@ -25,8 +25,31 @@
 //   frees it right after that step.
 // Recomputed forwards replay dropout masks (a function of seed, layer and iteration) and
 // do not move BN running statistics, so results are bit-identical to no recomputation.
+//
+// Note [Checkpoint search]
+// Under a budget, policy liveness+recompute wants the checkpoint set with the fewest
+// extra FLOPs whose plan fits; only the placement simulation says what fits. With
+// speed-centric segments each dropped layer that backward needs is recomputed once, so
+// the extra FLOPs are about the sum of the dropped layers' forward FLOPs: a knapsack
+// whose weights (what keeping an output costs at the peak) depend on where it sits and
+// on what else is kept. The search is a local search over the cost checkpoints whose
+// every trial is a real plan (built and placed), from a start set (the first ladder
+// rung that fits, Note [Budget-driven recompute], or the one with the lowest peak):
+// - descent, only while the set does not fit: single drops (most bytes per FLOP first),
+//   then single re-adds, kept when the peak falls, until a set fits;
+// - re-add: dropped candidates, most FLOPs per byte first, are kept again in chunks that
+//   double after a success and fall back to one after a miss (a single miss skips it);
+// - keep and repair: a dropped candidate d (most FLOPs first) is kept, and kept ones are
+//   dropped one at a time while their FLOPs together stay below d's, each the one of a
+//   few (most bytes per FLOP first) whose drop lowers the peak most, until the set fits.
+// A move is kept only when the plan fits with strictly fewer FLOPs, so the result is
+// never worse than the start. Rounds repeat until none improves or max_trials plans have
+// been tried; the caller scales the bound down for large graphs so that planning time
+// stays linear in the layers. A local optimum, not a proof of optimality (Checkmate
+// solves a MILP): tests/cpp/test_checkpoint_search.cpp compares it with exhaustive search.
 #include <algorithm>
 #include <functional>
+#include <limits>
 #include <numeric>
 
 #include "core/errors.h"
@@ -74,6 +97,134 @@ std::vector<bool> sparse_checkpoints(const Graph& g, const std::vector<bool>& ba
     }
   }
   return keep;
+}
+
+std::vector<bool> search_checkpoints(const Graph& g, int64_t batch, const std::vector<bool>& base,
+                                     const std::vector<bool>& start, const CheckpointTrial& trial,
+                                     int max_trials, bool* fits) {
+  const auto n = static_cast<size_t>(g.size());
+  SN_ASSERT(base.size() == n && start.size() == n, "one checkpoint flag per layer");
+  std::vector<double> flops(n, 0.0), bytes(n, 0.0);
+  std::vector<int> candidates;  // of base, in route order
+  for (int id : forward_route(g)) {
+    const auto u = static_cast<size_t>(id);
+    flops[u] = layer_forward_flops(g, id, batch);
+    bytes[u] = 4.0 * static_cast<double>(batch) * static_cast<double>(g.layer(id).out.numel());
+    if (base[u] && g.layer(id).kind != LayerKind::kInput && bytes[u] > 0) candidates.push_back(id);
+  }
+  auto by = [](const std::vector<double>& num, const std::vector<double>& den) {
+    return [&num, &den](int a, int b) {
+      const auto ua = static_cast<size_t>(a), ub = static_cast<size_t>(b);
+      return num[ua] * std::max(den[ub], 1.0) > num[ub] * std::max(den[ua], 1.0);
+    };
+  };
+  const auto most_flops_per_byte = by(flops, bytes);
+  const auto most_bytes_per_flop = by(bytes, flops);
+  auto with = [](const std::vector<bool>& k, int id, bool keep) {
+    std::vector<bool> out = k;
+    out[static_cast<size_t>(id)] = keep;
+    return out;
+  };
+
+  std::vector<bool> best = start;
+  double best_flops = 0.0;
+  int64_t best_peak = 0;
+  int trials = 1;
+  *fits = trial(best, &best_flops, &best_peak);
+  // Tries k: true when it fits with fewer FLOPs than best (while nothing fits: when it
+  // fits or has a lower peak), and k becomes best. *peak: its peak.
+  auto improves = [&](const std::vector<bool>& k, int64_t* peak = nullptr) {
+    if (trials >= max_trials) return false;
+    ++trials;
+    double f = 0.0;
+    int64_t pk = 0;
+    const bool ok = trial(k, &f, &pk);
+    if (peak) *peak = pk;
+    if (*fits ? !ok || f >= best_flops : !ok && pk >= best_peak) return false;
+    best = k;
+    best_flops = f;
+    best_peak = pk;
+    *fits = ok;
+    return true;
+  };
+  std::vector<int> kept, dropped;
+  auto split = [&] {
+    kept.clear();
+    dropped.clear();
+    for (int id : candidates) (best[static_cast<size_t>(id)] ? kept : dropped).push_back(id);
+  };
+
+  // Descent: until a set fits, single drops, then re-adds, that lower the peak.
+  for (bool improved = true; improved && !*fits && trials < max_trials;) {
+    improved = false;
+    split();
+    std::stable_sort(kept.begin(), kept.end(), most_bytes_per_flop);
+    for (int id : kept)
+      if (!*fits && improves(with(best, id, false))) improved = true;
+    for (int id : dropped)
+      if (!*fits && improves(with(best, id, true))) improved = true;
+  }
+  if (!*fits) return best;
+
+  for (bool improved = true; improved && trials < max_trials;) {
+    improved = false;
+    // Re-add, in chunks: most FLOPs per byte first.
+    split();
+    std::stable_sort(dropped.begin(), dropped.end(), most_flops_per_byte);
+    size_t chunk = 1;
+    for (size_t i = 0; i < dropped.size() && trials < max_trials;) {
+      const size_t end = std::min(dropped.size(), i + chunk);
+      std::vector<bool> k = best;
+      for (size_t j = i; j < end; ++j) k[static_cast<size_t>(dropped[j])] = true;
+      if (improves(k)) {
+        improved = true;
+        i = end;
+        chunk *= 2;
+      } else if (chunk > 1) {
+        chunk = 1;
+      } else {
+        ++i;
+      }
+    }
+    // Keep d and repair: drop, one at a time, the kept candidate that lowers the peak
+    // most among the first kRepairChoices (most bytes per FLOP first) whose FLOPs keep
+    // the drops' total below d's, until the set fits.
+    constexpr size_t kRepairChoices = 4;
+    split();
+    std::stable_sort(dropped.begin(), dropped.end(), [&](int a, int b) {
+      return flops[static_cast<size_t>(a)] > flops[static_cast<size_t>(b)];
+    });
+    std::stable_sort(kept.begin(), kept.end(), most_bytes_per_flop);
+    for (int d : dropped) {
+      if (best[static_cast<size_t>(d)]) continue;
+      std::vector<bool> k = with(best, d, true);
+      double spent = 0.0;
+      for (bool repaired = false; !repaired && trials < max_trials;) {
+        int pick = -1;
+        int64_t pick_peak = std::numeric_limits<int64_t>::max();
+        size_t tried = 0;
+        for (int c : kept) {
+          const auto uc = static_cast<size_t>(c);
+          if (tried == kRepairChoices || trials >= max_trials) break;
+          if (!k[uc] || spent + flops[uc] >= flops[static_cast<size_t>(d)]) continue;
+          ++tried;
+          int64_t p = 0;
+          if (improves(with(k, c, false), &p)) {
+            improved = repaired = true;
+            break;
+          }
+          if (p < pick_peak) {
+            pick = c;
+            pick_peak = p;
+          }
+        }
+        if (repaired || pick < 0) break;
+        k[static_cast<size_t>(pick)] = false;
+        spent += flops[static_cast<size_t>(pick)];
+      }
+    }
+  }
+  return best;
 }
 
 RecomputeResult plan_recompute(const Graph& g, const Backend& be, const Sizes& sizes,

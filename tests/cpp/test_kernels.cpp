@@ -945,6 +945,18 @@ ConvRun run_conv(const ConvGeom& g, const std::vector<float>& x, const std::vect
   return r;
 }
 
+// y, dx (after the prefill) and dw of run r against the double-precision references.
+void check_conv_run(const std::string& tag, const ConvGeom& g, const std::vector<float>& x,
+                    const std::vector<float>& w, const std::vector<float>& bias,
+                    const std::vector<float>& dy, const ConvRun& r) {
+  check_close(tag + " forward", r.y, conv_reference(g, x, w, bias.data()), 1e-4, 1e-4);
+  std::vector<double> want_dx, want_dw;
+  conv_backward_reference(g, x, w, dy, &want_dx, &want_dw);
+  for (double& v : want_dx) v += kPrefill;
+  check_close(tag + " dx", r.dx, want_dx, 1e-4, 1e-3);
+  check_close(tag + " dw", r.dw, want_dw, 1e-4, 1e-3);
+}
+
 void test_threads() {
   Rng rng(7);
   const int saved = sn::cpu::num_threads();
@@ -969,12 +981,7 @@ void test_threads() {
     std::vector<float> dy = rng.uniform(sz(g.n * g.c_out * g.h_out * g.w_out));
     sn::cpu::set_num_threads(1);
     const ConvRun one = run_conv(g, x, w, bias, dy);
-    check_close(tag + " forward", one.y, conv_reference(g, x, w, bias.data()), 1e-4, 1e-4);
-    std::vector<double> want_dx, want_dw;
-    conv_backward_reference(g, x, w, dy, &want_dx, &want_dw);
-    for (double& v : want_dx) v += kPrefill;
-    check_close(tag + " dx", one.dx, want_dx, 1e-4, 1e-3);
-    check_close(tag + " dw", one.dw, want_dw, 1e-4, 1e-3);
+    check_conv_run(tag, g, x, w, bias, dy, one);
     for (int t : {2, 3, 5}) {
       sn::cpu::set_num_threads(t);
       const ConvRun many = run_conv(g, x, w, bias, dy);
@@ -1081,12 +1088,7 @@ void test_conv_slots() {
     const std::vector<float> dy = rng.uniform(sz(g.n * g.c_out * g.h_out * g.w_out));
     sn::cpu::set_num_threads(1);
     const ConvRun base = run_conv(g, x, w, bias, dy, 1);
-    check_close(tag + " forward", base.y, conv_reference(g, x, w, bias.data()), 1e-4, 1e-4);
-    std::vector<double> want_dx, want_dw;
-    conv_backward_reference(g, x, w, dy, &want_dx, &want_dw);
-    for (double& v : want_dx) v += kPrefill;
-    check_close(tag + " dx", base.dx, want_dx, 1e-4, 1e-3);
-    check_close(tag + " dw", base.dw, want_dw, 1e-4, 1e-3);
+    check_conv_run(tag, g, x, w, bias, dy, base);
     const int64_t per_slot = sn::cpu::conv2d_workspace_floats(g, 1);
     for (int slots : {1, 2, 3, 8}) {
       check(sn::cpu::conv2d_workspace_floats(g, slots) == slots * per_slot,

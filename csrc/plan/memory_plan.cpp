@@ -302,8 +302,12 @@ struct Planner {
       need.host_capacity_bytes = 0;  // what the plan needs, without limits
       place_unlimited(need, AlgorithmChoice::kSmallest);
       PlacementFailure f;
+      // Each step takes the fastest algorithm whose workspace fits the largest free block;
+      // that greedy choice can leave a later step fragmented, so the smallest workspaces
+      // everywhere are the last try before the plan is declared not to fit.
       if (place(p, p.capacity_bytes, AlgorithmChoice::kFitFree, &f) ||
-          (place_large_from_top(p) && place(p, p.capacity_bytes, AlgorithmChoice::kFitFree, &f))) {
+          (place_large_from_top(p) && place(p, p.capacity_bytes, AlgorithmChoice::kFitFree, &f)) ||
+          place(p, p.capacity_bytes, AlgorithmChoice::kSmallest, &f)) {
         fix_host(p);
         return true;
       }

@@ -32,7 +32,7 @@ def plot_title(plan: MemoryPlan, name: str | None = None) -> str:
         >>> import superneurons as sn
         >>> g = sn.models.resnet(depth=8, num_classes=10, image_size=8, in_channels=1)
         >>> plot_title(sn.plan(g, 16, budget="1MB"), "resnet-8")
-        'resnet-8: batch 16, policy liveness: peak 1.38 MiB, does NOT fit the 1.00 MiB budget'
+        'resnet-8: batch 16, policy liveness: peak 1.53 MiB, does NOT fit the 1.00 MiB budget'
     """
     if not plan.fits:
         verdict = f"does NOT fit the {format_bytes(plan.budget_bytes)} budget"

@@ -140,6 +140,7 @@ class LAMCTS(Strategy):
         batch_size: int = 1,
         perturb_dims: float | None = None,
         fail_tol: int = 0,
+        ard_power: float = 1.0,
     ) -> None:
         super().__init__(space, seed, maximize)
         if solver not in _SOLVERS:
@@ -162,6 +163,9 @@ class LAMCTS(Strategy):
             raise ValueError(f"lamcts: fail_tol must be an int >= 0, got {fail_tol!r}")
         if perturb_dims is not None and not perturb_dims > 0:
             raise ValueError(f"lamcts: perturb_dims must be > 0 or None, got {perturb_dims}")
+        if not ard_power >= 0:
+            raise ValueError(f"lamcts: ard_power must be >= 0, got {ard_power}")
+        self.ard_power = ard_power
         self.solver = solver
         self.n_init = n_init
         self.leaf_size = leaf_size
@@ -311,6 +315,7 @@ class LAMCTS(Strategy):
             self.n_candidates,
             inside,
             self.perturb_dims,
+            ard_power=self.ard_power,
         )
         if len(cands) < n:
             cands = np.vstack([cands, self._rejection_rows(inside, n)])

@@ -84,6 +84,7 @@ def propose_in_region(
     n_candidates: int,
     inside: Region | None = None,
     perturb_dims: float = 20.0,
+    ard_power: float = 1.0,
 ) -> np.ndarray:
     """Candidate rows from the trust region, best Thompson draws first.
 
@@ -91,7 +92,7 @@ def propose_in_region(
     ``inside`` (LA-MCTS), candidates outside that region are shrunk toward the
     centre until inside (Note [Shrinking toward the centre] in ``_region.py``).
     """
-    weights = param_weights(space, gp.lengthscales)
+    weights = param_weights(space, gp.lengthscales) ** ard_power
     half = np.clip(weights * length / 2.0, 0.0, 1.0)
     prob = min(perturb_dims / space.n_params, 1.0)
     cands = space.box_rows(rng, center, half, n_candidates, perturb_prob=prob)

@@ -111,6 +111,9 @@ class LAMCTS(Strategy):
         fail_tol: TuRBO leaves: failures in a row that halve the trust region
             (0: TuRBO's ``ceil(max(4, d) / batch_size)``); a round ends when it
             collapsed, after 7 halvings.
+        ard_power: TuRBO leaves: the trust-region box's widths follow the GP's
+            length scales raised to this power (1, TuRBO's box; 0, a cube; see
+            docs/nas.md for the benchmark of 0 and 0.5).
 
     >>> import nas
     >>> space = nas.Space({f"x{i}": nas.Real(-5, 5) for i in range(4)})

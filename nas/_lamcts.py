@@ -111,6 +111,9 @@ class LAMCTS(Strategy):
         fail_tol: TuRBO leaves: failures in a row that halve the trust region
             (0: TuRBO's ``ceil(max(4, d) / batch_size)``); a round ends when it
             collapsed, after 7 halvings.
+        ard_power: TuRBO leaves: the trust-region box's widths follow the GP's
+            length scales raised to this power (1, TuRBO's box; 0, a cube; see
+            docs/nas.md for the benchmark of 0 and 0.5).
 
     >>> import nas
     >>> space = nas.Space({f"x{i}": nas.Real(-5, 5) for i in range(4)})
@@ -140,6 +143,7 @@ class LAMCTS(Strategy):
         batch_size: int = 1,
         perturb_dims: float | None = None,
         fail_tol: int = 0,
+        ard_power: float = 1.0,
     ) -> None:
         super().__init__(space, seed, maximize)
         if solver not in _SOLVERS:
@@ -162,6 +166,9 @@ class LAMCTS(Strategy):
             raise ValueError(f"lamcts: fail_tol must be an int >= 0, got {fail_tol!r}")
         if perturb_dims is not None and not perturb_dims > 0:
             raise ValueError(f"lamcts: perturb_dims must be > 0 or None, got {perturb_dims}")
+        if not ard_power >= 0:
+            raise ValueError(f"lamcts: ard_power must be >= 0, got {ard_power}")
+        self.ard_power = ard_power
         self.solver = solver
         self.n_init = n_init
         self.leaf_size = leaf_size
@@ -311,6 +318,7 @@ class LAMCTS(Strategy):
             self.n_candidates,
             inside,
             self.perturb_dims,
+            ard_power=self.ard_power,
         )
         if len(cands) < n:
             cands = np.vstack([cands, self._rejection_rows(inside, n)])

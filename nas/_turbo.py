@@ -84,14 +84,17 @@ def propose_in_region(
     n_candidates: int,
     inside: Region | None = None,
     perturb_dims: float = 20.0,
+    ard_power: float = 1.0,
 ) -> np.ndarray:
     """Candidate rows from the trust region, best Thompson draws first.
 
     Each candidate perturbs about ``perturb_dims`` parameters (TuRBO: 20). With
     ``inside`` (LA-MCTS), candidates outside that region are shrunk toward the
     centre until inside (Note [Shrinking toward the centre] in ``_region.py``).
+    The box's per-parameter widths are ``param_weights`` raised to ``ard_power``
+    (1: TuRBO's box, 0: a cube), renormalized to geometric mean 1.
     """
-    weights = param_weights(space, gp.lengthscales)
+    weights = param_weights(space, gp.lengthscales) ** ard_power  # keeps geometric mean 1
     half = np.clip(weights * length / 2.0, 0.0, 1.0)
     prob = min(perturb_dims / space.n_params, 1.0)
     cands = space.box_rows(rng, center, half, n_candidates, perturb_prob=prob)

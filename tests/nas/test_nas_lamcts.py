@@ -158,6 +158,7 @@ def test_integer_and_categorical_suggestions_stay_native() -> None:
         ({"n_init": 1}, "n_init"),
         ({"perturb_dims": 0.0}, "perturb_dims"),
         ({"fail_tol": -1}, "fail_tol"),
+        ({"ard_power": -0.5}, "ard_power"),
     ],
 )
 def test_bad_options_name_the_parameter(kwargs: dict[str, object], match: str) -> None:

@@ -9,7 +9,7 @@ from scipy.optimize import approx_fprime
 import nas
 from nas._gp import GP, expected_improvement
 from nas._region import keep_inside, shrink_inside
-from nas._turbo import TrustRegion, param_weights
+from nas._turbo import TrustRegion, param_weights, propose_in_region
 
 
 def test_gp_gradient_matches_finite_differences() -> None:
@@ -72,6 +72,22 @@ def test_param_weights_have_geometric_mean_one() -> None:
     space = nas.Space({"a": nas.Real(0, 1), "b": nas.Categorical(["x", "y"]), "c": nas.Int(0, 3)})
     w = param_weights(space, np.array([0.5, 1.0, 3.0, 2.0]))
     assert w.shape == (3,) and np.exp(np.log(w).mean()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("ard_power", "ratio"), [(1.0, 10.0), (0.5, 10.0**0.5), (0.0, 1.0)])
+def test_ard_power_tempers_the_trust_region_box(ard_power: float, ratio: float) -> None:
+    # a GP that found parameter a ten times as sensitive as b (length scales 0.1 and 1):
+    # TuRBO's box (ard_power=1) is ten times narrower along a; 0 makes it a cube
+    space = nas.Space({"a": nas.Real(0, 1), "b": nas.Real(0, 1)})
+    rng = np.random.default_rng(0)
+    gp = GP(maxiter=0).fit(rng.random((10, 2)), rng.random(10))
+    gp.theta = np.log([0.1, 1.0, 1.0, 0.01])
+    center = np.array([0.5, 0.5])
+    rows = propose_in_region(
+        space, rng, gp, center, 0.2, 1, 4000, perturb_dims=2.0, ard_power=ard_power
+    )
+    spread = np.abs(rows - center).max(0)  # the box's half-widths along a and b
+    assert spread[1] / spread[0] == pytest.approx(ratio, rel=0.05)
 
 
 def test_keep_inside_samples_the_region_not_the_centre() -> None:

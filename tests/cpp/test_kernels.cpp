@@ -452,6 +452,35 @@ void test_softmax_xent() {
 }
 
 // --------------------------------------------------------------------- SGD
+// all_finite: NaN and both infinities anywhere (first, last, across the 4096-float
+// chunks), on 1 and 3 threads; large, tiny and denormal values are finite.
+void test_all_finite() {
+  const int saved = sn::cpu::num_threads();
+  const float bad_values[] = {kNaN, std::numeric_limits<float>::infinity(),
+                              -std::numeric_limits<float>::infinity()};
+  for (int t : {1, 3}) {
+    sn::cpu::set_num_threads(t);
+    for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{4096}, int64_t{100003}}) {
+      std::vector<float> v(sz(n), 1.5f);
+      v[0] = std::numeric_limits<float>::max();
+      v[sz(n - 1)] = std::numeric_limits<float>::denorm_min();
+      if (n > 2) v[1] = -std::numeric_limits<float>::max();
+      const std::string tag = "all_finite[n=" + std::to_string(n) + ", " + std::to_string(t) + "t]";
+      check(sn::cpu::all_finite(n, v.data()), tag + " finite values");
+      for (int64_t at : {int64_t{0}, n / 2, n - 1, std::min<int64_t>(n - 1, 4096)}) {
+        for (float bad : bad_values) {
+          std::vector<float> w = v;
+          w[sz(at)] = bad;
+          check(!sn::cpu::all_finite(n, w.data()),
+                tag + " finds " + std::to_string(bad) + " at " + std::to_string(at));
+        }
+      }
+    }
+  }
+  check(sn::cpu::all_finite(0, nullptr), "all_finite of nothing is true");
+  sn::cpu::set_num_threads(saved);
+}
+
 void test_sgd() {
   Rng rng(6);
   const int64_t count = 11;
@@ -1192,6 +1221,7 @@ int main(int argc, char** argv) {
       {"add_accumulate", test_add_accumulate},
       {"softmax_xent", test_softmax_xent},
       {"sgd", test_sgd},
+      {"all_finite", test_all_finite},
       {"pool", test_pool},
       {"global_avgpool", test_global_avgpool},
       {"batchnorm", test_batchnorm},

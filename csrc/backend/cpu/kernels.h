@@ -161,6 +161,8 @@ void softmax_xent_backward(int64_t n, int64_t classes, const float* probs, const
                            float* dlogits);
 
 // -------------------------------------------------------------------- SGD
+// True when no element of data[0, count) is NaN or infinite.
+bool all_finite(int64_t count, const float* data);
 // v = momentum * v + (dw + weight_decay * w); w -= lr * v
 void sgd_update(int64_t count, float lr, float momentum, float weight_decay, float* w,
                 const float* dw, float* velocity);

@@ -481,6 +481,23 @@ void test_all_finite() {
   sn::cpu::set_num_threads(saved);
 }
 
+// Note [Denormals]: kernels treat subnormal floats as 0 on every thread, and the calling
+// thread keeps its own setting afterwards.
+void test_denormals() {
+  const int saved = sn::cpu::num_threads();
+  const float tiny = std::numeric_limits<float>::denorm_min();
+  for (int t : {1, 3}) {
+    sn::cpu::set_num_threads(t);
+    std::vector<float> x(100000, tiny), y(x.size(), 1.0f);
+    sn::cpu::relu_forward(static_cast<int64_t>(x.size()), x.data(), y.data());
+    check(std::all_of(y.begin(), y.end(), [](float v) { return v == 0.0f; }),
+          "relu of a subnormal is 0 inside the kernel (" + std::to_string(t) + " threads)");
+    volatile float a = tiny, one = 1.0f;
+    check(a * one == tiny, "the calling thread still computes with subnormals afterwards");
+  }
+  sn::cpu::set_num_threads(saved);
+}
+
 void test_sgd() {
   Rng rng(6);
   const int64_t count = 11;
@@ -1222,6 +1239,7 @@ int main(int argc, char** argv) {
       {"softmax_xent", test_softmax_xent},
       {"sgd", test_sgd},
       {"all_finite", test_all_finite},
+      {"denormals", test_denormals},
       {"pool", test_pool},
       {"global_avgpool", test_global_avgpool},
       {"batchnorm", test_batchnorm},

@@ -241,17 +241,20 @@ template <class F>
 void parallel_slots(int64_t count, int slots, F&& f) {
   const int t = static_cast<int>(std::min<int64_t>({int64_t{slots}, count, num_threads()}));
   if (t <= 1) {
+    const FlushDenormals ftz;  // Note [Denormals] in parallel.h
     for (int64_t i = 0; i < count; ++i) f(i, 0);
     return;
   }
 #if defined(_OPENMP)
 #pragma omp parallel num_threads(t)
   {
+    const FlushDenormals ftz;
     const int slot = omp_get_thread_num();
 #pragma omp for schedule(dynamic, 1)
     for (int64_t i = 0; i < count; ++i) f(i, slot);
   }
 #else
+  const FlushDenormals ftz;
   for (int64_t i = 0; i < count; ++i) f(i, 0);
 #endif
 }

@@ -22,8 +22,33 @@
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
+#if defined(__x86_64__) || defined(_M_X64)
+#include <xmmintrin.h>
+#endif
 
 namespace sn::cpu {
+
+// Note [Denormals]
+// Subnormal floats (below 1.2e-38) cost x86 cores about a hundred times a normal
+// multiply-add, in OpenBLAS and in our loops alike. They are what training produces once
+// a loss is nearly zero: a ResNet-50 step went from 0.35 s to 12 s when its loss reached
+// 0. Every kernel therefore runs with flush-to-zero and denormals-are-zero on every thread
+// it uses, as oneDNN does inside PyTorch: a subnormal input or result counts as 0, the
+// same on every thread, so the results still do not depend on the thread count. The
+// calling thread's and the pool threads' own settings are restored afterwards, so NumPy
+// and other code in the process see no change.
+class FlushDenormals {
+ public:
+#if defined(__x86_64__) || defined(_M_X64)
+  FlushDenormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | kFtz | kDaz); }
+  ~FlushDenormals() { _mm_setcsr(saved_); }
+
+ private:
+  static constexpr unsigned kFtz = 0x8000;  // MXCSR flush-to-zero
+  static constexpr unsigned kDaz = 0x0040;  // MXCSR denormals-are-zero
+  unsigned saved_;
+#endif
+};
 
 // Work below this many floats per thread runs on fewer threads: a parallel region costs
 // a few microseconds, about what 16 K floats of a memory-bound loop take.
@@ -44,12 +69,14 @@ inline int threads_for(int64_t items, int64_t floats_per_item) {
 template <class F>
 void parallel_ranges(int64_t items, int threads, F&& f) {
   if (threads <= 1 || items <= 1) {
+    const FlushDenormals ftz;
     f(int64_t{0}, items);
     return;
   }
 #if defined(_OPENMP)
 #pragma omp parallel num_threads(threads)
   {
+    const FlushDenormals ftz;
     const int64_t id = omp_get_thread_num();
     const int64_t nt = omp_get_num_threads();
     const int64_t lo = items * id / nt;
@@ -57,6 +84,7 @@ void parallel_ranges(int64_t items, int threads, F&& f) {
     if (lo < hi) f(lo, hi);
   }
 #else
+  const FlushDenormals ftz;
   f(int64_t{0}, items);
 #endif
 }
@@ -95,13 +123,19 @@ template <class F>
 void parallel_blocks(int64_t count, int threads, F&& f) {
   const int t = static_cast<int>(std::min<int64_t>(threads, count));
   if (t <= 1) {
+    const FlushDenormals ftz;
     for (int64_t i = 0; i < count; ++i) f(i);
     return;
   }
 #if defined(_OPENMP)
-#pragma omp parallel for schedule(dynamic, 1) num_threads(t)
-  for (int64_t i = 0; i < count; ++i) f(i);
+#pragma omp parallel num_threads(t)
+  {
+    const FlushDenormals ftz;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t i = 0; i < count; ++i) f(i);
+  }
 #else
+  const FlushDenormals ftz;
   for (int64_t i = 0; i < count; ++i) f(i);
 #endif
 }

@@ -239,13 +239,15 @@ void Executor::apply(const PlanStep& step, const Op& op, RunContext& ctx) {
     }
     case OpKind::kZero: {
       const TensorId& id = plan_.tensors[static_cast<size_t>(op.tensor)].id;
-      const auto start = std::chrono::steady_clock::now();
+      const auto start =
+          profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
       be_.fill_zero(at(op.tensor), ctx.n * g_.layer(id.layer).out.numel());
       if (profiling_) record(g_.layer(id.layer).kind, kZeroPhase, start);
       break;
     }
     case OpKind::kCompute: {
-      const auto start = std::chrono::steady_clock::now();
+      const auto start =
+          profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
       compute(step, op, ctx);
       if (profiling_) record(g_.layer(op.layer).kind, static_cast<int>(op.compute), start);
       break;

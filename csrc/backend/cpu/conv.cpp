@@ -47,7 +47,6 @@
 
 #include <algorithm>
 #include <cassert>
-#include <cstring>
 #include <string>
 
 #include "backend/cpu/blas.h"
@@ -171,19 +170,28 @@ struct ConvDims {
   int64_t images_per_block;  // !by_rows
   int64_t width;             // the widest block, in columns
   int64_t blocks;            // column blocks of the batch
-  // One block: images [b_lo, b_hi), output rows [oh_lo, oh_hi) of each.
+  // One block: images [b_lo, b_hi), output rows [oh_lo, oh_hi) of each; per_image
+  // columns of each image, cols in all.
   struct Block {
-    int64_t b_lo, b_hi, oh_lo, oh_hi;
+    int64_t b_lo, b_hi, oh_lo, oh_hi, per_image, cols;
   };
-  Block block(int64_t i, int64_t n, int64_t h_out) const {
+  Block block(int64_t i, const ConvGeom& g) const {
+    Block b;
     if (by_rows) {
-      const int64_t b = i / blocks_per_image, r = i % blocks_per_image;
-      return {b, b + 1, r * rows_per_block, std::min(h_out, (r + 1) * rows_per_block)};
+      b.b_lo = i / blocks_per_image;
+      b.b_hi = b.b_lo + 1;
+      b.oh_lo = (i % blocks_per_image) * rows_per_block;
+      b.oh_hi = std::min(g.h_out, b.oh_lo + rows_per_block);
+    } else {
+      b.b_lo = i * images_per_block;
+      b.b_hi = std::min(g.n, b.b_lo + images_per_block);
+      b.oh_lo = 0;
+      b.oh_hi = g.h_out;
     }
-    return {i * images_per_block, std::min(n, (i + 1) * images_per_block), 0, h_out};
+    b.per_image = (b.oh_hi - b.oh_lo) * g.w_out;
+    b.cols = b.per_image * (b.b_hi - b.b_lo);
+    return b;
   }
-  // Columns of one image of the block.
-  int64_t image_columns(const Block& b, int64_t w_out) const { return (b.oh_hi - b.oh_lo) * w_out; }
   // im2col of the block needed (a pointwise conv reads x when the block is in one image).
   bool needs_col() const { return !(pointwise && by_rows); }
 };
@@ -223,6 +231,16 @@ ConvDims conv_dims(const ConvGeom& g) {
   to_blasint(d.hw_in);
   num_threads();  // reads the setting and holds OpenBLAS at one thread before any GEMM
   return d;
+}
+
+// The im2col of block blk, channels [c_lo, c_hi): image b's columns side by side in col
+// (row stride blk.cols). x_group points at the group's first channel of image 0; images
+// are c_in * h_in * w_in floats apart.
+void block_im2col(const ConvGeom& g, const ConvDims::Block& blk, const float* x_group, int64_t c_lo,
+                  int64_t c_hi, float* col) {
+  for (int64_t b = blk.b_lo; b < blk.b_hi; ++b)
+    im2col(g, x_group + b * g.c_in * g.h_in * g.w_in, c_lo, c_hi, blk.oh_lo, blk.oh_hi,
+           col + (b - blk.b_lo) * blk.per_image, blk.cols);
 }
 
 // Floats of one slot (Note [Conv slots]): the block's im2col, plus the block's gathered
@@ -312,41 +330,40 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
     const int64_t grp = task / (d.blocks * out.count);
     const int64_t i = (task / out.count) % d.blocks;
     const int64_t o_lo = out.lo(task % out.count), o_hi = out.hi(task % out.count, d.cout_g);
-    const ConvDims::Block blk = d.block(i, g.n, g.h_out);
-    const int64_t per_image = d.image_columns(blk, g.w_out);
-    const int64_t cols = per_image * (blk.b_hi - blk.b_lo);
+    const ConvDims::Block blk = d.block(i, g);
     const int64_t p_lo = blk.oh_lo * g.w_out;
     float* col = workspace + slot * slot_size;
     const float* w_g = w + (grp * d.cout_g + o_lo) * d.k;
     auto x_g = [&](int64_t b) { return x + (b * g.c_in + grp * d.cin_g) * d.hw_in; };
     const float* b_mat = col;
-    int64_t ldb = cols;
+    int64_t ldb = blk.cols;
     if (d.needs_col()) {
-      for (int64_t b = blk.b_lo; b < blk.b_hi; ++b)
-        im2col(g, x_g(b), 0, d.cin_g, blk.oh_lo, blk.oh_hi, col + (b - blk.b_lo) * per_image, cols);
+      block_im2col(g, blk, x_g(0), 0, d.cin_g, col);
     } else {
       b_mat = x_g(blk.b_lo) + p_lo;
       ldb = d.hw_in;
     }
     if (d.by_rows) {  // the block's outputs are rows of y: multiply straight into them
       float* y_g = y + (blk.b_lo * g.c_out + grp * d.cout_g + o_lo) * d.hw_out + p_lo;
-      sgemm(false, false, o_hi - o_lo, cols, d.k, 1.0f, w_g, d.k, b_mat, ldb, 0.0f, y_g, d.hw_out);
+      sgemm(false, false, o_hi - o_lo, blk.cols, d.k, 1.0f, w_g, d.k, b_mat, ldb, 0.0f, y_g,
+            d.hw_out);
       if (bias != nullptr)
         for (int64_t co = o_lo; co < o_hi; ++co) {
           const float bc = bias[grp * d.cout_g + co];
           float* y_c = y_g + (co - o_lo) * d.hw_out;
-          for (int64_t p = 0; p < cols; ++p) y_c[p] += bc;
+          for (int64_t p = 0; p < blk.cols; ++p) y_c[p] += bc;
         }
       return;
     }
     float* res = col + (d.needs_col() ? d.k * d.width : 0);  // [o_hi - o_lo, cols]
-    sgemm(false, false, o_hi - o_lo, cols, d.k, 1.0f, w_g, d.k, b_mat, ldb, 0.0f, res, cols);
+    sgemm(false, false, o_hi - o_lo, blk.cols, d.k, 1.0f, w_g, d.k, b_mat, ldb, 0.0f, res,
+          blk.cols);
     for (int64_t b = blk.b_lo; b < blk.b_hi; ++b)
       for (int64_t co = o_lo; co < o_hi; ++co) {
-        const float* src = res + (co - o_lo) * cols + (b - blk.b_lo) * per_image;
+        const float* src = res + (co - o_lo) * blk.cols + (b - blk.b_lo) * blk.per_image;
         float* dst = y + (b * g.c_out + grp * d.cout_g + co) * d.hw_out;
         const float bc = bias != nullptr ? bias[grp * d.cout_g + co] : 0.0f;
-        for (int64_t p = 0; p < per_image; ++p) dst[p] = src[p] + bc;
+        for (int64_t p = 0; p < blk.per_image; ++p) dst[p] = src[p] + bc;
       }
   });
 }
@@ -359,17 +376,15 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
   // The output gradient of block blk, group grp as a [cout_g, cols] matrix: rows of dy
   // inside one image, else gathered into `dys`. Returns the matrix and its row stride.
   auto block_dy = [&](const ConvDims::Block& blk, int64_t grp, float* dys) {
-    const int64_t per_image = d.image_columns(blk, g.w_out);
     if (d.by_rows)
       return std::make_pair(
           dy + (blk.b_lo * g.c_out + grp * d.cout_g) * d.hw_out + blk.oh_lo * g.w_out, d.hw_out);
-    const int64_t cols = per_image * (blk.b_hi - blk.b_lo);
     for (int64_t b = blk.b_lo; b < blk.b_hi; ++b)
       for (int64_t co = 0; co < d.cout_g; ++co) {
         const float* src = dy + (b * g.c_out + grp * d.cout_g + co) * d.hw_out;
-        std::copy(src, src + per_image, dys + co * cols + (b - blk.b_lo) * per_image);
+        std::copy(src, src + blk.per_image, dys + co * blk.cols + (b - blk.b_lo) * blk.per_image);
       }
-    return std::make_pair(static_cast<const float*>(dys), cols);
+    return std::make_pair(static_cast<const float*>(dys), blk.cols);
   };
   auto x_g = [&](int64_t b, int64_t grp) { return x + (b * g.c_in + grp * d.cin_g) * d.hw_in; };
   auto dx_g = [&](int64_t b, int64_t grp) { return dx + (b * g.c_in + grp * d.cin_g) * d.hw_in; };
@@ -388,19 +403,18 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
       float* col = workspace + slot * slot_size;
       const float* w_g = w + grp * d.cout_g * d.k + r_lo;
       for (int64_t i = unit * blocks_per_unit; i < (unit + 1) * blocks_per_unit; ++i) {
-        const ConvDims::Block blk = d.block(i, g.n, g.h_out);
-        const int64_t per_image = d.image_columns(blk, g.w_out);
-        const int64_t cols = per_image * (blk.b_hi - blk.b_lo);
+        const ConvDims::Block blk = d.block(i, g);
         const auto [dy_mat, ldy] = block_dy(blk, grp, col + gather_at);
         if (!d.needs_col()) {  // pointwise, one image: the GEMM accumulates into dx
-          sgemm(true, false, rows, cols, d.cout_g, 1.0f, w_g, d.k, dy_mat, ldy, 1.0f,
+          sgemm(true, false, rows, blk.cols, d.cout_g, 1.0f, w_g, d.k, dy_mat, ldy, 1.0f,
                 dx_g(blk.b_lo, grp) + c_lo * d.hw_in + blk.oh_lo * g.w_out, d.hw_in);
           continue;
         }
-        sgemm(true, false, rows, cols, d.cout_g, 1.0f, w_g, d.k, dy_mat, ldy, 0.0f, col, cols);
+        sgemm(true, false, rows, blk.cols, d.cout_g, 1.0f, w_g, d.k, dy_mat, ldy, 0.0f, col,
+              blk.cols);
         for (int64_t b = blk.b_lo; b < blk.b_hi; ++b)
-          col2im_add(g, col + (b - blk.b_lo) * per_image, cols, c_lo, c_hi, blk.oh_lo, blk.oh_hi,
-                     dx_g(b, grp));
+          col2im_add(g, col + (b - blk.b_lo) * blk.per_image, blk.cols, c_lo, c_hi, blk.oh_lo,
+                     blk.oh_hi, dx_g(b, grp));
       }
     });
   }
@@ -414,20 +428,17 @@ void conv2d_backward(const ConvGeom& g, const float* x, const float* w, const fl
     float* col = workspace + slot * slot_size;
     float* dw_g = dw + grp * d.cout_g * d.k + r_lo;
     for (int64_t i = 0; i < d.blocks; ++i) {
-      const ConvDims::Block blk = d.block(i, g.n, g.h_out);
-      const int64_t per_image = d.image_columns(blk, g.w_out);
-      const int64_t cols = per_image * (blk.b_hi - blk.b_lo);
+      const ConvDims::Block blk = d.block(i, g);
       const auto [dy_mat, ldy] = block_dy(blk, grp, col + gather_at);
       const float beta = i == 0 ? 0.0f : 1.0f;  // the first block writes, later blocks add
       if (!d.needs_col()) {                     // pointwise, one image: x is col
-        sgemm(false, true, d.cout_g, rows, cols, 1.0f, dy_mat, ldy,
+        sgemm(false, true, d.cout_g, rows, blk.cols, 1.0f, dy_mat, ldy,
               x_g(blk.b_lo, grp) + c_lo * d.hw_in + blk.oh_lo * g.w_out, d.hw_in, beta, dw_g, d.k);
         continue;
       }
-      for (int64_t b = blk.b_lo; b < blk.b_hi; ++b)
-        im2col(g, x_g(b, grp), c_lo, c_hi, blk.oh_lo, blk.oh_hi, col + (b - blk.b_lo) * per_image,
-               cols);
-      sgemm(false, true, d.cout_g, rows, cols, 1.0f, dy_mat, ldy, col, cols, beta, dw_g, d.k);
+      block_im2col(g, blk, x_g(0, grp), c_lo, c_hi, col);
+      sgemm(false, true, d.cout_g, rows, blk.cols, 1.0f, dy_mat, ldy, col, blk.cols, beta, dw_g,
+            d.k);
     }
   });
   if (dbias != nullptr) bias_grad(g, dy, dbias);

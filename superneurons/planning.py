@@ -74,6 +74,16 @@ class Segment:
     recomputed: int  # layer forwards it adds to one iteration
 
 
+class OffloadChoice(NamedTuple):
+    """A selection of copies the planner compared for a plan that needed offload."""
+
+    selection: str  # "tensor cache" (LRU), "ranked" (most idle byte-steps) or "every candidate"
+    fits: bool
+    moved_bytes: int  # offload + prefetch per iteration
+    estimated_ms: float
+    chosen: bool
+
+
 class KindRow(NamedTuple):
     """Bytes the layers of one kind hold (per-iteration tensors at the planned batch)."""
 
@@ -167,6 +177,28 @@ class MemoryPlan:
         if self.copy_ms <= 0:
             return 1.0
         return max(0.0, 1.0 - self.stall_ms / self.copy_ms)  # a wait may queue behind copies
+
+    @cached_property
+    def offload_choices(self) -> list[OffloadChoice]:
+        """The selections of copies compared for this plan, the one kept marked ``chosen``
+        (empty when it fits without copies). Under ``superneurons`` they belong to the
+        recompute rung that won.
+
+        >>> import superneurons as sn
+        >>> g = sn.models.resnet(depth=8, num_classes=10, image_size=8)
+        >>> sn.plan(g, 2, policy="liveness+offload", budget="1GB").offload_choices
+        []
+        """
+        return [
+            OffloadChoice(
+                str(c["selection"]),
+                bool(c["fits"]),
+                int(c["moved_bytes"]),
+                float(c["estimated_ms"]),
+                bool(c["chosen"]),
+            )
+            for c in self._raw["offload_choices"]
+        ]
 
     @cached_property
     def segments(self) -> list[Segment]:
@@ -322,6 +354,7 @@ class MemoryPlan:
             )
         }
         out["passes"] = list(self.passes)
+        out["offload_choices"] = [c._asdict() for c in self.offload_choices]
         out["recompute_fraction"] = self.recompute_fraction
         out["segments"] = {
             "speed_centric": sum(s.speed_centric for s in self.segments),

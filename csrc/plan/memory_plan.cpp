@@ -17,6 +17,7 @@ namespace {
 constexpr int64_t kUnlimitedBytes = int64_t{1} << 60;  // bytes: a virtual arena only
 constexpr double kCheckpointFlopsPerByte = 10.0;       // Note [Checkpoints by cost]
 constexpr int kMaxRecomputeChain = 8;                  // layer forwards, same note
+constexpr int kCacheBisections = 8;  // tensor-cache targets tried below the budget
 
 std::string bytes_str(int64_t b) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -184,12 +185,18 @@ struct Planner {
     return p;
   }
 
-  // Note [Tensor cache]
-  // Offload only what the budget needs: the plan without copies first; if it does not
-  // fit, the candidates (most idle byte-steps first) are offloaded in order, and the
-  // fewest that fit are found by bisection. When the network fits, zero bytes move.
-  // Under superneurons, the plan with every candidate offloaded is kept instead when its
-  // estimated iteration is shorter (its free memory let steps take faster algorithms).
+  // Offload only what the budget needs: the plan without copies first; when the network
+  // fits, zero bytes move. Otherwise two selections compete (better_offload judges):
+  //   - the tensor cache (Note [Tensor cache] in offload.cpp): least recently used
+  //     first, at the moments memory runs out, its target lowered while placement
+  //     needs slack;
+  //   - the ranked candidates (most idle byte-steps first, which knows every future
+  //     use) offloaded in order, the fewest that fit found by bisection; under
+  //     superneurons, also every candidate, whose free memory can let steps take faster
+  //     algorithms.
+  // LRU is the source's rule and wins where pressure comes from forward activations; in
+  // backward, with recomputation, the least recently used tensor is often needed soon,
+  // and the ranked selection moves fewer bytes (benchmarks/tensor_cache.py).
   bool finish_with_offload(MemoryPlan& p, const Schedule& schedule,
                            const std::vector<bool>& eligible, bool fewest = true) const {
     if (!fewest) {  // every candidate
@@ -213,6 +220,8 @@ struct Planner {
       const bool ok = finish(t);
       return std::make_pair(ok, std::move(t));
     };
+    MemoryPlan cached;
+    const bool cache_fits = cache_plan(p, all, &cached);
     auto [fits_all, best] = trial(all.size());
     if (!fits_all && !best.host_full) {
       // Note [Just-in-time prefetch]
@@ -246,6 +255,13 @@ struct Planner {
       }
     }
     if (!fits_all) {
+      if (cache_fits) {
+        p = std::move(cached);
+        p.offload_choices = {
+            {"tensor cache", true, p.offload_bytes + p.prefetch_bytes, p.estimated_ms, true},
+            {"ranked", false, 0, 0.0, false}};
+        return true;
+      }
       p = std::move(plain.peak_bytes <= best.peak_bytes ? plain : best);
       return false;
     }
@@ -264,8 +280,77 @@ struct Planner {
         lo = mid;
       }
     }
-    const bool faster = policy == "superneurons" && most.estimated_ms < best.estimated_ms;
-    p = std::move(faster ? most : best);
+    std::vector<OffloadChoice> choices;
+    auto note = [&](const char* selection, bool fits, const MemoryPlan& t) {
+      choices.push_back(
+          {selection, fits, t.offload_bytes + t.prefetch_bytes, t.estimated_ms, false});
+    };
+    note("tensor cache", cache_fits, cached);
+    note("ranked", true, best);
+    note("every candidate", true, most);
+    size_t won = 1;
+    if (policy == "superneurons" && most.estimated_ms < best.estimated_ms) {
+      best = std::move(most);
+      won = 2;
+    }
+    if (cache_fits && better_offload(cached, best)) {
+      best = std::move(cached);
+      won = 0;
+    }
+    choices[won].chosen = true;
+    p = std::move(best);
+    p.offload_choices = std::move(choices);
+    return true;
+  }
+
+  // Between two fitting plans that differ in their copies: under superneurons the shorter
+  // estimated iteration (as its search judges rungs), otherwise fewer bytes moved.
+  bool better_offload(const MemoryPlan& a, const MemoryPlan& b) const {
+    const int64_t moved_a = a.offload_bytes + a.prefetch_bytes;
+    const int64_t moved_b = b.offload_bytes + b.prefetch_bytes;
+    if (policy == "superneurons")
+      return a.estimated_ms < b.estimated_ms ||
+             (a.estimated_ms == b.estimated_ms && moved_a < moved_b);
+    return moved_a < moved_b || (moved_a == moved_b && a.estimated_ms < b.estimated_ms);
+  }
+
+  // The tensor cache's plan (Note [Tensor cache] in offload.cpp) under the budget; when
+  // placement fails there (fragmentation, prefetches held early), the cache runs under a
+  // lower target, found by bisection between the budget and zero (evict whatever it
+  // can). False when even that does not fit, or the host slab is what is full.
+  bool cache_plan(const MemoryPlan& p, const std::vector<OffloadCandidate>& all,
+                  MemoryPlan* out) const {
+    const double rate = be.copy_bytes_per_ms();
+    auto trial = [&](int64_t target) {
+      MemoryPlan t = p;
+      plan_offload(t, cache_offload(p, all, target, rate), rate);
+      std::replace(t.passes.begin(), t.passes.end(), std::string("offload"),
+                   std::string("offload (tensor cache)"));
+      const bool ok = finish(t);
+      return std::make_pair(ok, std::move(t));
+    };
+    int64_t hi = budget;  // the cache under hi does not fit, under lo it does
+    auto [fits_budget, first] = trial(hi);
+    if (fits_budget || first.host_full) {
+      *out = std::move(first);
+      return fits_budget;
+    }
+    int64_t lo = 0;
+    auto [fits_zero, last] = trial(lo);
+    if (!fits_zero) return false;
+    *out = std::move(last);
+    for (int k = 0; k < kCacheBisections && hi - lo > budget / 512; ++k) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      auto [ok, t] = trial(mid);
+      if (ok) {
+        lo = mid;
+        *out = std::move(t);
+      } else if (t.host_full) {
+        break;  // fewer copies do not fit the device, more do not fit the host
+      } else {
+        hi = mid;
+      }
+    }
     return true;
   }
 

@@ -10,9 +10,11 @@
 // The prefetch distance comes from the cost model: the copy starts at the latest step
 // whose estimated compute until the reader covers the copy time.
 #include <algorithm>
+#include <optional>
 #include <unordered_map>
 
 #include "core/errors.h"
+#include "memory/tensor_cache.h"
 #include "plan/passes.h"
 
 namespace sn {
@@ -132,6 +134,83 @@ void plan_offload(MemoryPlan& plan, const std::vector<OffloadCandidate>& chosen,
     plan.offload_bytes += c.bytes;
     plan.prefetch_bytes += c.bytes;
   }
+}
+
+// Note [Tensor cache]
+// The source's tensor cache (Alg. 9) keeps tensors on the device and evicts the least
+// recently used unlocked ones only when an allocation does not fit; when the network
+// fits, nothing moves. Here it runs at planning time, over the plan's own operations, so
+// every eviction becomes a planned copy that overlaps compute instead of a synchronous
+// copy at the moment memory runs out:
+//   - the cache (memory/tensor_cache.h) holds a candidate's tensor from the step after
+//     its last use before an idle gap until the step its prefetch would start at; outside
+//     that window the tensor is in use or about to be (locked: never evicted);
+//   - the simulation replays allocations and frees in step order, counting bytes in use
+//     (fragmentation is left to placement); before an allocation (or a prefetch coming
+//     back) that would take the bytes in use over target_bytes, the least recently used
+//     tensors in the cache are evicted until it fits or the cache is empty;
+//   - an evicted tensor is the candidate it came from: copied out after its last use,
+//     back by its prefetch step.
+// In forward-then-backward order the least recently used tensor is the earliest forward
+// output, the one backward reads last (the source's argument for LRU). The chosen set
+// only depends on the budget the cache is run under; memory_plan.cpp lowers that target
+// when placement needs slack.
+std::vector<OffloadCandidate> cache_offload(const MemoryPlan& plan,
+                                            const std::vector<OffloadCandidate>& candidates,
+                                            int64_t target_bytes, double copy_bytes_per_ms) {
+  const std::vector<PlanStep>& steps = plan.train_steps;
+  std::vector<std::vector<int32_t>> opens(steps.size() + 1), closes(steps.size() + 1);
+  for (size_t c = 0; c < candidates.size(); ++c) {
+    const OffloadCandidate& k = candidates[c];
+    const auto a = static_cast<size_t>(k.after_step), b = static_cast<size_t>(k.use_step);
+    const size_t p = prefetch_step(plan, steps, a + 2, b, k.bytes, copy_bytes_per_ms);
+    opens[a + 1].push_back(static_cast<int32_t>(c));
+    closes[p].push_back(static_cast<int32_t>(c));
+  }
+  int64_t in_use = 0;
+  for (const Op& op : plan.setup.ops)
+    if (op.kind == OpKind::kAlloc) in_use += op.size_bytes;
+  std::vector<int64_t> size(plan.tensors.size(), 0);
+  std::vector<bool> given_up(plan.tensors.size(), false), evicted(candidates.size(), false);
+  TensorCache cache;
+  std::vector<OffloadCandidate> chosen;
+  auto make_room = [&](int64_t bytes) {
+    while (in_use + bytes > target_bytes) {
+      const std::optional<TensorCache::Entry> e = cache.evict();
+      if (!e) return;
+      evicted[static_cast<size_t>(e->tensor)] = true;
+      chosen.push_back(candidates[static_cast<size_t>(e->tensor)]);
+      in_use -= e->bytes;
+    }
+  };
+  for (size_t i = 0; i < steps.size(); ++i) {
+    for (int32_t c : closes[i]) {  // the window ends: back on the device, or never left
+      if (!evicted[static_cast<size_t>(c)]) {
+        cache.remove(c);
+        continue;
+      }
+      make_room(candidates[static_cast<size_t>(c)].bytes);
+      in_use += candidates[static_cast<size_t>(c)].bytes;
+    }
+    for (int32_t c : opens[i]) cache.add(c, candidates[static_cast<size_t>(c)].bytes);
+    for (const Op& op : steps[i].ops) {
+      const auto t = static_cast<size_t>(op.tensor);
+      if (op.kind == OpKind::kAlloc) {
+        make_room(op.size_bytes);
+        in_use += op.size_bytes;
+        size[t] = op.size_bytes;
+      } else if (op.kind == OpKind::kAlias) {  // the block changes hands
+        given_up[static_cast<size_t>(op.source)] = true;
+        size[t] = size[static_cast<size_t>(op.source)];
+      } else if (op.kind == OpKind::kFree || op.kind == OpKind::kFreeAfter) {
+        if (given_up[t])
+          given_up[t] = false;
+        else
+          in_use -= size[t];
+      }
+    }
+  }
+  return chosen;
 }
 
 // Note [Parameters in the pool]

@@ -134,6 +134,13 @@ std::vector<OffloadCandidate> offload_candidates(const MemoryPlan& plan, const G
                                                  const Schedule& schedule,
                                                  const std::vector<bool>& eligible);
 
+// The candidates the tensor cache evicts (Note [Tensor cache] in offload.cpp) when the
+// plan's training steps run with at most target_bytes in use: least recently used
+// first, only when an allocation would not fit. None when the plan stays under it.
+std::vector<OffloadCandidate> cache_offload(const MemoryPlan& plan,
+                                            const std::vector<OffloadCandidate>& candidates,
+                                            int64_t target_bytes, double copy_bytes_per_ms);
+
 // Emits, for each chosen candidate: copy_out after `after_step`, free_after at the start
 // of the next step, alloc + copy_in at the prefetch step (the latest step whose compute
 // estimate until `use_step` covers the copy at copy_bytes_per_ms), and wait before

@@ -103,6 +103,16 @@ struct SegmentRecord {
   int64_t recomputed = 0;  // layer forwards this segment adds to one iteration
 };
 
+// One selection of copies the planner compared for this plan (Note [Tensor cache] in
+// offload.cpp; memory_plan.cpp's finish_with_offload).
+struct OffloadChoice {
+  std::string selection;  // "tensor cache", "ranked" or "every candidate"
+  bool fits = false;
+  int64_t moved_bytes = 0;  // offload + prefetch per iteration
+  double estimated_ms = 0.0;
+  bool chosen = false;
+};
+
 struct MemoryPlan {
   std::string policy;
   std::vector<std::string> passes;  // the passes that produced this plan, in order
@@ -136,6 +146,7 @@ struct MemoryPlan {
   int64_t param_host_bytes = 0;     // parameters and momentum whose home is the host slab
   int64_t param_copy_bytes = 0;     // of offload + prefetch: their copies per iteration
   std::vector<bool> param_on_host;  // per layer: its trainable parameters live on the host
+  std::vector<OffloadChoice> offload_choices;  // empty: no copies were needed
   // The cost model's clock over one training iteration (Note [Planned timeline]):
   // kernels, copies, and the time kernels wait for copies; estimated = the iteration.
   double compute_ms = 0.0, copy_ms = 0.0, stall_ms = 0.0, estimated_ms = 0.0;

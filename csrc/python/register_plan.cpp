@@ -81,6 +81,17 @@ py::dict plan_dict(const Graph& g, std::shared_ptr<const MemoryPlan> shared) {
   d["stall_ms"] = p.stall_ms;
   d["estimated_ms"] = p.estimated_ms;
   d["checkpoint"] = p.checkpoint;
+  py::list choices;
+  for (const OffloadChoice& c : p.offload_choices) {
+    py::dict cd;
+    cd["selection"] = c.selection;
+    cd["fits"] = c.fits;
+    cd["moved_bytes"] = c.moved_bytes;
+    cd["estimated_ms"] = c.estimated_ms;
+    cd["chosen"] = c.chosen;
+    choices.append(cd);
+  }
+  d["offload_choices"] = choices;
   py::list segments;
   for (const SegmentRecord& seg : p.segments) {
     py::dict sd;

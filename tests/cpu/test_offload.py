@@ -33,7 +33,7 @@ def test_offload_moves_bytes_only_when_the_budget_needs_it() -> None:
     live = sn.plan(g, 4, policy="liveness")
     roomy = sn.plan(g, 4, policy="liveness+offload", budget=2 * live.peak_bytes)
     assert roomy.fits and roomy.offload_bytes == 0 and roomy.host_peak_bytes == 0
-    assert "offload" not in roomy.passes
+    assert not any(p.startswith("offload") for p in roomy.passes) and roomy.offload_choices == []
     tight = smallest_budget(g, 4, "liveness+offload")
     assert tight < live.peak_bytes  # offload fits where liveness alone cannot
     moved = []
@@ -48,6 +48,40 @@ def test_offload_moves_bytes_only_when_the_budget_needs_it() -> None:
     kinds = [op[0] for op in ops]
     assert kinds.count("copy_out") == kinds.count("copy_in") == kinds.count("free_after") > 0
     assert kinds.count("wait") == kinds.count("copy_in")
+
+
+@pytest.mark.parametrize("policy", ["liveness+offload", "superneurons"])
+def test_the_tensor_cache_competes_and_its_plans_train_bit_identically(policy: str) -> None:
+    g, batch = MODELS["resnet"](), 4
+    live = sn.plan(g, batch, policy="liveness")
+    tight = smallest_budget(g, batch, policy)
+    cached = None
+    for budget in np.linspace(live.peak_bytes, tight, 6).astype(int).tolist():
+        p = sn.plan(g, batch, policy=policy, budget=budget)
+        if not p.offload_choices:
+            continue
+        choices = {c.selection: c for c in p.offload_choices}
+        assert set(choices) == {"tensor cache", "ranked", "every candidate"}
+        assert sum(c.chosen for c in p.offload_choices) == 1
+        won = next(c for c in p.offload_choices if c.chosen)
+        assert won.fits and won.moved_bytes == p.offload_bytes + p.prefetch_bytes
+        rivals = [c for c in p.offload_choices if c.fits]
+        if policy == "liveness+offload":  # every candidate is not a rival there
+            rivals = [c for c in rivals if c.selection != "every candidate"]
+            assert won.moved_bytes == min(c.moved_bytes for c in rivals)
+        else:  # superneurons judges by the estimated iteration
+            assert won.estimated_ms == min(c.estimated_ms for c in rivals)
+        if won.selection == "tensor cache":
+            assert "offload (tensor cache)" in p.passes
+            cached = budget
+    assert cached is not None, "no budget made the tensor cache's plan the one kept"
+    (losses, state), (want_losses, want_state) = (
+        train(g, batch, policy, cached),
+        train(g, batch, "none", None),
+    )
+    assert losses == want_losses
+    for k, v in want_state.items():
+        np.testing.assert_array_equal(state[k], v, err_msg=k)
 
 
 def test_below_the_bound_is_a_typed_error_and_the_session_survives() -> None:

@@ -25,14 +25,14 @@ for mode in plain sanitize; do
   cmake --build "$build" -j "$jobs" --target cpp_tests
   ctest --test-dir "$build" --output-on-failure
 done
-# The copy engine's threads under ThreadSanitizer (the other tests run OpenMP kernels,
-# whose runtime TSan cannot see into).
+# The copy engine's threads, the arena pool and the tensor cache under ThreadSanitizer
+# (the other tests run OpenMP kernels, whose runtime TSan cannot see into).
 build="build/ctest-thread"
 cmake -S . -B "$build" -G Ninja -DPython_EXECUTABLE="$VENV/bin/python" \
   -DSUPERNEURONS_CUDA=OFF -DSUPERNEURONS_TESTS=ON -DSUPERNEURONS_SANITIZE_THREAD=ON \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j "$jobs" --target test_copy_engine
-ctest --test-dir "$build" --output-on-failure -R test_copy_engine
+cmake --build "$build" -j "$jobs" --target test_copy_engine test_arena_pool test_tensor_cache
+ctest --test-dir "$build" --output-on-failure -R "test_copy_engine|test_arena_pool|test_tensor_cache"
 
 echo "== pytest"
 # Run from the tests folder against the installed package, not the source tree.

@@ -25,6 +25,8 @@
 
 namespace sn {
 
+class CopyEngine;  // exec/copy_engine.h
+
 // Pointers one layer step reads and writes. Unused pointers stay null.
 struct LayerIO {
   int64_t n = 0;                     // samples in this batch (<= compiled batch size)
@@ -95,6 +97,10 @@ class Backend {
   // Device <-> host copy bandwidth for the cost model, bytes per ms (default 5 GB/s: a
   // memcpy on the development CPU, not calibrated per machine).
   virtual double copy_bytes_per_ms() const { return 5.0e6; }
+  // The copy engine of this backend's device (exec/copy_engine.h); the default is the
+  // CPU's worker thread. max_delay_us > 0: random delays before each copy (tests).
+  virtual std::unique_ptr<CopyEngine> make_copy_engine(int num_events, int max_delay_us,
+                                                       uint64_t seed) const;
 };
 
 std::unique_ptr<Backend> make_cpu_backend();

@@ -3,18 +3,24 @@
 #include <chrono>
 #include <cstring>
 
+#include "backend/backend.h"
 #include "core/errors.h"
 
 namespace sn {
 
-CopyEngine::CopyEngine(int num_events, int max_delay_us, uint64_t seed)
+std::unique_ptr<CopyEngine> Backend::make_copy_engine(int num_events, int max_delay_us,
+                                                      uint64_t seed) const {
+  return std::make_unique<CpuCopyEngine>(num_events, max_delay_us, seed);
+}
+
+CpuCopyEngine::CpuCopyEngine(int num_events, int max_delay_us, uint64_t seed)
     : done_generation_(static_cast<size_t>(num_events), 0),
       submitted_generation_(static_cast<size_t>(num_events), 0),
       max_delay_us_(max_delay_us),
       rng_(seed),
       worker_([this] { run(); }) {}
 
-CopyEngine::~CopyEngine() {
+CpuCopyEngine::~CpuCopyEngine() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_ = true;
@@ -23,13 +29,13 @@ CopyEngine::~CopyEngine() {
   worker_.join();
 }
 
-void CopyEngine::begin_iteration() {
+void CpuCopyEngine::begin_iteration() {
   drain();
   std::lock_guard<std::mutex> lock(mutex_);
   ++generation_;
 }
 
-void CopyEngine::submit(int event, void* dst, const void* src, int64_t bytes) {
+void CpuCopyEngine::submit(int event, CopyDirection, void* dst, const void* src, int64_t bytes) {
   SN_ASSERT(event >= 0 && static_cast<size_t>(event) < done_generation_.size(),
             "copy event out of range");
   {
@@ -41,7 +47,7 @@ void CopyEngine::submit(int event, void* dst, const void* src, int64_t bytes) {
   work_.notify_one();
 }
 
-void CopyEngine::wait(int event) {
+void CpuCopyEngine::wait(int event) {
   SN_ASSERT(event >= 0 && static_cast<size_t>(event) < done_generation_.size(),
             "copy event out of range");
   std::unique_lock<std::mutex> lock(mutex_);
@@ -51,22 +57,22 @@ void CopyEngine::wait(int event) {
   done_.wait(lock, [&] { return done_generation_[static_cast<size_t>(event)] == generation_; });
 }
 
-void CopyEngine::drain() {
+void CpuCopyEngine::drain() {
   std::unique_lock<std::mutex> lock(mutex_);
   done_.wait(lock, [&] { return pending_ == 0; });
 }
 
-int64_t CopyEngine::bytes_copied() const {
-  std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(mutex_));
+int64_t CpuCopyEngine::bytes_copied() const {
+  std::lock_guard<std::mutex> lock(mutex_);
   return bytes_copied_;
 }
 
-double CopyEngine::busy_ms() const {
-  std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(mutex_));
+double CpuCopyEngine::busy_ms() const {
+  std::lock_guard<std::mutex> lock(mutex_);
   return busy_ms_;
 }
 
-void CopyEngine::run() {
+void CpuCopyEngine::run() {
   for (;;) {
     Job job{};
     int delay_us = 0;

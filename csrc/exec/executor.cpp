@@ -31,8 +31,7 @@ Executor::Executor(const Graph& g, const Backend& be, const MemoryPlan& plan, Ar
       host_(host),
       mem_(pool, host, plan.tensors.size(), static_cast<size_t>(plan.num_events)),
       resident_(plan.tensors.size(), false) {
-  if (plan.num_events > 0)
-    engine_ = std::make_unique<CopyEngine>(plan.num_events, copy_delay_us, 0x5eed);
+  if (plan.num_events > 0) engine_ = be.make_copy_engine(plan.num_events, copy_delay_us, 0x5eed);
   for (size_t s = 0; s < plan.tensors.size(); ++s) {
     slot_.emplace(plan.tensors[s].id, static_cast<int32_t>(s));
     block_bytes_.push_back(plan.tensors[s].size_bytes);
@@ -204,7 +203,8 @@ void Executor::apply(const PlanStep& step, const Op& op, RunContext& ctx) {
       const int64_t bytes = plan_.tensors[static_cast<size_t>(op.tensor)].size_bytes;
       const int64_t off = mem_.copy_out(op, bytes);
       SN_ASSERT(off == op.offset_bytes, "a host copy missed its planned offset");
-      engine_->submit(op.event, static_cast<char*>(host_.base()) + off, at(op.tensor), bytes);
+      engine_->submit(op.event, CopyDirection::kDeviceToHost,
+                      static_cast<char*>(host_.base()) + off, at(op.tensor), bytes);
       break;
     }
     case OpKind::kHostAlloc: {
@@ -216,7 +216,7 @@ void Executor::apply(const PlanStep& step, const Op& op, RunContext& ctx) {
       mem_.copy_in(op);
       const int64_t bytes = plan_.tensors[static_cast<size_t>(op.tensor)].size_bytes;
       SN_UNPOISON(at(op.tensor), bytes);
-      engine_->submit(op.event, at(op.tensor),
+      engine_->submit(op.event, CopyDirection::kHostToDevice, at(op.tensor),
                       static_cast<char*>(host_.base()) + mem_.host_offset(op.tensor), bytes);
       break;
     }

@@ -19,7 +19,7 @@ using sn_test::check;
 int main() {
   constexpr int kEvents = 16;
   constexpr int kFloats = 4096;
-  sn::CopyEngine engine(kEvents, /*max_delay_us=*/50, /*seed=*/7);
+  sn::CpuCopyEngine engine(kEvents, /*max_delay_us=*/50, /*seed=*/7);
   std::vector<std::vector<float>> src(kEvents, std::vector<float>(kFloats));
   std::vector<std::vector<float>> dst(kEvents, std::vector<float>(kFloats));
   std::mt19937 rng(3);
@@ -27,7 +27,8 @@ int main() {
     engine.begin_iteration();
     for (int e = 0; e < kEvents; ++e) {
       for (int i = 0; i < kFloats; i += 97) src[e][static_cast<size_t>(i)] = float(it * 1000 + e);
-      engine.submit(e, dst[e].data(), src[e].data(), kFloats * 4);
+      engine.submit(e, e % 2 ? sn::CopyDirection::kDeviceToHost : sn::CopyDirection::kHostToDevice,
+                    dst[e].data(), src[e].data(), kFloats * 4);
     }
     std::vector<int> order(kEvents);
     for (int e = 0; e < kEvents; ++e) order[static_cast<size_t>(e)] = e;

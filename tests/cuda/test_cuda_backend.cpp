@@ -9,6 +9,7 @@
 //   ./test_cuda_backend
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -22,6 +23,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device.h"
+#include "exec/copy_engine.h"
 #include "graph/graph.h"
 
 namespace {
@@ -315,6 +317,44 @@ void test_utilities(const sn::Backend& cpu, const sn::Backend& gpu) {
               "fill_zero");
 }
 
+// Note [CUDA copy streams]: a copy-out issued after a kernel sees that kernel's result,
+// a copy-in lands before the compute stream's next kernel once waited for, and an event
+// no copy recorded in this iteration is an error, not a hang.
+void test_copy_engine(const sn::Backend& gpu) {
+  const int64_t count = 1 << 20;
+  std::mt19937_64 rng(5);
+  const std::vector<float> a = random_vec(count, rng), b = random_vec(count, rng);
+  DeviceArray src(a), dst(b);
+  float* pinned = nullptr;
+  SN_CUDA_CHECK(cudaMallocHost(&pinned, static_cast<size_t>(count) * sizeof(float)));
+  const std::unique_ptr<sn::CopyEngine> engine = gpu.make_copy_engine(2, 0, 0);
+  for (int it = 0; it < 3; ++it) {
+    engine->begin_iteration();
+    gpu.fill_zero(src.get(), count);  // queued on the compute stream before the copy
+    engine->submit(0, sn::CopyDirection::kDeviceToHost, pinned, src.get(), count * 4);
+    engine->wait(0);
+    engine->drain();
+    check(std::all_of(pinned, pinned + count, [](float x) { return x == 0.0f; }),
+          "a copy-out sees the kernel queued before it (iteration " + std::to_string(it) + ")");
+    std::copy(b.begin(), b.end(), pinned);
+    engine->submit(1, sn::CopyDirection::kHostToDevice, src.get(), pinned, count * 4);
+    engine->wait(1);
+    gpu.copy(dst.get(), src.get(), count);  // the compute stream after the wait
+    check_close(dst.download(), b, 0.0, "a copy-in lands before the next kernel");
+  }
+  check(engine->bytes_copied() == 6 * count * 4, "bytes copied");
+  check(engine->busy_ms() > 0.0, "copy time measured by events");
+  engine->begin_iteration();
+  bool threw = false;
+  try {
+    engine->wait(0);
+  } catch (const std::exception&) {
+    threw = true;
+  }
+  check(threw, "waiting for an event not recorded in this iteration is an error");
+  cudaFreeHost(pinned);
+}
+
 }  // namespace
 
 int main() {
@@ -329,6 +369,7 @@ int main() {
     const std::unique_ptr<sn::Backend> gpu = sn::make_cuda_backend(0);
     test_layers(*cpu, *gpu);
     test_utilities(*cpu, *gpu);
+    test_copy_engine(*gpu);
   } catch (const std::exception& e) {
     check(false, std::string("exception: ") + e.what());
   }

@@ -28,6 +28,7 @@
 #include <tuple>
 
 #include "backend/cuda/conv.h"
+#include "backend/cuda/copy_engine.h"
 #include "backend/cuda/device.h"
 #include "backend/cuda/fc.h"
 #include "backend/cuda/kernels.h"
@@ -311,6 +312,11 @@ class CudaBackend final : public Backend {
   }
 
   double copy_bytes_per_ms() const override { return kPcieBytesPerMs; }
+  // Note [CUDA copy streams] in copy_engine.cpp; no random delays on a GPU.
+  std::unique_ptr<CopyEngine> make_copy_engine(int num_events, int /*max_delay_us*/,
+                                               uint64_t /*seed*/) const override {
+    return make_cuda_copy_engine(device_, stream_, num_events);
+  }
 
   cudaStream_t stream() const { return stream_; }
 

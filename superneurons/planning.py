@@ -84,6 +84,40 @@ class OffloadChoice(NamedTuple):
     chosen: bool
 
 
+class PeakBreakdown(NamedTuple):
+    """What holds the bytes when the peak training step's kernel runs (Note [Peak
+    breakdown] in csrc/plan/peak.cpp); the byte fields sum to the plan's peak. The layer
+    bound counts ``step_bytes`` (and the resident bytes): the rest is the gap."""
+
+    step: int
+    layer: str
+    phase: str  # forward, backward or recompute
+    step_bytes: int  # what the step reads and writes
+    resident_bytes: int  # parameters, momentum and labels of other layers
+    prefetched_bytes: int  # copied in for a later step
+    offloading_bytes: int  # copied out, device block not yet released
+    kept_activation_bytes: int  # other layers' outputs held for later readers
+    gradient_bytes: int  # other layers' gradients waiting for their readers
+    other_bytes: int
+
+    def describe(self) -> str:
+        """One line: the peak step and every nonzero share."""
+        parts = [
+            f"{name.replace('_', ' ')} {format_bytes(getattr(self, name + '_bytes'))}"
+            for name in (
+                "step",
+                "resident",
+                "prefetched",
+                "offloading",
+                "kept_activation",
+                "gradient",
+                "other",
+            )
+            if getattr(self, name + "_bytes")
+        ]
+        return f"{self.phase} step {self.step} ('{self.layer}'): " + ", ".join(parts)
+
+
 class KindRow(NamedTuple):
     """Bytes the layers of one kind hold (per-iteration tensors at the planned batch)."""
 
@@ -177,6 +211,37 @@ class MemoryPlan:
         if self.copy_ms <= 0:
             return 1.0
         return max(0.0, 1.0 - self.stall_ms / self.copy_ms)  # a wait may queue behind copies
+
+    @cached_property
+    def peak_breakdown(self) -> PeakBreakdown:
+        """What holds the bytes at the peak training step, so the gap between the peak and
+        the layer bound is explained (sums to that step's bytes in use, which is
+        ``peak_bytes`` unless the inference pass peaks higher).
+
+        >>> import superneurons as sn
+        >>> g = sn.models.resnet(depth=8, num_classes=10, image_size=8)
+        >>> p = sn.plan(g, 2, policy="liveness")
+        >>> sum(p.peak_breakdown[3:]) == int(max(p.bytes_in_use))
+        True
+        """
+        d = self._raw["peak_breakdown"]
+        return PeakBreakdown(
+            int(d["step"]),
+            self._layers[int(d["layer"])] if int(d["layer"]) >= 0 else "",
+            str(d["phase"]),
+            *(
+                int(d[k])
+                for k in (
+                    "step_bytes",
+                    "resident_bytes",
+                    "prefetched_bytes",
+                    "offloading_bytes",
+                    "kept_activation_bytes",
+                    "gradient_bytes",
+                    "other_bytes",
+                )
+            ),
+        )
 
     @cached_property
     def offload_choices(self) -> list[OffloadChoice]:
@@ -303,6 +368,7 @@ class MemoryPlan:
             f"  peak            {format_bytes(self.peak_bytes)}\n"
             f"  layer bound     {format_bytes(self.layer_bound_bytes)} "
             f"(peak / bound = {self.peak_bytes / max(self.layer_bound_bytes, 1):.2f})\n"
+            f"  at the peak     {self.peak_breakdown.describe()}\n"
             f"  baseline (none) {format_bytes(self.baseline_bytes)}\n"
             f"  resident        {format_bytes(self.resident_bytes)}"
             + ("" if self.fits else f"\n  {self.oom_message}")
@@ -355,6 +421,7 @@ class MemoryPlan:
         }
         out["passes"] = list(self.passes)
         out["offload_choices"] = [c._asdict() for c in self.offload_choices]
+        out["peak_breakdown"] = self.peak_breakdown._asdict()
         out["recompute_fraction"] = self.recompute_fraction
         out["segments"] = {
             "speed_centric": sum(s.speed_centric for s in self.segments),

@@ -764,6 +764,7 @@ MemoryPlan plan_memory(const Graph& g, const Backend& backend, int64_t batch_siz
   int64_t working_set = 0;
   plan.layer_bound_bytes =
       layer_bound(g, backend, sizes, train, plan.resident_bytes, &working_set, plan.param_on_host);
+  plan.peak_breakdown = explain_peak(plan, g, backend, sizes);
   return plan;
 }
 

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "core/errors.h"
+#include "memory/arena_pool.h"
 #include "memory/tensor_cache.h"
 #include "plan/passes.h"
 
@@ -72,6 +73,16 @@ std::vector<Op>::iterator kernel_of(std::vector<Op>& ops) {
 
 }  // namespace
 
+// Note [Gradients in the pool]
+// An activation gradient can wait many steps between writers: the gradient of a residual
+// block's input is written by the shortcut's backward step and again by the main path's
+// first layer, and while a recompute segment runs in between, every gradient waiting for
+// a later reader sits on the device beside the recomputed outputs (the largest share of
+// the gap between peak and layer bound on DenseNet and the ResNets: Note [Peak
+// breakdown]). So a gradient's idle gaps are candidates too, of any layer: its uses are
+// every step that accumulates into it as well as its reader, so a copied-out gradient is
+// back (and waited for) before the next accumulation reads it. Parameter gradients live
+// from their backward step to the fused update that follows: never idle.
 std::vector<OffloadCandidate> offload_candidates(const MemoryPlan& plan, const Graph& g,
                                                  const Backend& be, const Sizes& sizes,
                                                  const Schedule& schedule,
@@ -79,22 +90,35 @@ std::vector<OffloadCandidate> offload_candidates(const MemoryPlan& plan, const G
   std::unordered_map<TensorId, int32_t, TensorIdHash> slot;
   for (size_t t = 0; t < plan.tensors.size(); ++t)
     slot.emplace(plan.tensors[t].id, static_cast<int32_t>(t));
-  // Per slot, its definitions and uses in step order: (step, is_definition).
+  // Per slot, its definitions and uses in step order: (step, is_definition). A gradient
+  // is used by every step that accumulates into it as well as by its reader.
+  auto movable = [](TensorRole r) {
+    return r == TensorRole::kActivation || r == TensorRole::kGradient;
+  };
   std::vector<std::vector<std::pair<int, bool>>> events(plan.tensors.size());
   for (size_t i = 0; i < plan.train_steps.size(); ++i) {
     for (const Op& op : plan.train_steps[i].ops)
       if ((op.kind == OpKind::kAlloc || op.kind == OpKind::kAlias) &&
-          plan.tensors[static_cast<size_t>(op.tensor)].id.role == TensorRole::kActivation)
+          movable(plan.tensors[static_cast<size_t>(op.tensor)].id.role))
         events[static_cast<size_t>(op.tensor)].push_back({static_cast<int>(i), true});
-    for (const TensorId& t : step_uses(g, be, sizes, schedule[i]).reads)
-      if (t.role == TensorRole::kActivation)
-        events[static_cast<size_t>(slot.at(t))].push_back({static_cast<int>(i), false});
+    const StepUses u = step_uses(g, be, sizes, schedule[i]);
+    auto use = [&](const TensorId& t) {
+      auto it = slot.find(t);
+      if (it != slot.end())
+        events[static_cast<size_t>(it->second)].push_back({static_cast<int>(i), false});
+    };
+    for (const TensorId& t : u.reads)
+      if (movable(t.role)) use(t);
+    for (const TensorId& t : u.writes)
+      if (t.role == TensorRole::kGradient) use(t);
   }
   std::vector<OffloadCandidate> out;
   for (size_t t = 0; t < events.size(); ++t) {
     const TensorId& id = plan.tensors[t].id;
-    if (id.role != TensorRole::kActivation || !eligible[static_cast<size_t>(id.layer)]) continue;
-    const auto& ev = events[t];
+    // Note [Gradients in the pool]
+    if (!movable(id.role)) continue;
+    if (id.role == TensorRole::kActivation && !eligible[static_cast<size_t>(id.layer)]) continue;
+    const auto& ev = events[t];  // in step order, a step's definition first
     for (size_t k = 0; k + 1 < ev.size(); ++k) {
       // Every gap between consecutive uses of one interval (no definition after): a
       // checkpoint read by a recompute early in backward and by its own backward step
@@ -196,9 +220,10 @@ std::vector<OffloadCandidate> cache_offload(const MemoryPlan& plan,
     for (const Op& op : steps[i].ops) {
       const auto t = static_cast<size_t>(op.tensor);
       if (op.kind == OpKind::kAlloc) {
-        make_room(op.size_bytes);
-        in_use += op.size_bytes;
-        size[t] = op.size_bytes;
+        const int64_t bytes = ArenaPool::rounded(op.size_bytes);  // as the arena counts it
+        make_room(bytes);
+        in_use += bytes;
+        size[t] = bytes;
       } else if (op.kind == OpKind::kAlias) {  // the block changes hands
         given_up[static_cast<size_t>(op.source)] = true;
         size[t] = size[static_cast<size_t>(op.source)];

@@ -127,8 +127,9 @@ struct OffloadCandidate {
   int64_t bytes = 0;
 };
 
-// Candidates among the activations of the layers flagged in `eligible` (checkpoints),
-// most idle byte-steps first. Reads the plan's operations and the schedule's uses.
+// Candidates among the activations of the layers flagged in `eligible` (checkpoints)
+// and the activation gradients of every layer (Note [Gradients in the pool]), most idle
+// byte-steps first. Reads the plan's operations and the schedule's uses.
 std::vector<OffloadCandidate> offload_candidates(const MemoryPlan& plan, const Graph& g,
                                                  const Backend& be, const Sizes& sizes,
                                                  const Schedule& schedule,
@@ -165,6 +166,12 @@ struct Timeline {
 Timeline plan_timeline(const MemoryPlan& plan, double copy_bytes_per_ms);
 // A step's kernel time under the cost model (its algorithm's cost).
 double step_cost_ms(const MemoryPlan& plan, const PlanStep& s);
+
+// --------------------------------------------------------------------------- peak
+// What holds the bytes at the placed plan's peak training step (Note [Peak breakdown]);
+// the classes sum to that step's bytes_in_use.
+PeakBreakdown explain_peak(const MemoryPlan& plan, const Graph& g, const Backend& be,
+                           const Sizes& sizes);
 
 // ------------------------------------------------------------------------ placement
 // Runs the plan's memory operations through a virtual arena of capacity_bytes (the same

@@ -113,6 +113,18 @@ struct OffloadChoice {
   bool chosen = false;
 };
 
+// The bytes live when the peak training step's kernel runs, by what holds them (Note
+// [Peak breakdown] in peak.cpp); the classes sum to that step's bytes_in_use.
+struct PeakBreakdown {
+  int step = -1;  // index in train_steps; -1: no training steps
+  int layer = -1;
+  StepKind kind = StepKind::kForward;
+  int64_t step_bytes = 0;      // what the step itself reads and writes (the bound counts it)
+  int64_t resident_bytes = 0;  // setup tensors of other layers
+  int64_t prefetched_bytes = 0, offloading_bytes = 0;
+  int64_t kept_activation_bytes = 0, gradient_bytes = 0, other_bytes = 0;
+};
+
 struct MemoryPlan {
   std::string policy;
   std::vector<std::string> passes;  // the passes that produced this plan, in order
@@ -147,6 +159,7 @@ struct MemoryPlan {
   int64_t param_copy_bytes = 0;     // of offload + prefetch: their copies per iteration
   std::vector<bool> param_on_host;  // per layer: its trainable parameters live on the host
   std::vector<OffloadChoice> offload_choices;  // empty: no copies were needed
+  PeakBreakdown peak_breakdown;
   // The cost model's clock over one training iteration (Note [Planned timeline]):
   // kernels, copies, and the time kernels wait for copies; estimated = the iteration.
   double compute_ms = 0.0, copy_ms = 0.0, stall_ms = 0.0, estimated_ms = 0.0;

@@ -92,6 +92,19 @@ py::dict plan_dict(const Graph& g, std::shared_ptr<const MemoryPlan> shared) {
     choices.append(cd);
   }
   d["offload_choices"] = choices;
+  const PeakBreakdown& pb = p.peak_breakdown;
+  py::dict peak;
+  peak["step"] = pb.step;
+  peak["layer"] = pb.layer;
+  peak["phase"] = step_kind_name(pb.kind);
+  peak["step_bytes"] = pb.step_bytes;
+  peak["resident_bytes"] = pb.resident_bytes;
+  peak["prefetched_bytes"] = pb.prefetched_bytes;
+  peak["offloading_bytes"] = pb.offloading_bytes;
+  peak["kept_activation_bytes"] = pb.kept_activation_bytes;
+  peak["gradient_bytes"] = pb.gradient_bytes;
+  peak["other_bytes"] = pb.other_bytes;
+  d["peak_breakdown"] = peak;
   py::list segments;
   for (const SegmentRecord& seg : p.segments) {
     py::dict sd;

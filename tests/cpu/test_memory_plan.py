@@ -119,6 +119,13 @@ def test_chain_peak_is_forward_outputs_plus_last_backward(depth: int) -> None:
     peak_step = int(np.argmax(p.bytes_in_use))
     assert p.steps[peak_step].layer == f"relu{depth - 1}"
     assert p.steps[peak_step].phase == "backward"
+    # Note [Peak breakdown]: the step holds the top ReLU's output, dy and dx; the other
+    # forward outputs (x and the lower ReLUs') are kept for later backward steps.
+    b = p.peak_breakdown
+    assert (b.step, b.layer, b.phase) == (peak_step, f"relu{depth - 1}", "backward")
+    assert b.step_bytes == 3 * hidden and b.kept_activation_bytes == hidden * depth
+    assert b.resident_bytes == p.resident_bytes
+    assert b.gradient_bytes == b.prefetched_bytes == b.offloading_bytes == b.other_bytes == 0
     none = sn.plan(g, batch, policy="none")
     assert none.peak_bytes == p.baseline_bytes > p.peak_bytes
 

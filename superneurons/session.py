@@ -63,25 +63,73 @@ class EvalResult(NamedTuple):
 
 
 def _resolve_device(device: str) -> str:
+    """The device a session runs on: ``"cpu"`` or ``"cuda:N"``.
+
+    ``"cuda"`` (or ``"gpu"``) is ``"cuda:0"``. Where CUDA was not built or no GPU is
+    visible, a CUDA request warns (one sentence) and runs on the CPU; an index beyond
+    the visible GPUs is a ``ValueError``.
+
+    >>> _resolve_device("cpu")
+    'cpu'
+    """
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', got {device!r}")
     if device == "cpu":
         return "cpu"
-    if device in ("cuda", "gpu") or device.startswith("cuda:"):
-        info = _C._build_info
-        count, reason = cuda_devices()
-        why = (
-            "the CUDA backend was not built (" + str(info["cuda_reason"]) + ")"
-            if not info["cuda"]
-            else reason
-            if count == 0
-            else "the CUDA layer kernels are not part of this build yet"
-        )
-        warnings.warn(
-            f"device {device!r} was requested, but {why}, so superneurons runs on the CPU",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return "cpu"
-    raise ValueError(f"unknown device {device!r}; use 'cpu' or 'cuda'")
+    if device in ("cuda", "gpu"):
+        index = 0
+    elif device.startswith("cuda:") and device[5:].isdigit() and len(device) < 9:
+        index = int(device[5:])
+    else:
+        raise ValueError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'cuda:N'")
+    info = _C._build_info
+    count, reason = cuda_devices() if info["cuda"] else (0, "")
+    if count > 0:
+        if index >= count:
+            raise ValueError(f"device {device!r}: only {count} CUDA device(s) are visible")
+        return f"cuda:{index}"
+    why = (
+        "this build has no CUDA backend (" + str(info["cuda_reason"]) + ")"
+        if not info["cuda"]
+        else "no usable GPU is visible (" + reason + ")"
+    )
+    # Python's default warning filter shows this once per call site.
+    warnings.warn(
+        f"device {device!r} was requested, but {why}, so superneurons runs on the CPU",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return "cpu"
+
+
+class _DeviceArray:
+    """One state buffer in GPU memory, exposed through ``__cuda_array_interface__`` (v3),
+    so that ``cupy.asarray`` (or PyTorch, Numba) views it without a copy; it keeps the
+    session alive."""
+
+    def __init__(self, address: int, shape: tuple[int, ...], owner: object) -> None:
+        self._address, self._shape, self._owner = address, shape, owner
+
+    @property
+    def __cuda_array_interface__(self) -> dict[str, Any]:
+        return {
+            "shape": self._shape,
+            "typestr": "<f4",
+            "data": (self._address, False),
+            "strides": None,
+            "version": 3,
+        }
+
+
+def _device_view(address: int, shape: tuple[int, ...], owner: object) -> Any:
+    try:
+        import cupy
+    except ImportError as e:
+        raise ImportError(
+            "views of GPU state need CuPy (pip install cupy-cuda12x); "
+            "state_dict() and load_state_dict() copy without it"
+        ) from e
+    return cupy.asarray(_DeviceArray(address, shape, owner))
 
 
 class Session:
@@ -144,47 +192,70 @@ class Session:
             _copy_delay_us,
             self.host_budget_bytes,
         )
-        self._state = {name: (kind, arr) for name, kind, arr in self._core.state()}
+        # name -> (kind, index, shape, device address, NumPy view or None on a GPU)
+        self._state = {
+            name: (kind, i, tuple(shape), address, view)
+            for i, (name, kind, shape, address, view) in enumerate(self._core.state())
+        }
         self._layers = graph.layers  # the graph as compiled (the user may extend it later)
         self._initialise(init)
 
     # -------------------------------------------------------------------- parameters
+    def _read(self, name: str) -> npt.NDArray[np.float32]:
+        """A copy of one state buffer, from the device where it lives there."""
+        _kind, index, _shape, _address, view = self._state[name]
+        return view.copy() if view is not None else self._core.read_state(index)
+
+    def _write(self, name: str, values: npt.NDArray[np.float32]) -> None:
+        _kind, index, shape, _address, view = self._state[name]
+        if view is not None:
+            view[...] = values
+        else:
+            full = np.broadcast_to(np.asarray(values, np.float32), shape)
+            self._core.write_state(index, np.ascontiguousarray(full))
+
     def _initialise(self, init: Init) -> None:
         rng = np.random.default_rng(self.seed)
         kinds = {s.name: s.kind for s in self.graph.layers}
-        for name, (kind, arr) in self._state.items():
+        for name, (kind, _index, shape, _address, _view) in self._state.items():
             if kind == "momentum":
-                arr[...] = 0.0
+                self._write(name, np.zeros(shape, np.float32))
                 continue
             layer, role = name.rsplit(".", 1)
             if role in ("bias", "beta", "running_mean"):
-                arr[...] = 0.0
+                self._write(name, np.zeros(shape, np.float32))
             elif role in ("gamma", "running_var"):
-                arr[...] = 1.0
+                self._write(name, np.ones(shape, np.float32))
             elif role == "weight":
-                fan_in = int(np.prod(arr.shape[1:]))
-                fan_out = int(arr.shape[0] * np.prod(arr.shape[2:]))
+                fan_in = int(np.prod(shape[1:]))
+                fan_out = int(shape[0] * np.prod(shape[2:]))
                 scheme = init if init != "he" or kinds[layer] == "conv2d" else "xavier"
                 if scheme == "he":
                     std = np.sqrt(2.0 / fan_in)
-                    arr[...] = rng.standard_normal(arr.shape, dtype=np.float32) * std
+                    w = rng.standard_normal(shape, dtype=np.float32) * std
                 elif scheme == "xavier":
                     bound = np.sqrt(6.0 / (fan_in + fan_out))
-                    arr[...] = rng.uniform(-bound, bound, arr.shape).astype(np.float32)
+                    w = rng.uniform(-bound, bound, shape).astype(np.float32)
                 else:
-                    arr[...] = rng.standard_normal(arr.shape, dtype=np.float32) * 0.01
+                    w = rng.standard_normal(shape, dtype=np.float32) * 0.01
+                self._write(name, w)
 
-    def parameters(self) -> dict[str, npt.NDArray[np.float32]]:
-        """Trainable parameters as NumPy views of the session's memory (no copy).
+    def parameters(self) -> dict[str, Any]:
+        """Trainable parameters as views of the session's memory (no copy): NumPy arrays
+        on the CPU, CuPy arrays on a GPU (through ``__cuda_array_interface__``; needs CuPy).
 
         Writing into a view changes the model.
         """
-        return {n: a for n, (k, a) in self._state.items() if k == "param"}
+        out: dict[str, Any] = {}
+        for name, (kind, _index, shape, address, view) in self._state.items():
+            if kind == "param":
+                out[name] = view if view is not None else _device_view(address, shape, self._core)
+        return out
 
     def state_dict(self) -> dict[str, npt.NDArray[np.float32]]:
         """Everything a checkpoint needs: parameters, BN running statistics and momentum
-        (copies), plus the iteration counter that seeds dropout."""
-        out = {n: a.copy() for n, (_k, a) in self._state.items()}
+        (NumPy copies, also from a GPU), plus the iteration counter that seeds dropout."""
+        out = {n: self._read(n) for n in self._state}
         out["__iteration__"] = np.array(self._core.iteration, dtype=np.int64)
         return out
 
@@ -199,16 +270,16 @@ class Session:
             )
         # Check everything before writing anything: a bad state changes nothing.
         arrays = {}
-        for name, (_kind, arr) in persistent.items():
+        for name, (_kind, _index, shape, _address, _view) in persistent.items():
             src = np.asarray(state[name])
-            if src.shape != arr.shape:
-                raise ValueError(f"state '{name}' has shape {src.shape}, expected {arr.shape}")
+            if src.shape != shape:
+                raise ValueError(f"state '{name}' has shape {src.shape}, expected {shape}")
             arrays[name] = src.astype(np.float32, copy=False)
         iteration = int(state.get("__iteration__", self._core.iteration))
         if not 0 <= iteration < 2**63:
             raise ValueError(f"state '__iteration__' must be in [0, 2**63), got {iteration}")
-        for name, (_kind, arr) in persistent.items():
-            arr[...] = arrays[name]
+        for name in persistent:
+            self._write(name, arrays[name])
         self._core.iteration = iteration
 
     # ----------------------------------------------------------------------- running

@@ -62,6 +62,17 @@ struct Algorithm {
   double cost_ms = 0.0;
 };
 
+// What a pass left on the device, read once at its end (Note [Deferred results]).
+struct PassResult {
+  bool deferred = false;          // false: the backend reported everything in LayerIO already
+  double loss = 0.0;              // the loss layer's mean loss
+  int64_t correct = 0;            // rows whose argmax is the label
+  bool loss_non_finite = false;   // the loss was NaN or infinite (no update ran after it)
+  bool grad_non_finite = false;   // an update found its gradient non-finite (it and all
+                                  // later updates were skipped)
+  bool param_non_finite = false;  // an update made its parameter non-finite (later skipped)
+};
+
 struct SgdConfig {
   float lr = 0.01f;
   float momentum = 0.9f;
@@ -94,6 +105,30 @@ class Backend {
   // True when no element is NaN or infinite (Note [Non-finite values] in executor.cpp).
   virtual bool all_finite(const float* data, int64_t count) const = 0;
   virtual void copy(float* dst, const float* src, int64_t count) const = 0;
+
+  // ---- Memory the backend owns, and the host's way in (Note [Device memory]).
+  // One block of device memory (the arena); OutOfMemoryError when the device refuses it.
+  virtual void* allocate_device(int64_t bytes) const;
+  virtual void free_device(void* p) const;
+  // Host memory copies run from (the slab for offloaded tensors): pinned on CUDA.
+  virtual void* allocate_host(int64_t bytes) const;
+  virtual void free_host(void* p) const;
+  // True when the host may read and write device memory in place (NumPy views of state).
+  virtual bool host_addressable() const { return true; }
+  // Host -> device, ordered before every kernel queued after it; `src` must stay valid
+  // until synchronize().
+  virtual void upload(void* dst, const void* src, int64_t bytes) const;
+  // Device -> host, after everything queued before it; the bytes are there on return.
+  virtual void download(void* dst, const void* src, int64_t bytes) const;
+  virtual void fill_nan(float* data, int64_t count) const;
+  // The host waits for everything queued.
+  virtual void synchronize() const {}
+  // Note [Deferred results]: a backend whose host reads stall its device keeps the loss,
+  // the accuracy and the non-finite checks on the device during a pass; the executor then
+  // skips its own checks (all_finite), and reads what the pass left once at its end.
+  virtual bool defers_results() const { return false; }
+  virtual void begin_pass() const {}
+  virtual PassResult finish_pass() const { return {}; }
   // Device <-> host copy bandwidth for the cost model, bytes per ms (default 5 GB/s: a
   // memcpy on the development CPU, not calibrated per machine).
   virtual double copy_bytes_per_ms() const { return 5.0e6; }
@@ -104,5 +139,39 @@ class Backend {
 };
 
 std::unique_ptr<Backend> make_cpu_backend();
+
+// "cpu", "cuda" (device 0) or "cuda:N". ArgumentError for a device this build lacks or an
+// index that is not visible; CudaError when the device cannot start.
+std::unique_ptr<Backend> make_backend(const std::string& device);
+
+// Device memory owned through a backend (the arena, scratch handed to kernels).
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(const Backend& be, int64_t bytes) : be_(&be), p_(be.allocate_device(bytes)) {}
+  ~DeviceBuffer() { reset(); }
+  DeviceBuffer(DeviceBuffer&& o) noexcept : be_(o.be_), p_(o.p_) { o.p_ = nullptr; }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    if (this != &o) {
+      reset();
+      be_ = o.be_;
+      p_ = o.p_;
+      o.p_ = nullptr;
+    }
+    return *this;
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  void* get() const { return p_; }
+  float* floats() const { return static_cast<float*>(p_); }
+  void reset() {
+    if (p_) be_->free_device(p_);
+    p_ = nullptr;
+  }
+
+ private:
+  const Backend* be_ = nullptr;
+  void* p_ = nullptr;
+};
 
 }  // namespace sn

@@ -30,7 +30,8 @@ Executor::Executor(const Graph& g, const Backend& be, const MemoryPlan& plan, Ar
       pool_(pool),
       host_(host),
       mem_(pool, host, plan.tensors.size(), static_cast<size_t>(plan.num_events)),
-      resident_(plan.tensors.size(), false) {
+      resident_(plan.tensors.size(), false),
+      host_memory_(be.host_addressable()) {
   if (plan.num_events > 0) engine_ = be.make_copy_engine(plan.num_events, copy_delay_us, 0x5eed);
   for (size_t s = 0; s < plan.tensors.size(); ++s) {
     slot_.emplace(plan.tensors[s].id, static_cast<int32_t>(s));
@@ -137,7 +138,7 @@ void Executor::release_transient() {
     Op op;
     op.kind = OpKind::kFree;
     op.tensor = slot;
-    if (!mem_.gave_up_block(slot)) SN_POISON(at(slot), plan_.tensors[s].size_bytes);
+    if (host_memory_ && !mem_.gave_up_block(slot)) SN_POISON(at(slot), plan_.tensors[s].size_bytes);
     mem_.free(op);
   }
 }
@@ -152,11 +153,13 @@ void Executor::run(const std::vector<PlanStep>& steps, RunContext& ctx,
   if (backup) {
     buffer_backup_.clear();
     for (const TensorId& b : buffers_) {
-      const float* p = data(b);
       const int64_t n = param_numel_[static_cast<size_t>(b.layer)][static_cast<size_t>(b.index)];
-      buffer_backup_.insert(buffer_backup_.end(), p, p + n);
+      buffer_backup_.resize(buffer_backup_.size() + static_cast<size_t>(n));
+      be_.download(buffer_backup_.data() + buffer_backup_.size() - static_cast<size_t>(n), data(b),
+                   n * static_cast<int64_t>(sizeof(float)));
     }
   }
+  be_.begin_pass();
   try {
     for (size_t i = 0; i < steps.size(); ++i) {
       ctx.step_index = i;
@@ -166,12 +169,14 @@ void Executor::run(const std::vector<PlanStep>& steps, RunContext& ctx,
         apply(steps[i], op, ctx);
       }
     }
+    finish(ctx);
   } catch (const NumericalError&) {
     if (backup && ctx.updates_done == 0) {  // nothing was updated: restore the statistics
       size_t at_float = 0;
       for (const TensorId& b : buffers_) {
         const int64_t n = param_numel_[static_cast<size_t>(b.layer)][static_cast<size_t>(b.index)];
-        std::copy_n(buffer_backup_.data() + at_float, n, data(b));
+        be_.upload(data(b), buffer_backup_.data() + at_float,
+                   n * static_cast<int64_t>(sizeof(float)));
         at_float += static_cast<size_t>(n);
       }
     }
@@ -183,13 +188,47 @@ void Executor::run(const std::vector<PlanStep>& steps, RunContext& ctx,
   }
 }
 
+// Note [Deferred results]
+// On the CPU the loss is known when the loss layer returns, and each fused update checks
+// its gradient before it runs. A GPU would stall at every such read (the host waits for
+// the queue, and backward prefetching stops), so the CUDA backend keeps them on the
+// device: the loss layer's kernel flags a non-finite loss, each update's kernels flag a
+// non-finite gradient (skipping it) or result, and every update after a flag is skipped,
+// all without the host. The executor reads the pass's results once, here, and raises the
+// same errors the CPU raises at the step itself. What differs: the message cannot name
+// the step, and how many updates ran before a bad gradient is not counted.
+void Executor::finish(RunContext& ctx) {
+  const PassResult r = be_.finish_pass();  // waits for the queue
+  if (!r.deferred) return;
+  ctx.loss = r.loss;
+  ctx.correct = r.correct;
+  if (!ctx.check_finite || !ctx.training) return;
+  if (r.loss_non_finite) {
+    ctx.updates_done = 0;  // the device skipped every update
+    throw NumericalError("non-finite loss (" + std::to_string(ctx.loss) +
+                         "): an input is not finite or an activation overflowed; no parameter "
+                         "was changed by this step. Check the data and try a smaller learning "
+                         "rate");
+  }
+  if (r.grad_non_finite || r.param_non_finite) {
+    ctx.updates_done = 1;  // some may have run: the statistics are not restored
+    throw NumericalError(
+        std::string(r.grad_non_finite ? "a non-finite gradient with a finite loss (an overflow "
+                                        "inside the backward pass)"
+                                      : "an update made a parameter non-finite (the learning "
+                                        "rate or momentum is too large)") +
+        ": the updates fused into the backward pass before it were applied, the rest were "
+        "skipped (reload a checkpoint). Try a smaller learning rate");
+  }
+}
+
 void Executor::apply(const PlanStep& step, const Op& op, RunContext& ctx) {
   switch (op.kind) {
     case OpKind::kAlloc: {
       const int64_t off = mem_.alloc(op);
       SN_ASSERT(off != ArenaPool::kNoSpace, "the arena refused an allocation the plan had placed");
       SN_ASSERT(off == op.offset_bytes, "an allocation missed its planned offset");
-      SN_UNPOISON(at(op.tensor), op.size_bytes);
+      if (host_memory_) SN_UNPOISON(at(op.tensor), op.size_bytes);
       // A workspace's block is its step's algorithm's, not the tensor's largest size.
       block_bytes_[static_cast<size_t>(op.tensor)] = op.size_bytes;
       break;
@@ -215,7 +254,7 @@ void Executor::apply(const PlanStep& step, const Op& op, RunContext& ctx) {
     case OpKind::kCopyIn: {
       mem_.copy_in(op);
       const int64_t bytes = plan_.tensors[static_cast<size_t>(op.tensor)].size_bytes;
-      SN_UNPOISON(at(op.tensor), bytes);
+      if (host_memory_) SN_UNPOISON(at(op.tensor), bytes);
       engine_->submit(op.event, CopyDirection::kHostToDevice, at(op.tensor),
                       static_cast<char*>(host_.base()) + mem_.host_offset(op.tensor), bytes);
       break;
@@ -231,8 +270,8 @@ void Executor::apply(const PlanStep& step, const Op& op, RunContext& ctx) {
       if (!mem_.gave_up_block(op.tensor)) {  // an in-place input's block lives on
         float* p = at(op.tensor);
         const int64_t bytes = block_bytes_[static_cast<size_t>(op.tensor)];
-        if (ctx.poison_freed) std::fill(p, p + bytes / 4, std::numeric_limits<float>::quiet_NaN());
-        SN_POISON(p, bytes);
+        if (ctx.poison_freed) be_.fill_nan(p, bytes / 4);
+        if (host_memory_) SN_POISON(p, bytes);
       }
       mem_.free(op);
       break;
@@ -266,7 +305,8 @@ void Executor::compute(const PlanStep& step, const Op& op, RunContext& ctx) {
     const int64_t count = params[static_cast<size_t>(op.index)];
     const std::string where =
         " at backward step " + std::to_string(ctx.step_index) + " (layer '" + l.name + "')";
-    if (ctx.check_finite && !be_.all_finite(dw, count))
+    const bool host_checks = ctx.check_finite && !be_.defers_results();
+    if (host_checks && !be_.all_finite(dw, count))
       throw NumericalError(
           "non-finite gradient of parameter " + std::to_string(op.index) + where +
           " with a finite loss: an overflow inside the backward pass; " +
@@ -276,7 +316,7 @@ void Executor::compute(const PlanStep& step, const Op& op, RunContext& ctx) {
     if (ctx.sgd) {
       be_.sgd_update(count, *ctx.sgd, w, dw, tensor(TensorRole::kMomentum, op.index));
       ++ctx.updates_done;
-      if (ctx.check_finite && !be_.all_finite(w, count))
+      if (host_checks && !be_.all_finite(w, count))
         throw NumericalError("the update made parameter " + std::to_string(op.index) + where +
                              " non-finite (the learning rate or momentum is too large); " +
                              std::to_string(ctx.updates_done) +
@@ -289,21 +329,22 @@ void Executor::compute(const PlanStep& step, const Op& op, RunContext& ctx) {
   const bool backward = op.compute == ComputeKind::kBackward;
   const KernelReads reads = backward ? be_.backward_reads(g_, id) : KernelReads{true, true};
   const bool poison = backward && ctx.poison_undeclared;
-  if (poison && nan_.empty()) {
+  if (poison && nan_.get() == nullptr) {
     int64_t largest = 0;
     for (int64_t b : plan_.activation_bytes) largest = std::max(largest, b);
-    nan_.assign(static_cast<size_t>(largest / 4 + 1), std::numeric_limits<float>::quiet_NaN());
+    nan_ = DeviceBuffer(be_, largest + 4);
+    be_.fill_nan(nan_.floats(), largest / 4 + 1);
   }
   LayerIO io;
   io.n = ctx.n;
   io.algorithm = step.algorithm;
   for (int in : l.inputs) {
     float* x = data({in, TensorRole::kActivation, 0});
-    io.x.push_back(poison && !reads.inputs ? nan_.data() : x);
+    io.x.push_back(poison && !reads.inputs ? nan_.floats() : x);
     float* dx = in == g_.input_layer() ? ctx.input_grad : data({in, TensorRole::kGradient, 0});
     io.dx.push_back(backward ? dx : nullptr);
   }
-  io.y = poison && !reads.output ? nan_.data() : tensor(TensorRole::kActivation, 0);
+  io.y = poison && !reads.output ? nan_.floats() : tensor(TensorRole::kActivation, 0);
   io.dy = tensor(TensorRole::kGradient, 0);
   for (size_t p = 0; p < params.size(); ++p) {
     io.params.push_back(tensor(TensorRole::kParam, static_cast<int>(p)));
@@ -320,9 +361,14 @@ void Executor::compute(const PlanStep& step, const Op& op, RunContext& ctx) {
     be_.backward(g_, id, io);
     return;
   }
-  if (l.kind == LayerKind::kInput) be_.copy(io.y, ctx.x, ctx.n * l.out.numel());
+  if (l.kind == LayerKind::kInput)
+    be_.upload(io.y, ctx.x, ctx.n * l.out.numel() * static_cast<int64_t>(sizeof(float)));
   be_.forward(g_, id, io, ctx.training);
   if (l.kind == LayerKind::kSoftmaxXent) {
+    if (ctx.logits_out)
+      be_.download(ctx.logits_out, io.x[0],
+                   ctx.n * g_.layer(l.inputs[0]).out.numel() * static_cast<int64_t>(sizeof(float)));
+    if (be_.defers_results()) return;  // Note [Deferred results]
     ctx.loss = io.loss;
     ctx.correct = io.correct;
     if (ctx.check_finite && ctx.training && !std::isfinite(ctx.loss))
@@ -331,8 +377,6 @@ void Executor::compute(const PlanStep& step, const Op& op, RunContext& ctx) {
                            ": an input is not finite or an activation overflowed; no "
                            "parameter was changed by this step. Check the data and try a "
                            "smaller learning rate");
-    if (ctx.logits_out)
-      be_.copy(ctx.logits_out, io.x[0], ctx.n * g_.layer(l.inputs[0]).out.numel());
   }
 }
 

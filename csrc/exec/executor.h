@@ -89,6 +89,7 @@ class Executor {
   void apply(const PlanStep& step, const Op& op, RunContext& ctx);
   void compute(const PlanStep& step, const Op& op, RunContext& ctx);
   void release_transient();
+  void finish(RunContext& ctx);
   void wait(int event);
   void record(LayerKind kind, int phase, std::chrono::steady_clock::time_point start);
   float* at(int32_t slot) const;
@@ -106,8 +107,9 @@ class Executor {
   std::vector<std::vector<int64_t>> param_numel_;  // per layer, in param_shapes() order
   std::vector<TensorId> buffers_;                  // non-trained parameters (BN running statistics)
   std::vector<float> buffer_backup_;               // their values before the pass (check_finite)
-  std::vector<float> nan_;                         // poison_undeclared: what undeclared reads see
+  DeviceBuffer nan_;                               // poison_undeclared: what undeclared reads see
   double stall_ms_ = 0.0;                          // compute waiting for copies
+  bool host_memory_ = true;  // the arena is host memory (sanitizer poisoning applies)
   bool profiling_ = false;
   std::vector<KernelTime> profile_;  // [kind * kProfilePhases + phase]
 };

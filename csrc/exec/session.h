@@ -26,7 +26,7 @@ namespace sn {
 struct SessionOptions {
   int64_t batch_size = 1;
   std::string policy = "none";
-  std::string device = "cpu";
+  std::string device = "cpu";     // "cpu", "cuda" or "cuda:N"
   int64_t budget_bytes = 0;       // 0: none, the arena is sized by the plan
   int64_t host_budget_bytes = 0;  // 0: none, the host slab is sized by the plan
   uint64_t seed = 0;              // dropout masks; parameters are initialised by the caller
@@ -81,7 +81,13 @@ class Session {
   const SessionOptions& options() const { return options_; }
   const MemoryPlan& plan() const { return plan_; }
   const std::vector<int>& route() const { return route_; }
+  // data points into device memory: view it in place only where host_addressable();
+  // read_state / write_state copy on every backend.
   const std::vector<StateBuffer>& state() const { return state_; }
+  bool host_addressable() const { return backend_->host_addressable(); }
+  const Backend& backend() const { return *backend_; }
+  std::vector<float> read_state(size_t index) const;
+  void write_state(size_t index, const float* values, int64_t count);
   const std::vector<GradientBuffer>& gradients() const { return gradients_; }
   int64_t num_classes() const;
   int64_t iteration() const { return iteration_; }
@@ -101,8 +107,14 @@ class Session {
 
  private:
   struct ArenaDeleter {
+    ArenaDeleter() noexcept : backend(nullptr), host(false) {}
+    ArenaDeleter(const Backend* b, bool h) noexcept : backend(b), host(h) {}
     void operator()(void* p) const;
+    const Backend* backend;
+    bool host;  // the host slab, else the arena
   };
+  const StateBuffer& state_at(size_t index) const;
+  static int64_t numel_of(const std::vector<int64_t>& shape);
   void check_batch(const float* x, const int32_t* labels, int64_t n) const;
   RunContext context(const float* x, const int32_t* labels, int64_t n);
 
@@ -122,7 +134,7 @@ class Session {
   int64_t iteration_ = 0;
   int64_t setup_bytes_ = 0;
   int64_t reserved_bytes_ = 0;
-  std::mutex mutex_;  // one step at a time: Python releases the GIL while a step runs
+  mutable std::mutex mutex_;  // one step at a time: Python releases the GIL while a step runs
   std::vector<int64_t> train_trace_, eval_trace_;
 };
 

@@ -89,15 +89,40 @@ void register_session(py::module_& m) {
           py::arg("x"), py::arg("labels"))
       .def("state",
            [](py::object self) {
-             // Zero-copy views; each keeps the session alive through its base object.
+             // (name, kind, shape, device address, view): the view is a zero-copy NumPy
+             // array that keeps the session alive, or None where the host cannot address
+             // the device's memory (read_state / write_state copy there).
              const Session& s = self.cast<const Session&>();
              py::list out;
              for (const StateBuffer& b : s.state()) {
-               py::array_t<float> view(b.shape, b.data, self);
-               out.append(py::make_tuple(b.name, b.kind, view));
+               py::object view = py::none();
+               if (s.host_addressable()) view = py::array_t<float>(b.shape, b.data, self);
+               out.append(py::make_tuple(b.name, b.kind, b.shape,
+                                         reinterpret_cast<uintptr_t>(b.data), view));
              }
              return out;
            })
+      .def_property_readonly("host_addressable", &Session::host_addressable)
+      .def(
+          "read_state",
+          [](const Session& s, size_t index) {
+            std::vector<float> v;
+            {
+              py::gil_scoped_release release;
+              v = s.read_state(index);
+            }
+            py::array_t<float> a(s.state().at(index).shape);
+            std::copy(v.begin(), v.end(), a.mutable_data());
+            return a;
+          },
+          py::arg("index"))
+      .def(
+          "write_state",
+          [](Session& s, size_t index, const FloatArray& values) {
+            py::gil_scoped_release release;
+            s.write_state(index, values.data(), static_cast<int64_t>(values.size()));
+          },
+          py::arg("index"), py::arg("values"))
       .def("gradients",
            [](const Session& s) {
              py::list out;  // copies: parameter gradients live only inside a step

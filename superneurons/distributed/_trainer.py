@@ -131,6 +131,11 @@ class DataParallelTrainer:
         self.epoch = 0
         self.history: list[EpochRecord] = []
         self.drift_log: list[dict[str, float | int]] = []
+        if session.device != "cpu":
+            raise ValueError(
+                f"data-parallel training runs on the CPU backend only (the session is on "
+                f"{session.device!r}; there is no NCCL path yet)"
+            )
         self._params = session.parameters()
         self._velocity = {n: np.zeros_like(a) for n, a in self._params.items()}
         self._bytes_sent = 0

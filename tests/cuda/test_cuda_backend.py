@@ -1,8 +1,7 @@
 """The CUDA backend against the CPU backend, layer by layer (issue 9).
 
-The comparison itself is the C++ program tests/cuda/test_cuda_backend.cpp (the backend is
-not reachable from Python yet: Session still runs ``device="cuda"`` on the CPU). These
-tests run it when the extension was built with CUDA, a device is visible and the program
+The kernel-level comparison is the C++ program tests/cuda/test_cuda_backend.cpp (Session-
+level comparisons are in test_cuda_session.py). These tests run it when the extension was built with CUDA, a device is visible and the program
 was built (``cmake --build <dir> --target test_cuda_backend``, or point
 SUPERNEURONS_CUDA_TEST_BIN at it); everywhere else they are skipped, and the module
 imports without a GPU or toolkit.

@@ -15,13 +15,19 @@
 // same tie rules. Convolution is cuDNN, the fully connected GEMMs are cuBLAS.
 //
 // Note [Streams and host reads]
-// Everything runs asynchronously on one stream owned by the backend, in call order. The
-// calls that hand a value to the host (the loss layer's forward, all_finite) wait for the
-// stream; cuda_synchronize() waits for everything else. LayerIO pointers, including
-// labels, are device pointers (or host pointers the device can address).
+// Every kernel runs asynchronously on one compute stream owned by the backend, in call
+// order; the copy engine adds a device-to-host and a host-to-device stream (Note [CUDA
+// copy streams]), and upload() its own host-to-device stream for the batch, ordered
+// against the compute stream by events both ways. The loss, accuracy and non-finite
+// checks stay on the device until finish_pass() (Note [Deferred results] in
+// exec/executor.cpp); download(), all_finite and finish_pass wait for the compute stream,
+// cuda_synchronize() waits for everything. LayerIO pointers, including labels, are device
+// pointers (or host pointers the device can address).
 #include "backend/cuda/cuda_backend.h"
 
+#include <algorithm>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <string>
@@ -87,6 +93,12 @@ class CudaBackend final : public Backend {
       SN_CUBLAS_CHECK(cublasCreate(&cublas_));
       SN_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
       SN_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));  // FP32, no TF32
+      SN_CUDA_CHECK(cudaStreamCreateWithFlags(&upload_stream_, cudaStreamNonBlocking));
+      SN_CUDA_CHECK(cudaEventCreateWithFlags(&compute_ready_, cudaEventDisableTiming));
+      SN_CUDA_CHECK(cudaEventCreateWithFlags(&upload_done_, cudaEventDisableTiming));
+      SN_CUDA_CHECK(cudaMalloc(&pass_, sizeof(DevicePass)));
+      SN_CUDA_CHECK(cudaMemset(pass_, 0, sizeof(DevicePass)));
+      SN_CUDA_CHECK(cudaMallocHost(&pass_host_, sizeof(DevicePass)));
     } catch (...) {
       release();
       throw;
@@ -281,7 +293,8 @@ class CudaBackend final : public Backend {
   void sgd_update(int64_t count, const SgdConfig& cfg, float* w, const float* dw,
                   float* velocity) const override {
     bind();
-    cuda::sgd_update(stream_, count, cfg.lr, cfg.momentum, cfg.weight_decay, w, dw, velocity);
+    cuda::sgd_update(stream_, count, cfg.lr, cfg.momentum, cfg.weight_decay, w, dw, velocity,
+                     &pass_->flags);
   }
 
   void fill_zero(float* data, int64_t count) const override {
@@ -311,6 +324,96 @@ class CudaBackend final : public Backend {
                                   cudaMemcpyDefault, stream_));
   }
 
+  // ---- Note [Device memory] in backend/backend.cpp.
+  void* allocate_device(int64_t bytes) const override {
+    bind();
+    void* p = nullptr;
+    const cudaError_t status = cudaMalloc(&p, static_cast<size_t>(std::max<int64_t>(bytes, 1)));
+    if (status == cudaErrorMemoryAllocation) {
+      cudaGetLastError();  // not sticky: the device stays usable
+      size_t free_bytes = 0, total_bytes = 0;
+      cudaMemGetInfo(&free_bytes, &total_bytes);
+      throw OutOfMemoryError("cuda:" + std::to_string(device_) + " cannot allocate " +
+                             std::to_string(bytes) + " bytes (" + std::to_string(free_bytes) +
+                             " of " + std::to_string(total_bytes) +
+                             " free); use a smaller budget or batch size");
+    }
+    SN_CUDA_CHECK(status);
+    return p;
+  }
+  void free_device(void* p) const override {
+    if (p) cudaFree(p);  // never throws: a destructor's call
+  }
+  void* allocate_host(int64_t bytes) const override {
+    bind();
+    void* p = nullptr;
+    if (cudaMallocHost(&p, static_cast<size_t>(std::max<int64_t>(bytes, 1))) != cudaSuccess) {
+      cudaGetLastError();
+      throw OutOfMemoryError("cannot pin " + std::to_string(bytes) +
+                             " bytes of host memory for offloaded tensors; lower host_budget "
+                             "or the batch size");
+    }
+    return p;
+  }
+  void free_host(void* p) const override {
+    if (p) cudaFreeHost(p);
+  }
+  bool host_addressable() const override { return false; }
+
+  void upload(void* dst, const void* src, int64_t bytes) const override {
+    if (bytes <= 0) return;
+    bind();
+    // On the upload stream, after the compute queue so far (dst may be a block a queued
+    // kernel still reads), and before everything queued after it.
+    SN_CUDA_CHECK(cudaEventRecord(compute_ready_, stream_));
+    SN_CUDA_CHECK(cudaStreamWaitEvent(upload_stream_, compute_ready_, 0));
+    SN_CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes), cudaMemcpyHostToDevice,
+                                  upload_stream_));
+    SN_CUDA_CHECK(cudaEventRecord(upload_done_, upload_stream_));
+    SN_CUDA_CHECK(cudaStreamWaitEvent(stream_, upload_done_, 0));
+  }
+
+  void download(void* dst, const void* src, int64_t bytes) const override {
+    if (bytes <= 0) return;
+    bind();
+    SN_CUDA_CHECK(
+        cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes), cudaMemcpyDeviceToHost, stream_));
+    SN_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
+  void fill_nan(float* data, int64_t count) const override {
+    bind();
+    cuda::fill(stream_, count, std::numeric_limits<float>::quiet_NaN(), data);
+  }
+
+  void synchronize() const override {
+    bind();
+    SN_CUDA_CHECK(cudaStreamSynchronize(upload_stream_));
+    SN_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
+  bool defers_results() const override { return true; }
+
+  void begin_pass() const override {
+    bind();
+    SN_CUDA_CHECK(cudaMemsetAsync(pass_, 0, sizeof(DevicePass), stream_));
+  }
+
+  PassResult finish_pass() const override {
+    bind();
+    SN_CUDA_CHECK(
+        cudaMemcpyAsync(pass_host_, pass_, sizeof(DevicePass), cudaMemcpyDeviceToHost, stream_));
+    synchronize();
+    PassResult r;
+    r.deferred = true;
+    r.loss = static_cast<double>(static_cast<float>(pass_host_->loss));  // the CPU's float
+    r.correct = pass_host_->correct;
+    r.loss_non_finite = (pass_host_->flags & cuda::kLossNonFinite) != 0;
+    r.grad_non_finite = (pass_host_->flags & cuda::kGradNonFinite) != 0;
+    r.param_non_finite = (pass_host_->flags & cuda::kParamNonFinite) != 0;
+    return r;
+  }
+
   double copy_bytes_per_ms() const override { return kPcieBytesPerMs; }
   // Note [CUDA copy streams] in copy_engine.cpp; no random delays on a GPU.
   std::unique_ptr<CopyEngine> make_copy_engine(int num_events, int /*max_delay_us*/,
@@ -320,11 +423,6 @@ class CudaBackend final : public Backend {
 
   cudaStream_t stream() const { return stream_; }
 
-  void synchronize() const {
-    bind();
-    SN_CUDA_CHECK(cudaStreamSynchronize(stream_));
-  }
-
  private:
   void bind() const { SN_CUDA_CHECK(cudaSetDevice(device_)); }
 
@@ -332,7 +430,17 @@ class CudaBackend final : public Backend {
     if (cublas_) cublasDestroy(cublas_);
     if (cudnn_) cudnnDestroy(cudnn_);
     if (scratch_) cudaFree(scratch_);
+    if (pass_) cudaFree(pass_);
+    if (pass_host_) cudaFreeHost(pass_host_);
+    if (upload_done_) cudaEventDestroy(upload_done_);
+    if (compute_ready_) cudaEventDestroy(compute_ready_);
+    if (upload_stream_) cudaStreamDestroy(upload_stream_);
     if (stream_) cudaStreamDestroy(stream_);
+    pass_ = nullptr;
+    pass_host_ = nullptr;
+    upload_done_ = nullptr;
+    compute_ready_ = nullptr;
+    upload_stream_ = nullptr;
     cublas_ = nullptr;
     cudnn_ = nullptr;
     scratch_ = nullptr;
@@ -384,21 +492,19 @@ class CudaBackend final : public Backend {
   void softmax_xent(int64_t classes, LayerIO& io) const {
     const int64_t n = io.n;
     std::lock_guard<std::mutex> lock(mutex_);
-    // [2 * n row results][mean loss][correct], all 8-byte.
-    auto* base = static_cast<double*>(scratch(static_cast<size_t>(2 * n + 2) * sizeof(double)));
-    double* mean_loss = base + 2 * n;
-    auto* correct = reinterpret_cast<long long*>(base + 2 * n + 1);
-    cuda::softmax_xent_forward(stream_, n, classes, io.x[0], io.labels, io.aux, base, mean_loss,
-                               correct);
-    double host[2] = {0.0, 0.0};
-    SN_CUDA_CHECK(
-        cudaMemcpyAsync(host, mean_loss, 2 * sizeof(double), cudaMemcpyDeviceToHost, stream_));
-    SN_CUDA_CHECK(cudaStreamSynchronize(stream_));
-    long long right = 0;
-    std::memcpy(&right, &host[1], sizeof(right));
-    io.loss = static_cast<double>(static_cast<float>(host[0]));  // the CPU returns a float
-    io.correct = right;
+    // [2 * n row results] in scratch; the mean loss and the count stay on the device until
+    // finish_pass (Note [Deferred results] in exec/executor.cpp).
+    auto* rows = static_cast<double*>(scratch(static_cast<size_t>(2 * n) * sizeof(double)));
+    cuda::softmax_xent_forward(stream_, n, classes, io.x[0], io.labels, io.aux, rows, &pass_->loss,
+                               &pass_->correct, &pass_->flags);
   }
+
+  // What a pass leaves on the device for finish_pass.
+  struct DevicePass {
+    double loss;
+    long long correct;
+    int flags;  // cuda::kLossNonFinite | ...
+  };
 
   int device_;
   std::unique_ptr<Backend> cpu_;  // answers the planning questions; runs no kernel
@@ -407,6 +513,10 @@ class CudaBackend final : public Backend {
   cublasHandle_t cublas_ = nullptr;
   mutable std::mutex mutex_;  // guards planned_ and the scratch block
   mutable std::map<ConvKey, std::map<int64_t, std::vector<cuda::ConvChoice>>> planned_;  // by batch
+  cudaStream_t upload_stream_ = nullptr;
+  cudaEvent_t compute_ready_ = nullptr, upload_done_ = nullptr;
+  DevicePass* pass_ = nullptr;       // device
+  DevicePass* pass_host_ = nullptr;  // pinned
   mutable void* scratch_ = nullptr;
   mutable size_t scratch_bytes_ = 0;
 };

@@ -1,6 +1,7 @@
 #include <cublas_v2.h>
 #include <cudnn.h>
 
+#include <fstream>
 #include <string>
 
 #include "backend/cuda/cuda_check.h"
@@ -13,7 +14,13 @@ int device_count(std::string* reason) {
   cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess) {
     // No driver or no device is an answer here, not an error: the caller falls back to CPU.
-    if (reason) *reason = cudaGetErrorString(status);
+    // Without a driver the runtime says "driver version is insufficient": say what it means.
+    const bool no_driver = status == cudaErrorInsufficientDriver &&
+                           !std::ifstream("/proc/driver/nvidia/version").good();
+    if (reason)
+      *reason = no_driver                     ? "no NVIDIA GPU or driver was found on this machine"
+                : status == cudaErrorNoDevice ? "no CUDA-capable device is visible"
+                                              : cudaGetErrorString(status);
     cudaGetLastError();  // clear the sticky error state
     return 0;
   }

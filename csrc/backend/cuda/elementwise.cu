@@ -36,10 +36,22 @@ void dropout_backward(cudaStream_t s, int64_t count, float p, uint64_t seed, con
 }
 
 void sgd_update(cudaStream_t s, int64_t count, float lr, float momentum, float weight_decay,
-                float* w, const float* dw, float* velocity) {
+                float* w, const float* dw, float* velocity, int* flags) {
+  // First the checks (a bad earlier result stops this update too), then the update: within
+  // the second kernel only kParamNonFinite changes, which it does not read.
   for_each(s, count, [=] __device__(int64_t i) {
-    math::sgd(lr, momentum, weight_decay, w[i], dw[i], velocity[i]);
+    if (i == 0 && (*flags & kParamNonFinite)) atomicOr(flags, kStopUpdates);
+    if (!isfinite(dw[i])) atomicOr(flags, kGradNonFinite);
   });
+  for_each(s, count, [=] __device__(int64_t i) {
+    if (*flags & (kLossNonFinite | kGradNonFinite | kStopUpdates)) return;
+    math::sgd(lr, momentum, weight_decay, w[i], dw[i], velocity[i]);
+    if (!isfinite(w[i])) atomicOr(flags, kParamNonFinite);
+  });
+}
+
+void fill(cudaStream_t s, int64_t count, float value, float* data) {
+  for_each(s, count, [=] __device__(int64_t i) { data[i] = value; });
 }
 
 void flag_non_finite(cudaStream_t s, int64_t count, const float* data, int* flag) {

@@ -25,8 +25,16 @@ void dropout_forward(cudaStream_t s, int64_t count, float p, uint64_t seed, cons
                      float* y);
 void dropout_backward(cudaStream_t s, int64_t count, float p, uint64_t seed, const float* dy,
                       float* dx);
+// Bits of the pass flags (Note [Deferred results] in exec/executor.cpp), a device int.
+constexpr int kLossNonFinite = 1;
+constexpr int kGradNonFinite = 2;
+constexpr int kParamNonFinite = 4;
+constexpr int kStopUpdates = 8;  // a previous update's result was non-finite
+// The fused update, guarded by `flags`: skipped when the loss or this gradient is
+// non-finite or an earlier update went bad; flags a non-finite result.
 void sgd_update(cudaStream_t s, int64_t count, float lr, float momentum, float weight_decay,
-                float* w, const float* dw, float* velocity);
+                float* w, const float* dw, float* velocity, int* flags);
+void fill(cudaStream_t s, int64_t count, float value, float* data);
 // Sets *flag (device int) to 1 when some element is NaN or infinite; never clears it.
 void flag_non_finite(cudaStream_t s, int64_t count, const float* data, int* flag);
 // y[n, c, hw] += bias[c] (rows = n * c planes of hw); hw == 1 for a fully connected layer.
@@ -59,10 +67,11 @@ void concat_backward_part(cudaStream_t s, int64_t n, int64_t hw, int64_t c, int6
 
 // ------------------------------------------------------------------ softmax xent
 // probs and per-row results; then one thread sums the rows in order into *mean_loss and
-// *correct (device pointers). row_loss is scratch of 2 * n doubles.
+// *correct (device pointers) and sets kLossNonFinite in *flags (nullable) for a NaN or
+// infinite loss. row_loss is scratch of 2 * n doubles.
 void softmax_xent_forward(cudaStream_t s, int64_t n, int64_t classes, const float* logits,
                           const int32_t* labels, float* probs, double* row_loss, double* mean_loss,
-                          long long* correct);
+                          long long* correct, int* flags);
 void softmax_xent_backward(cudaStream_t s, int64_t n, int64_t classes, const float* probs,
                            const int32_t* labels, float* dlogits);
 

@@ -2,10 +2,16 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <memory>
+#include <mutex>
+
 #include "core/errors.h"
 #include "exec/session.h"
 #include "plan/memory_plan.h"
 #include "python/register.h"
+#ifdef SN_WITH_CUDA
+#include "backend/cuda/device.h"
+#endif
 
 namespace py = pybind11;
 
@@ -176,6 +182,27 @@ py::dict plan_dict(const Graph& g, std::shared_ptr<const MemoryPlan> shared) {
   return d;
 }
 
+namespace {
+
+// The CPU backend is made per call: it reads its cost-model rates from the environment.
+std::shared_ptr<const Backend> planning_backend(const std::string& device) {
+  if (device == "cpu") return make_cpu_backend();
+#ifdef SN_WITH_CUDA
+  static std::mutex mutex;
+  static std::shared_ptr<const Backend> gpu;
+  static bool tried = false;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!tried) {
+    tried = true;
+    if (cuda::device_count(nullptr) > 0) gpu = make_backend("cuda:0");
+  }
+  if (gpu) return gpu;
+#endif
+  return make_cpu_backend();
+}
+
+}  // namespace
+
 void register_plan(py::module_& m) {
   m.def(
       "plan_memory",
@@ -183,9 +210,11 @@ void register_plan(py::module_& m) {
          int64_t budget_bytes, int64_t host_budget_bytes) {
         if (device != "cpu" && device != "cuda")
           throw ArgumentError("unknown device '" + device + "'; use 'cpu' or 'cuda'");
-        // Note [Planning for CUDA]: until the CUDA kernels land, a CUDA plan uses the CPU
-        // backend's workspace and saved-state sizes; tensor sizes are identical.
-        auto backend = make_cpu_backend();
+        // Note [Planning for CUDA]: with a GPU visible a CUDA plan asks the CUDA backend
+        // (cuDNN's measured algorithms and their workspaces; one backend per process,
+        // made on first use); without one it uses the CPU backend's sizes, which are the
+        // same for every tensor but not for convolution workspaces.
+        const std::shared_ptr<const Backend> backend = planning_backend(device);
         MemoryPlan p;
         {
           py::gil_scoped_release release;

@@ -1,10 +1,10 @@
 """The CUDA backend against the CPU backend, layer by layer (issue 9).
 
-The kernel-level comparison is the C++ program tests/cuda/test_cuda_backend.cpp (Session-
-level comparisons are in test_cuda_session.py). These tests run it when the extension was built with CUDA, a device is visible and the program
-was built (``cmake --build <dir> --target test_cuda_backend``, or point
-SUPERNEURONS_CUDA_TEST_BIN at it); everywhere else they are skipped, and the module
-imports without a GPU or toolkit.
+The kernel-level comparison is the C++ program tests/cuda/test_cuda_backend.cpp (the
+Session-level comparisons are in test_cuda_session.py). These tests run it when the
+extension was built with CUDA, a device is visible and the program was built
+(``cmake --build <dir> --target test_cuda_backend``, or point SUPERNEURONS_CUDA_TEST_BIN at
+it); everywhere else they are skipped, and the module imports without a GPU or toolkit.
 """
 
 from __future__ import annotations

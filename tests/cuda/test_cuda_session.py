@@ -146,7 +146,9 @@ def test_superneurons_under_a_tight_budget_trains() -> None:
     assert p.fits, p.oom_message
     losses, _, s = _train(device, "superneurons", budget, steps=5)
     want, _, _ = _train(device, "none", None, steps=5)
-    assert losses == want  # same device, same algorithms: bit-identical
+    # Under the budget the planner may take convolution algorithms with less workspace,
+    # which sum in another order: close, not bit-identical.
+    np.testing.assert_allclose(losses, want, rtol=1e-4)
     assert s.copy_stats()["bytes"] > 0 or s.plan().recompute_count > 0
 
 

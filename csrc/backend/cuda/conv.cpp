@@ -201,4 +201,69 @@ void conv_backward(cudnnHandle_t handle, cudaStream_t stream, const ConvShape& s
   if (dbias != nullptr) channel_sum(stream, s.n, s.c_out, s.h_out * s.w_out, dy, dbias);
 }
 
+std::vector<double> conv_benchmark_ms(cudnnHandle_t handle, cudaStream_t stream, const ConvShape& s,
+                                      const std::vector<ConvChoice>& choices) {
+  const size_t x_bytes = static_cast<size_t>(s.n * s.c_in * s.h_in * s.w_in) * sizeof(float);
+  const size_t y_bytes = static_cast<size_t>(s.n * s.c_out * s.h_out * s.w_out) * sizeof(float);
+  const size_t w_bytes =
+      static_cast<size_t>(s.c_out * (s.c_in / s.groups) * s.kernel_h * s.kernel_w) * sizeof(float);
+  size_t ws_bytes = 0;
+  for (const ConvChoice& c : choices) ws_bytes = std::max(ws_bytes, c.workspace_bytes);
+  // x, dx, y (also dy), w, dw, workspace; freed on every path.
+  std::vector<void*> blocks;
+  auto release = [&] {
+    for (void* b : blocks) cudaFree(b);
+    blocks.clear();
+  };
+  for (size_t bytes :
+       {x_bytes, x_bytes, y_bytes, w_bytes, w_bytes, std::max<size_t>(ws_bytes, 1)}) {
+    void* b = nullptr;
+    if (cudaMalloc(&b, bytes) != cudaSuccess) {
+      cudaGetLastError();  // out of memory is not sticky
+      release();
+      return {};
+    }
+    blocks.push_back(b);
+    if (cudaMemsetAsync(b, 0, bytes, stream) != cudaSuccess) {
+      release();
+      return {};
+    }
+  }
+  auto* x = static_cast<float*>(blocks[0]);
+  auto* dx = static_cast<float*>(blocks[1]);
+  auto* y = static_cast<float*>(blocks[2]);
+  auto* w = static_cast<float*>(blocks[3]);
+  auto* dw = static_cast<float*>(blocks[4]);
+  cudaEvent_t start = nullptr, stop = nullptr;
+  std::vector<double> ms;
+  try {
+    SN_CUDA_CHECK(cudaEventCreate(&start));
+    SN_CUDA_CHECK(cudaEventCreate(&stop));
+    for (const ConvChoice& c : choices) {
+      auto run = [&] {
+        conv_forward(handle, stream, s, c, x, w, nullptr, y, blocks[5], c.workspace_bytes);
+        conv_backward(handle, stream, s, c, x, w, y, dx, dw, nullptr, blocks[5], c.workspace_bytes);
+      };
+      run();  // warm-up: cuDNN may compile or load the kernels on first use
+      SN_CUDA_CHECK(cudaEventRecord(start, stream));
+      run();
+      SN_CUDA_CHECK(cudaEventRecord(stop, stream));
+      SN_CUDA_CHECK(cudaEventSynchronize(stop));
+      float t = 0.0f;
+      SN_CUDA_CHECK(cudaEventElapsedTime(&t, start, stop));
+      ms.push_back(static_cast<double>(t));
+    }
+  } catch (...) {
+    cudaStreamSynchronize(stream);
+    if (start) cudaEventDestroy(start);
+    if (stop) cudaEventDestroy(stop);
+    release();
+    throw;
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  release();
+  return ms;
+}
+
 }  // namespace sn::cuda

@@ -34,6 +34,12 @@ std::vector<ConvChoice> conv_algorithms(cudnnHandle_t handle, const ConvShape& s
 // The workspace `c` needs at shape `s` (e.g. a batch smaller than the planned one).
 size_t conv_workspace_bytes(cudnnHandle_t handle, const ConvShape& s, const ConvChoice& c);
 
+// Measured milliseconds of one forward plus backward (data and filter) for each choice, on
+// scratch buffers of its own (zeros), after one warm-up run each; empty when the scratch
+// cannot be allocated (the caller keeps the heuristic order). Waits for `stream`.
+std::vector<double> conv_benchmark_ms(cudnnHandle_t handle, cudaStream_t stream, const ConvShape& s,
+                                      const std::vector<ConvChoice>& choices);
+
 // y = conv(x, w) (+ bias[c_out]); bias nullable.
 void conv_forward(cudnnHandle_t handle, cudaStream_t stream, const ConvShape& s,
                   const ConvChoice& c, const float* x, const float* w, const float* bias, float* y,

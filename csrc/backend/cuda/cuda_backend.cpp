@@ -26,6 +26,7 @@
 #include "backend/cuda/cuda_backend.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -130,15 +131,15 @@ class CudaBackend final : public Backend {
     if (l.kind != LayerKind::kConv2d) return {{"default", 0, cost}};
     bind();
     const cuda::ConvShape s = conv_geom(g, l, batch);
-    std::vector<cuda::ConvChoice> choices = cuda::conv_algorithms(cudnn_, s);
+    const Measured m = measured_choices(s);
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      planned_[conv_key(s)][batch] = choices;
+      planned_[conv_key(s)][batch] = m.choices;
     }
     std::vector<Algorithm> out;
-    for (size_t k = 0; k < choices.size(); ++k)  // heuristic rank order; cost keeps it
-      out.push_back({choices[k].name, floats_for(choices[k].workspace_bytes),
-                     cost * (1.0 + 0.1 * static_cast<double>(k))});
+    for (size_t k = 0; k < m.choices.size(); ++k)
+      out.push_back({m.choices[k].name, floats_for(m.choices[k].workspace_bytes),
+                     m.ms.empty() ? cost * (1.0 + 0.1 * static_cast<double>(k)) : m.ms[k]});
     return out;
   }
 
@@ -445,6 +446,57 @@ class CudaBackend final : public Backend {
     cudnn_ = nullptr;
     scratch_ = nullptr;
     stream_ = nullptr;
+  }
+
+  // Note [Measured convolution algorithms]
+  // cuDNN's heuristic lists the candidate algorithms; each is then run once (forward and
+  // both backward directions, after a warm-up) at this shape and batch, and the list is
+  // ordered by measured time, which becomes its cost. The planner takes the fastest whose
+  // workspace fits the bytes free at that step, so the choice is re-made with every plan.
+  // Measurements are cached per device and shape for the process: every session (every
+  // policy) of a process sees the same order, so policies stay bit-identical on one GPU.
+  // The smallest-workspace choice stays last (the placement's last resort). Set
+  // SUPERNEURONS_CUDNN_BENCHMARK=0 for the heuristic order without measuring.
+  struct Measured {
+    std::vector<cuda::ConvChoice> choices;
+    std::vector<double> ms;  // empty: not measured
+  };
+
+  Measured measured_choices(const cuda::ConvShape& s) const {
+    static std::mutex cache_mutex;
+    static std::map<std::pair<int, std::pair<ConvKey, int64_t>>, Measured> cache;
+    const auto key = std::make_pair(device_, std::make_pair(conv_key(s), s.n));
+    {
+      std::lock_guard<std::mutex> lock(cache_mutex);
+      auto it = cache.find(key);
+      if (it != cache.end()) return it->second;
+    }
+    Measured m;
+    m.choices = cuda::conv_algorithms(cudnn_, s);
+    const char* env = std::getenv("SUPERNEURONS_CUDNN_BENCHMARK");
+    if (env == nullptr || std::string(env) != "0")
+      m.ms = cuda::conv_benchmark_ms(cudnn_, stream_, s, m.choices);
+    if (!m.ms.empty()) {
+      std::vector<size_t> order(m.choices.size());
+      for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+      std::stable_sort(order.begin(), order.end(),
+                       [&](size_t a, size_t b) { return m.ms[a] < m.ms[b]; });
+      size_t least = 0;
+      for (size_t k = 1; k < m.choices.size(); ++k)
+        if (m.choices[k].workspace_bytes < m.choices[least].workspace_bytes) least = k;
+      Measured sorted;
+      for (size_t k : order) {
+        sorted.choices.push_back(m.choices[k]);
+        sorted.ms.push_back(m.ms[k]);
+      }
+      if (order.back() != least) {  // a copy of the smallest at the end
+        sorted.choices.push_back(m.choices[least]);
+        sorted.ms.push_back(m.ms[least]);
+      }
+      m = std::move(sorted);
+    }
+    std::lock_guard<std::mutex> lock(cache_mutex);
+    return cache.emplace(key, std::move(m)).first->second;
   }
 
   // The choice planned for this shape by algorithms() at the smallest planned batch >= s.n

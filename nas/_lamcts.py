@@ -58,6 +58,7 @@ _CMA_SIGMA_MIN = 0.02  # least initial CMA-ES step size (unit cube)
 _CMA_SIGMA_MAX = 0.3  # largest initial CMA-ES step size (unit cube)
 _CMA_ANCHOR_HALF = 0.05  # box half-width around leaf samples when CMA draws miss the region
 _SOLVERS = ("turbo", "cmaes", "bo")
+_INITS = ("uniform", "sobol", "lhs")
 # perturb_dims=None: n_params / _PERTURB_SHARE parameters per candidate (TuRBO: 20).
 # Levy-20 at 300 evaluations (seeds 0-4): 3 -> 10.3, 5 -> 5.3, 10 -> 6.9, 20 -> 7.9;
 # Levy-100 (seeds 0-1; 0-4 for 25): 5 -> 228, 20 -> 101, 25 -> 141 (108 on seeds 0-1),
@@ -92,7 +93,10 @@ class LAMCTS(Strategy):
 
     Args:
         solver: ``"turbo"``, ``"cmaes"`` or ``"bo"``.
-        n_init: uniform random samples before the first tree (source: 30).
+        n_init: initial samples before the first tree (source: 30).
+        init: how the ``n_init`` samples are drawn: ``"uniform"`` (the source's),
+            ``"sobol"`` (a scrambled Sobol sequence) or ``"lhs"`` (a Latin
+            hypercube); see ``Space.design_rows``.
         leaf_size: a leaf with more samples is split (source threshold theta: 20
             for synthetic functions, 10-100 elsewhere).
         cp: UCB exploration constant in score units; ``None`` means
@@ -144,6 +148,7 @@ class LAMCTS(Strategy):
         perturb_dims: float | None = None,
         fail_tol: int = 0,
         ard_power: float = 1.0,
+        init: str = "uniform",
     ) -> None:
         super().__init__(space, seed, maximize)
         if solver not in _SOLVERS:
@@ -168,6 +173,11 @@ class LAMCTS(Strategy):
             raise ValueError(f"lamcts: perturb_dims must be > 0 or None, got {perturb_dims}")
         if not ard_power >= 0:
             raise ValueError(f"lamcts: ard_power must be >= 0, got {ard_power}")
+        if init not in _INITS:
+            raise ValueError(f"lamcts: init must be one of {_INITS}, got {init!r}")
+        self.init = init
+        self._design: np.ndarray | None = None  # the initial design's rows (init != "uniform")
+        self._design_next = 0
         self.ard_power = ard_power
         self.solver = solver
         self.n_init = n_init
@@ -220,6 +230,16 @@ class LAMCTS(Strategy):
             else:
                 out += self._suggest_local(n - len(out), out)
         return out
+
+    def _initial_rows(self, k: int) -> np.ndarray:
+        if self.init == "uniform":
+            return super()._initial_rows(k)
+        if self._design is None:
+            self._design = self.space.design_rows(self.rng, self.n_init, self.init)
+        rows = self._design[self._design_next : self._design_next + k]
+        self._design_next += len(rows)
+        # uniform draws stand in for design rows that are infeasible or already taken
+        return np.vstack([rows, self.space.sample_rows(self.rng, 2 * k)])
 
     def _round_over(self) -> bool:
         rnd, sol = self._round, self._solver

@@ -196,7 +196,11 @@ class Strategy(ABC):
             if self.n_observed < 2
             else min(n, max(0, n_init - self.n_observed - len(self.pending)))
         )
-        return self._finish(self.space.sample_rows(self.rng, 2 * k), k) if k else []
+        return self._finish(self._initial_rows(k), k) if k else []
+
+    def _initial_rows(self, k: int) -> np.ndarray:
+        """Hook: candidate rows, in preference order, for ``k`` initial suggestions."""
+        return self.space.sample_rows(self.rng, 2 * k)
 
     def _user_value(self, score: float) -> float | None:
         """A score back in the user's sign; ``-inf`` (a failed trial) is None."""

@@ -259,6 +259,9 @@ class _Tabulated(Space):
         out: np.ndarray = self._members[rng.integers(0, len(self._members), n)].copy()
         return out
 
+    def design_rows(self, rng: np.random.Generator, n: int, kind: str = "sobol") -> np.ndarray:
+        return self._snap(rng, super().design_rows(rng, n, kind), None)
+
     def box_rows(
         self,
         rng: np.random.Generator,

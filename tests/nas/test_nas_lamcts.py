@@ -159,6 +159,7 @@ def test_integer_and_categorical_suggestions_stay_native() -> None:
         ({"perturb_dims": 0.0}, "perturb_dims"),
         ({"fail_tol": -1}, "fail_tol"),
         ({"ard_power": -0.5}, "ard_power"),
+        ({"init": "halton"}, "init"),
     ],
 )
 def test_bad_options_name_the_parameter(kwargs: dict[str, object], match: str) -> None:
@@ -222,3 +223,18 @@ def test_perturb_dims_sets_how_many_parameters_a_candidate_changes() -> None:
         rows = s.space.to_rows(s.suggest(1))
         changed[dims] = float(np.mean(rows != best))
     assert changed[2.0] < 0.3 < changed[20.0]
+
+
+@pytest.mark.parametrize("init", ["sobol", "lhs"])
+def test_a_space_filling_start_puts_one_sample_in_every_stratum(init: str) -> None:
+    # Uniform draws would put 8 points one per eighth of a coordinate with
+    # probability 8! / 8**8 (0.24%); the first 8 Sobol points and a Latin
+    # hypercube always do, on every coordinate.
+    f = nas.synthetic("sphere", 6)
+    s = nas.LAMCTS(f.space, seed=3, maximize=False, n_init=8, init=init)
+    seen = []
+    for _ in range(8):
+        seen += s.suggest(1)
+        s.observe([(seen[-1], f(seen[-1]))])
+    for col in f.space.to_rows(seen).T:  # a real's row value is its position in [0, 1]
+        assert sorted(np.floor(col * 8).astype(int).tolist()) == list(range(8))

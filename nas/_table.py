@@ -260,6 +260,7 @@ class _Tabulated(Space):
         return out
 
     def design_rows(self, rng: np.random.Generator, n: int, kind: str = "sobol") -> np.ndarray:
+        """The space-filling design snapped to the nearest members."""
         return self._snap(rng, super().design_rows(rng, n, kind), None)
 
     def box_rows(

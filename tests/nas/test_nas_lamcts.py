@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -238,3 +239,41 @@ def test_a_space_filling_start_puts_one_sample_in_every_stratum(init: str) -> No
         s.observe([(seen[-1], f(seen[-1]))])
     for col in f.space.to_rows(seen).T:  # a real's row value is its position in [0, 1]
         assert sorted(np.floor(col * 8).astype(int).tolist()) == list(range(8))
+
+
+@pytest.mark.parametrize("init", ["sobol", "lhs"])
+def test_a_space_filling_start_is_seeded_and_survives_pickling_mid_design(init: str) -> None:
+    from nas_helpers import mixed_objective, mixed_space
+
+    def make() -> nas.LAMCTS:
+        return nas.LAMCTS(mixed_space(), seed=4, n_init=8, leaf_size=5, init=init)
+
+    def drive(s: nas.LAMCTS, rounds: int) -> list[dict[str, object]]:
+        seen = []
+        for _ in range(rounds):
+            cfgs = s.suggest(2)
+            seen += cfgs
+            s.observe([(c, mixed_objective(c)) for c in cfgs])
+        return seen
+
+    a, b = make(), make()
+    assert drive(a, 2) == drive(b, 2)  # 4 of the 8 design rows used
+    clone = pickle.loads(pickle.dumps(a))
+    assert drive(a, 6) == drive(clone, 6) == drive(b, 6)
+    assert drive(make(), 4) != drive(nas.LAMCTS(mixed_space(), seed=4, n_init=8), 4)
+
+
+def test_a_space_filling_start_on_a_sampled_table_suggests_members() -> None:
+    import nas.spaces as sp
+    from nas._table import restrict_space
+
+    members = sp.nb201().sample(12, seed=0)
+    space = restrict_space(sp.nb201(), members)
+    # the design is snapped to members (else every row would be rejected and
+    # replaced by a uniform draw, and the start would not be space-filling)
+    rows = space.design_rows(np.random.default_rng(0), 8, "lhs")
+    assert all(c in members for c in space.from_rows(rows))
+    s = nas.LAMCTS(space, seed=0, n_init=6, init="sobol")
+    cfgs = s.suggest(6)
+    assert len({space.key(c) for c in cfgs}) == 6
+    assert all(c in members for c in cfgs)

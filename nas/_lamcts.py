@@ -15,7 +15,9 @@ region bounded by the SVMs on the path (Note [Sampling inside a region]).
   over* to the next round when the new leaf holds the solver's incumbent (the
   best sample it is centred on); otherwise the solver restarts around the new
   leaf's best sample, and the first ``leaf_init`` suggestions of that round are
-  drawn uniformly inside the leaf's region (rejection sampling from the space).
+  drawn uniformly inside the leaf's region (rejection sampling from the space;
+  when a small region rejects every draw, ``keep_inside``'s boxes around the
+  leaf's samples and moves toward them, never a uniform draw outside).
 
 Leaf solvers:
 
@@ -57,6 +59,7 @@ _CMA_DRAWS = 16  # CMA-ES draws per wanted suggestion (rejection inside the regi
 _CMA_SIGMA_MIN = 0.02  # least initial CMA-ES step size (unit cube)
 _CMA_SIGMA_MAX = 0.3  # largest initial CMA-ES step size (unit cube)
 _CMA_ANCHOR_HALF = 0.05  # box half-width around leaf samples when CMA draws miss the region
+_SEED_ANCHOR_HALF = 0.1  # the same for leaf_init draws when uniform ones miss the region
 _SOLVERS = ("turbo", "cmaes", "bo")
 _INITS = ("uniform", "sobol", "lhs")
 # perturb_dims=None: n_params / _PERTURB_SHARE parameters per candidate (TuRBO: 20).
@@ -299,7 +302,7 @@ class LAMCTS(Strategy):
         out: list[Config] = []
         n_seed = min(n, rnd.seeds_left)
         if n_seed:
-            rows = self._rejection_rows(inside, n_seed)
+            rows = self._uniform_inside(inside, anchors, n_seed)
             out = self._finish(rows, n_seed, exclude=exclude)
             rnd.seeds_left -= n_seed
         if n > n_seed:
@@ -394,6 +397,22 @@ class LAMCTS(Strategy):
         mean, std = self.gp.predict(self.space.features(cands))
         ei = expected_improvement(mean, std, float(self._scores.max()))
         return self._finish(cands[np.argsort(-ei)], n, exclude=exclude)
+
+    def _uniform_inside(self, inside: Region, anchors: np.ndarray, n: int) -> np.ndarray:
+        """Uniform rows inside the region for ``leaf_init``: rejection, then ``keep_inside``.
+
+        A small region (a deep leaf) may hold none of a few hundred uniform draws;
+        the draws are then boxes around the leaf's samples and, last, outside
+        draws moved toward them (Note [Sampling inside a region]), never uniform
+        rows outside the region.
+        """
+
+        def draw(m: int) -> np.ndarray:
+            return self.space.sample_rows(self.rng, max(64, 32 * m))
+
+        return keep_inside(
+            self.space, self.rng, draw(n), inside, anchors, draw, _SEED_ANCHOR_HALF, 2 * n
+        )
 
     def _rejection_rows(self, inside: Region, n: int) -> np.ndarray:
         rows = self.space.sample_rows(self.rng, max(64, 32 * n))

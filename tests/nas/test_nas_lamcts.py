@@ -277,3 +277,22 @@ def test_a_space_filling_start_on_a_sampled_table_suggests_members() -> None:
     cfgs = s.suggest(6)
     assert len({space.key(c) for c in cfgs}) == 6
     assert all(c in members for c in cfgs)
+
+
+def test_leaf_init_draws_open_a_round_inside_the_leaf_region() -> None:
+    f = nas.synthetic("ackley", 4)
+    s = nas.LAMCTS(f.space, seed=1, maximize=False, n_init=10, leaf_size=6,
+                   round_evals=4, leaf_init=2, n_candidates=100)  # fmt: skip
+    seeded = 0
+    for _ in range(80):
+        old, restarts = s._round, s.restarts
+        left = old.seeds_left if old is not None else 0
+        [c] = s.suggest(1)
+        rnd = s._round
+        if rnd is not None and rnd is not old:  # a new round: leaf_init draws if restarted
+            left = s.leaf_init if s.restarts > restarts else 0
+        if rnd is not None and rnd.seeds_left < left:  # this suggestion was a leaf_init draw
+            seeded += 1
+            assert len(rnd.path) >= 1 and s.region(rnd.path)(s.space.to_rows([c])).all()
+        s.observe([(c, f(c))])
+    assert seeded >= 6

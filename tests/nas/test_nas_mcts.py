@@ -120,12 +120,13 @@ def test_large_integer_ranges_stay_bounded() -> None:
 
 # Strategy, objective, sign, budget, seeds and the margin by which the strategy's mean
 # best must beat random search's over the same seeds (random search fails every row);
-# bo, turbo and lamcts have theirs in test_nas_models.py.
+# bo, turbo and lamcts on a smooth function have theirs in test_nas_models.py.
 _SPHERE = nas.synthetic("sphere", 4)
 _TABLE_SPACE, _TABLE = categorical_table()
 IMPROVES = [
     ("alphax", _TABLE_SPACE, _TABLE, True, 60, 5, 0.25),
     ("lanas", _TABLE_SPACE, _TABLE, True, 60, 5, 0.25),
+    ("lamcts", _TABLE_SPACE, _TABLE, True, 60, 5, 0.25),
     ("evolution", _SPHERE.space, _SPHERE, False, 100, 3, 2.0),
 ]
 

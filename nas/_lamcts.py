@@ -344,7 +344,7 @@ class LAMCTS(Strategy):
             ard_power=self.ard_power,
         )
         if len(cands) < n:
-            cands = np.vstack([cands, self._rejection_rows(inside, n)])
+            cands = np.vstack([cands, self._uniform_inside(inside, self._rows[ridx], n)])
         return self._finish(cands, n, exclude=exclude)
 
     def _propose_cma(
@@ -362,7 +362,7 @@ class LAMCTS(Strategy):
             self.space, self.rng, draw(want), inside, anchors, draw, _CMA_ANCHOR_HALF, want
         )
         if len(cands) < n:
-            cands = np.vstack([cands, self._rejection_rows(inside, n)])
+            cands = np.vstack([cands, self._uniform_inside(inside, anchors, n)])
         return self._finish(cands, n, exclude=exclude)
 
     def _fit_gp(self, idx: np.ndarray, n_seen: int) -> None:
@@ -393,13 +393,16 @@ class LAMCTS(Strategy):
             self.space, self.rng, cands, inside, self._rows[leaf_idx], draw, 0.05, len(cands) // 2
         )
         if len(cands) < n:
-            cands = np.vstack([cands, self._rejection_rows(inside, n)])
+            cands = np.vstack([cands, self._uniform_inside(inside, self._rows[leaf_idx], n)])
         mean, std = self.gp.predict(self.space.features(cands))
         ei = expected_improvement(mean, std, float(self._scores.max()))
         return self._finish(cands[np.argsort(-ei)], n, exclude=exclude)
 
     def _uniform_inside(self, inside: Region, anchors: np.ndarray, n: int) -> np.ndarray:
-        """Uniform rows inside the region for ``leaf_init``: rejection, then ``keep_inside``.
+        """Uniform rows inside the region: rejection, then ``keep_inside``.
+
+        For ``leaf_init`` draws, and to top up a proposal that kept too few
+        candidates inside (so ``_finish`` need not fill in uniform rows outside).
 
         A small region (a deep leaf) may hold none of a few hundred uniform draws;
         the draws are then boxes around the leaf's samples and, last, outside
@@ -413,10 +416,6 @@ class LAMCTS(Strategy):
         return keep_inside(
             self.space, self.rng, draw(n), inside, anchors, draw, _SEED_ANCHOR_HALF, 2 * n
         )
-
-    def _rejection_rows(self, inside: Region, n: int) -> np.ndarray:
-        rows = self.space.sample_rows(self.rng, max(64, 32 * n))
-        return rows[inside(rows)]
 
     # ------------------------------------------------ relaxed coordinates
     def _relax(self, rows: np.ndarray) -> np.ndarray:

@@ -296,3 +296,26 @@ def test_leaf_init_draws_open_a_round_inside_the_leaf_region() -> None:
             assert len(rnd.path) >= 1 and s.region(rnd.path)(s.space.to_rows([c])).all()
         s.observe([(c, f(c))])
     assert seeded >= 6
+
+
+def test_a_proposal_short_of_candidates_is_topped_up_inside_the_region(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import nas._lamcts as lamcts_module
+
+    # the trust region yields nothing, so every suggestion comes from the top-up
+    monkeypatch.setattr(
+        lamcts_module, "propose_in_region", lambda space, *a, **k: np.zeros((0, space.n_params))
+    )
+    f = nas.synthetic("ackley", 8)
+    s = nas.LAMCTS(f.space, seed=0, maximize=False, n_init=120, leaf_size=2)
+    for _ in range(120):
+        s.observe([(c, f(c)) for c in s.suggest(1)])
+    for _ in range(10):
+        [c] = s.suggest(1)
+        assert s._round is not None
+        inside = s.region(s._round.path)
+        # a leaf so small that uniform draws (the old top-up) almost never land in it
+        assert inside(s.space.sample_rows(np.random.default_rng(0), 5000)).mean() < 0.002
+        assert inside(s.space.to_rows([c])).all()
+        s.observe([(c, f(c))])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -319,3 +320,20 @@ def test_a_proposal_short_of_candidates_is_topped_up_inside_the_region(
         assert inside(s.space.sample_rows(np.random.default_rng(0), 5000)).mean() < 0.002
         assert inside(s.space.to_rows([c])).all()
         s.observe([(c, f(c))])
+
+
+def test_a_space_filling_start_resumes_from_a_torn_journal(tmp_path: Path) -> None:
+    from nas_helpers import mixed_objective, mixed_space
+
+    opts = {"n_init": 10, "leaf_size": 5, "n_candidates": 100, "init": "sobol"}
+    full = tmp_path / "full.jsonl"
+    res = nas.optimize(mixed_objective, mixed_space(), "lamcts", budget=16, seed=2,
+                       executor="inline", journal=full, strategy_options=opts)  # fmt: skip
+    lines = full.read_text().splitlines(keepends=True)
+    crashed = tmp_path / "crashed.jsonl"  # cut inside the design, mid-line
+    crashed.write_text("".join(lines[:9]) + lines[9][:20])
+    again = nas.resume(crashed, mixed_objective, mixed_space())
+    assert again.resume_mismatches == 0
+    assert [(t.config, t.value) for t in again.history] == [
+        (t.config, t.value) for t in res.history
+    ]

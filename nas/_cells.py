@@ -103,6 +103,12 @@ class CellActions:
 
     A state is ``(edges, ops, stopped)``; ``terminate`` is legal once every op is
     chosen and the output is reachable; edges can be added up to ``max_edges``.
+
+    >>> import nas
+    >>> actions = nas.CellActions(nas.CellSpace(n_nodes=4, max_edges=4))
+    >>> state = actions.root()
+    >>> actions.is_terminal(state), len(actions.actions(state)) > 0
+    (False, True)
     """
 
     def __init__(self, space: CellSpace) -> None:

@@ -28,7 +28,12 @@ class JournalError(ValueError):
 
 
 class JournalLockedError(JournalError):
-    """Another process (or another writer in this one) holds the journal's lock."""
+    """Another process (or another writer in this one) holds the journal's lock.
+
+    >>> err = JournalLockedError("run.jsonl", "in use by another nas search or resume")
+    >>> isinstance(err, JournalError), str(err)
+    (True, 'journal run.jsonl: in use by another nas search or resume')
+    """
 
 
 class SearchFailedError(RuntimeError):

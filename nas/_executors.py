@@ -370,7 +370,13 @@ def make_executor(
     timeout_s: float | None = None,
     address: str | None = None,
 ) -> Executor:
-    """Build the executor named ``kind`` (``inline``, ``local`` or ``dask``)."""
+    """Build the executor named ``kind`` (``inline``, ``local`` or ``dask``).
+
+    >>> ex = make_executor("inline", lambda config: config["x"] + 1.0, workers=1)
+    >>> ex.submit(0, {"x": 1.0}, None)
+    >>> [(o.trial_id, o.status, o.value) for o in ex.poll(1.0)]
+    [(0, 'ok', 2.0)]
+    """
     if kind == "inline":
         return InlineExecutor(objective)
     if kind == "local":

@@ -15,7 +15,9 @@ region bounded by the SVMs on the path (Note [Sampling inside a region]).
   over* to the next round when the new leaf holds the solver's incumbent (the
   best sample it is centred on); otherwise the solver restarts around the new
   leaf's best sample, and the first ``leaf_init`` suggestions of that round are
-  drawn uniformly inside the leaf's region (rejection sampling from the space).
+  drawn uniformly inside the leaf's region (rejection sampling from the space;
+  when a small region rejects every draw, ``keep_inside``'s boxes around the
+  leaf's samples and moves toward them, never a uniform draw outside).
 
 Leaf solvers:
 
@@ -57,7 +59,9 @@ _CMA_DRAWS = 16  # CMA-ES draws per wanted suggestion (rejection inside the regi
 _CMA_SIGMA_MIN = 0.02  # least initial CMA-ES step size (unit cube)
 _CMA_SIGMA_MAX = 0.3  # largest initial CMA-ES step size (unit cube)
 _CMA_ANCHOR_HALF = 0.05  # box half-width around leaf samples when CMA draws miss the region
+_SEED_ANCHOR_HALF = 0.1  # the same for leaf_init draws when uniform ones miss the region
 _SOLVERS = ("turbo", "cmaes", "bo")
+_INITS = ("uniform", "sobol", "lhs")
 # perturb_dims=None: n_params / _PERTURB_SHARE parameters per candidate (TuRBO: 20).
 # Levy-20 at 300 evaluations (seeds 0-4): 3 -> 10.3, 5 -> 5.3, 10 -> 6.9, 20 -> 7.9;
 # Levy-100 (seeds 0-1; 0-4 for 25): 5 -> 228, 20 -> 101, 25 -> 141 (108 on seeds 0-1),
@@ -92,7 +96,10 @@ class LAMCTS(Strategy):
 
     Args:
         solver: ``"turbo"``, ``"cmaes"`` or ``"bo"``.
-        n_init: uniform random samples before the first tree (source: 30).
+        n_init: initial samples before the first tree (source: 30).
+        init: how the ``n_init`` samples are drawn: ``"uniform"`` (the source's),
+            ``"sobol"`` (a scrambled Sobol sequence) or ``"lhs"`` (a Latin
+            hypercube); see ``Space.design_rows``.
         leaf_size: a leaf with more samples is split (source threshold theta: 20
             for synthetic functions, 10-100 elsewhere).
         cp: UCB exploration constant in score units; ``None`` means
@@ -144,6 +151,7 @@ class LAMCTS(Strategy):
         perturb_dims: float | None = None,
         fail_tol: int = 0,
         ard_power: float = 1.0,
+        init: str = "uniform",
     ) -> None:
         super().__init__(space, seed, maximize)
         if solver not in _SOLVERS:
@@ -168,6 +176,11 @@ class LAMCTS(Strategy):
             raise ValueError(f"lamcts: perturb_dims must be > 0 or None, got {perturb_dims}")
         if not ard_power >= 0:
             raise ValueError(f"lamcts: ard_power must be >= 0, got {ard_power}")
+        if init not in _INITS:
+            raise ValueError(f"lamcts: init must be one of {_INITS}, got {init!r}")
+        self.init = init
+        self._design: np.ndarray | None = None  # the initial design's rows (init != "uniform")
+        self._design_next = 0
         self.ard_power = ard_power
         self.solver = solver
         self.n_init = n_init
@@ -220,6 +233,16 @@ class LAMCTS(Strategy):
             else:
                 out += self._suggest_local(n - len(out), out)
         return out
+
+    def _initial_rows(self, k: int) -> np.ndarray:
+        if self.init == "uniform":
+            return super()._initial_rows(k)
+        if self._design is None:
+            self._design = self.space.design_rows(self.rng, self.n_init, self.init)
+        rows = self._design[self._design_next : self._design_next + k]
+        self._design_next += len(rows)
+        # uniform draws stand in for design rows that are infeasible or already taken
+        return np.vstack([rows, self.space.sample_rows(self.rng, 2 * k)])
 
     def _round_over(self) -> bool:
         rnd, sol = self._round, self._solver
@@ -279,7 +302,7 @@ class LAMCTS(Strategy):
         out: list[Config] = []
         n_seed = min(n, rnd.seeds_left)
         if n_seed:
-            rows = self._rejection_rows(inside, n_seed)
+            rows = self._uniform_inside(inside, anchors, n_seed)
             out = self._finish(rows, n_seed, exclude=exclude)
             rnd.seeds_left -= n_seed
         if n > n_seed:
@@ -321,7 +344,7 @@ class LAMCTS(Strategy):
             ard_power=self.ard_power,
         )
         if len(cands) < n:
-            cands = np.vstack([cands, self._rejection_rows(inside, n)])
+            cands = np.vstack([cands, self._uniform_inside(inside, self._rows[ridx], n)])
         return self._finish(cands, n, exclude=exclude)
 
     def _propose_cma(
@@ -339,7 +362,7 @@ class LAMCTS(Strategy):
             self.space, self.rng, draw(want), inside, anchors, draw, _CMA_ANCHOR_HALF, want
         )
         if len(cands) < n:
-            cands = np.vstack([cands, self._rejection_rows(inside, n)])
+            cands = np.vstack([cands, self._uniform_inside(inside, anchors, n)])
         return self._finish(cands, n, exclude=exclude)
 
     def _fit_gp(self, idx: np.ndarray, n_seen: int) -> None:
@@ -370,14 +393,29 @@ class LAMCTS(Strategy):
             self.space, self.rng, cands, inside, self._rows[leaf_idx], draw, 0.05, len(cands) // 2
         )
         if len(cands) < n:
-            cands = np.vstack([cands, self._rejection_rows(inside, n)])
+            cands = np.vstack([cands, self._uniform_inside(inside, self._rows[leaf_idx], n)])
         mean, std = self.gp.predict(self.space.features(cands))
         ei = expected_improvement(mean, std, float(self._scores.max()))
         return self._finish(cands[np.argsort(-ei)], n, exclude=exclude)
 
-    def _rejection_rows(self, inside: Region, n: int) -> np.ndarray:
-        rows = self.space.sample_rows(self.rng, max(64, 32 * n))
-        return rows[inside(rows)]
+    def _uniform_inside(self, inside: Region, anchors: np.ndarray, n: int) -> np.ndarray:
+        """Uniform rows inside the region: rejection, then ``keep_inside``.
+
+        For ``leaf_init`` draws, and to top up a proposal that kept too few
+        candidates inside (so ``_finish`` need not fill in uniform rows outside).
+
+        A small region (a deep leaf) may hold none of a few hundred uniform draws;
+        the draws are then boxes around the leaf's samples and, last, outside
+        draws moved toward them (Note [Sampling inside a region]), never uniform
+        rows outside the region.
+        """
+
+        def draw(m: int) -> np.ndarray:
+            return self.space.sample_rows(self.rng, max(64, 32 * m))
+
+        return keep_inside(
+            self.space, self.rng, draw(n), inside, anchors, draw, _SEED_ANCHOR_HALF, 2 * n
+        )
 
     # ------------------------------------------------ relaxed coordinates
     def _relax(self, rows: np.ndarray) -> np.ndarray:

@@ -22,7 +22,12 @@ __all__ = ["Categorical", "Int", "Param", "Real"]
 
 
 class Param:
-    """Base class of one search-space dimension."""
+    """Base class of one search-space dimension (``Real``, ``Int``, ``Categorical``).
+
+    >>> import nas
+    >>> [(p.kind, p.n_features) for p in (nas.Real(0, 1), nas.Categorical("abc"))]
+    [('real', 1), ('categorical', 3)]
+    """
 
     kind: str = "param"
 

@@ -35,7 +35,19 @@ _TOL = 1e-9  # a report at fidelity 2.9999999999 still meets the rung at 3
 
 
 class TrialPruned(Exception):  # noqa: N818 - the name says what happened, like StopIteration
-    """Raised by ``nas.report`` when the scheduler stops the trial (let it propagate)."""
+    """Raised by ``nas.report`` when the scheduler stops the trial (let it propagate).
+
+    >>> import nas
+    >>> def objective(config, fidelity):
+    ...     for epoch in range(1, int(fidelity) + 1):
+    ...         nas.report(config["x"] * epoch, epoch)  # may raise TrialPruned
+    ...     return config["x"] * fidelity
+    >>> res = nas.optimize(objective, nas.Space({"x": nas.Real(0, 1)}), "asha", budget=12,
+    ...                    seed=0, executor="inline",
+    ...                    strategy_options={"mode": "stop", "max_fidelity": 9})
+    >>> any(t.metrics and t.metrics.get("pruned_at") for t in res.history)
+    True
+    """
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ Candidate generation does not go through this relaxation: it works on native row
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -177,7 +178,36 @@ class Space:
 
     def sample_rows(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` uniform rows (constraints not checked)."""
-        rows = rng.random((n, self.n_params))
+        return self._unit_rows(rng.random((n, self.n_params)))
+
+    def design_rows(self, rng: np.random.Generator, n: int, kind: str = "sobol") -> np.ndarray:
+        """``n`` rows of a space-filling design (constraints not checked).
+
+        ``kind="sobol"``: the first ``n`` points of a scrambled Sobol sequence (drawn
+        as a power of two, so SciPy's balance warning does not apply); ``"lhs"``: a
+        Latin hypercube. The unit cube maps to rows as in ``sample_rows``.
+
+        >>> import nas
+        >>> space = nas.Space({"x": nas.Real(0, 1), "k": nas.Int(0, 3)})
+        >>> rows = space.design_rows(np.random.default_rng(0), 8, "lhs")
+        >>> sorted(np.floor(rows[:, 0] * 8).astype(int).tolist())  # one per eighth
+        [0, 1, 2, 3, 4, 5, 6, 7]
+        """
+        from scipy.stats import qmc  # imported lazily, like the GP's SciPy
+
+        seed = int(rng.integers(2**31 - 1))
+        if kind == "sobol":
+            m = math.ceil(math.log2(max(n, 1)))
+            u = qmc.Sobol(self.n_params, scramble=True, seed=seed).random_base2(m)[:n]
+        elif kind == "lhs":
+            u = qmc.LatinHypercube(self.n_params, seed=seed).random(n)
+        else:
+            raise ValueError(f"design_rows: kind must be 'sobol' or 'lhs', got {kind!r}")
+        return self._unit_rows(u)
+
+    def _unit_rows(self, u: np.ndarray) -> np.ndarray:
+        """Points of the unit cube -> rows (a discrete parameter takes its ``floor(u * k)``)."""
+        rows = np.array(u, dtype=float)
         disc = ~self._real
         if disc.any():
             rows[:, disc] = np.floor(rows[:, disc] * self._n_values[disc])

@@ -185,18 +185,24 @@ class Strategy(ABC):
         return None
 
     # --------------------------------------------------------------- helpers
-    def _initial_phase(self, n: int, n_init: int) -> list[Config]:
+    def _initial_phase(
+        self, n: int, n_init: int, n_have: int | None = None, n_pending: int | None = None
+    ) -> list[Config]:
         """The uniform draws among ``n`` suggestions still due to an ``n_init`` start.
 
-        Pending suggestions count toward ``n_init``; with fewer than two results
+        ``n_have`` results and ``n_pending`` pending suggestions count toward
+        ``n_init`` (by default all results and all pending suggestions; TuRBO
+        counts those of its current run only); with fewer than two results
         every suggestion is uniform (a model needs two).
         """
-        k = (
-            n
-            if self.n_observed < 2
-            else min(n, max(0, n_init - self.n_observed - len(self.pending)))
-        )
-        return self._finish(self.space.sample_rows(self.rng, 2 * k), k) if k else []
+        have = self.n_observed if n_have is None else n_have
+        pending = len(self.pending) if n_pending is None else n_pending
+        k = n if have < 2 else min(n, max(0, n_init - have - pending))
+        return self._finish(self._initial_rows(k), k) if k else []
+
+    def _initial_rows(self, k: int) -> np.ndarray:
+        """Hook: candidate rows, in preference order, for ``k`` initial suggestions."""
+        return self.space.sample_rows(self.rng, 2 * k)
 
     def _user_value(self, score: float) -> float | None:
         """A score back in the user's sign; ``-inf`` (a failed trial) is None."""

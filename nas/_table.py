@@ -221,7 +221,18 @@ def build_table(
 
 
 def load_table(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a table written by ``build_table``; raises ValueError on a bad file."""
+    """Read a table written by ``build_table``; raises ValueError on a bad file.
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "t.json")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write('{"format": "other"}')
+    >>> try:
+    ...     load_table(path)
+    ... except ValueError as err:
+    ...     print("not a" in str(err))
+    True
+    """
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as err:
@@ -258,6 +269,10 @@ class _Tabulated(Space):
     def sample_rows(self, rng: np.random.Generator, n: int) -> np.ndarray:
         out: np.ndarray = self._members[rng.integers(0, len(self._members), n)].copy()
         return out
+
+    def design_rows(self, rng: np.random.Generator, n: int, kind: str = "sobol") -> np.ndarray:
+        """The space-filling design snapped to the nearest members."""
+        return self._snap(rng, super().design_rows(rng, n, kind), None)
 
     def box_rows(
         self,

@@ -18,7 +18,12 @@ INFEASIBLE = "infeasible"  # the objective ran and said the config breaks a cons
 
 @dataclass
 class Trial:
-    """One evaluation: its config, fidelity, outcome and timings (unix seconds)."""
+    """One evaluation: its config, fidelity, outcome and timings (unix seconds).
+
+    >>> t = Trial(0, {"x": 1.0}, status="ok", value=2.5, started_at=10.0, finished_at=12.0)
+    >>> t.duration_s, t.reached_fidelity
+    (2.0, None)
+    """
 
     id: int
     config: Config
@@ -132,6 +137,12 @@ class Result:
     trial's value is at the fidelity it was pruned at); a trial
     whose objective returned NaN or inf is failed, so ``best_value`` is always
     finite (or None when no trial succeeded).
+
+    >>> import nas
+    >>> res = nas.optimize(lambda c: c["x"] ** 2, nas.Space({"x": nas.Real(-1, 1)}),
+    ...                    "random", budget=5, seed=0, maximize=False, executor="inline")
+    >>> res.n_finished, res.best_value == min(t.value for t in res.history)
+    (5, True)
     """
 
     best_config: Config | None

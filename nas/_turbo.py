@@ -169,17 +169,13 @@ class TuRBO(Strategy):
         self._run_keys: set[bytes] = set()
 
     def _suggest(self, n: int) -> list[Config]:
-        taken = self._taken_keys()
-        in_flight = len(self._run_keys & taken)
-        n_rand = (
-            n
-            if len(self._run_idx) < 2
-            else min(n, max(0, self.n_init - len(self._run_idx) - in_flight))
-        )
-        out = self._finish(self.space.sample_rows(self.rng, 2 * n_rand), n_rand) if n_rand else []
-        if n > n_rand:
+        in_flight = len(self._run_keys & self._taken_keys())
+        # each run (a restart included) opens with its own n_init uniform points
+        out = self._initial_phase(n, self.n_init, len(self._run_idx), in_flight)
+        if n > len(out):
             rows = self._run_rows_for_gp()
-            out += self._finish(self._tr_candidates(rows, n - n_rand), n - n_rand, exclude=out)
+            k = n - len(out)
+            out += self._finish(self._tr_candidates(rows, k), k, exclude=out)
         self._run_keys.update(self.space.key(c) for c in out)
         return out
 

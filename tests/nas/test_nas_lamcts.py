@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,6 +161,7 @@ def test_integer_and_categorical_suggestions_stay_native() -> None:
         ({"perturb_dims": 0.0}, "perturb_dims"),
         ({"fail_tol": -1}, "fail_tol"),
         ({"ard_power": -0.5}, "ard_power"),
+        ({"init": "halton"}, "init"),
     ],
 )
 def test_bad_options_name_the_parameter(kwargs: dict[str, object], match: str) -> None:
@@ -222,3 +225,115 @@ def test_perturb_dims_sets_how_many_parameters_a_candidate_changes() -> None:
         rows = s.space.to_rows(s.suggest(1))
         changed[dims] = float(np.mean(rows != best))
     assert changed[2.0] < 0.3 < changed[20.0]
+
+
+@pytest.mark.parametrize("init", ["sobol", "lhs"])
+def test_a_space_filling_start_puts_one_sample_in_every_stratum(init: str) -> None:
+    # Uniform draws would put 8 points one per eighth of a coordinate with
+    # probability 8! / 8**8 (0.24%); the first 8 Sobol points and a Latin
+    # hypercube always do, on every coordinate.
+    f = nas.synthetic("sphere", 6)
+    s = nas.LAMCTS(f.space, seed=3, maximize=False, n_init=8, init=init)
+    seen = []
+    for _ in range(8):
+        seen += s.suggest(1)
+        s.observe([(seen[-1], f(seen[-1]))])
+    for col in f.space.to_rows(seen).T:  # a real's row value is its position in [0, 1]
+        assert sorted(np.floor(col * 8).astype(int).tolist()) == list(range(8))
+
+
+@pytest.mark.parametrize("init", ["sobol", "lhs"])
+def test_a_space_filling_start_is_seeded_and_survives_pickling_mid_design(init: str) -> None:
+    from nas_helpers import mixed_objective, mixed_space
+
+    def make() -> nas.LAMCTS:
+        return nas.LAMCTS(mixed_space(), seed=4, n_init=8, leaf_size=5, init=init)
+
+    def drive(s: nas.LAMCTS, rounds: int) -> list[dict[str, object]]:
+        seen = []
+        for _ in range(rounds):
+            cfgs = s.suggest(2)
+            seen += cfgs
+            s.observe([(c, mixed_objective(c)) for c in cfgs])
+        return seen
+
+    a, b = make(), make()
+    assert drive(a, 2) == drive(b, 2)  # 4 of the 8 design rows used
+    clone = pickle.loads(pickle.dumps(a))
+    assert drive(a, 6) == drive(clone, 6) == drive(b, 6)
+    assert drive(make(), 4) != drive(nas.LAMCTS(mixed_space(), seed=4, n_init=8), 4)
+
+
+def test_a_space_filling_start_on_a_sampled_table_suggests_members() -> None:
+    import nas.spaces as sp
+    from nas._table import restrict_space
+
+    members = sp.nb201().sample(12, seed=0)
+    space = restrict_space(sp.nb201(), members)
+    # the design is snapped to members (else every row would be rejected and
+    # replaced by a uniform draw, and the start would not be space-filling)
+    rows = space.design_rows(np.random.default_rng(0), 8, "lhs")
+    assert all(c in members for c in space.from_rows(rows))
+    s = nas.LAMCTS(space, seed=0, n_init=6, init="sobol")
+    cfgs = s.suggest(6)
+    assert len({space.key(c) for c in cfgs}) == 6
+    assert all(c in members for c in cfgs)
+
+
+def test_leaf_init_draws_open_a_round_inside_the_leaf_region() -> None:
+    f = nas.synthetic("ackley", 4)
+    s = nas.LAMCTS(f.space, seed=1, maximize=False, n_init=10, leaf_size=6,
+                   round_evals=4, leaf_init=2, n_candidates=100)  # fmt: skip
+    seeded = 0
+    for _ in range(80):
+        old, restarts = s._round, s.restarts
+        left = old.seeds_left if old is not None else 0
+        [c] = s.suggest(1)
+        rnd = s._round
+        if rnd is not None and rnd is not old:  # a new round: leaf_init draws if restarted
+            left = s.leaf_init if s.restarts > restarts else 0
+        if rnd is not None and rnd.seeds_left < left:  # this suggestion was a leaf_init draw
+            seeded += 1
+            assert len(rnd.path) >= 1 and s.region(rnd.path)(s.space.to_rows([c])).all()
+        s.observe([(c, f(c))])
+    assert seeded >= 6
+
+
+def test_a_proposal_short_of_candidates_is_topped_up_inside_the_region(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import nas._lamcts as lamcts_module
+
+    # the trust region yields nothing, so every suggestion comes from the top-up
+    monkeypatch.setattr(
+        lamcts_module, "propose_in_region", lambda space, *a, **k: np.zeros((0, space.n_params))
+    )
+    f = nas.synthetic("ackley", 8)
+    s = nas.LAMCTS(f.space, seed=0, maximize=False, n_init=120, leaf_size=2)
+    for _ in range(120):
+        s.observe([(c, f(c)) for c in s.suggest(1)])
+    for _ in range(10):
+        [c] = s.suggest(1)
+        assert s._round is not None
+        inside = s.region(s._round.path)
+        # a leaf so small that uniform draws (the old top-up) almost never land in it
+        assert inside(s.space.sample_rows(np.random.default_rng(0), 5000)).mean() < 0.002
+        assert inside(s.space.to_rows([c])).all()
+        s.observe([(c, f(c))])
+
+
+def test_a_space_filling_start_resumes_from_a_torn_journal(tmp_path: Path) -> None:
+    from nas_helpers import mixed_objective, mixed_space
+
+    opts = {"n_init": 10, "leaf_size": 5, "n_candidates": 100, "init": "sobol"}
+    full = tmp_path / "full.jsonl"
+    res = nas.optimize(mixed_objective, mixed_space(), "lamcts", budget=16, seed=2,
+                       executor="inline", journal=full, strategy_options=opts)  # fmt: skip
+    lines = full.read_text().splitlines(keepends=True)
+    crashed = tmp_path / "crashed.jsonl"  # cut inside the design, mid-line
+    crashed.write_text("".join(lines[:9]) + lines[9][:20])
+    again = nas.resume(crashed, mixed_objective, mixed_space())
+    assert again.resume_mismatches == 0
+    assert [(t.config, t.value) for t in again.history] == [
+        (t.config, t.value) for t in res.history
+    ]

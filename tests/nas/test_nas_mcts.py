@@ -63,6 +63,39 @@ def test_real_results_are_backed_up_along_the_path(predictor: bool) -> None:
         assert s.value_sum[child] == pytest.approx(sum(mine))
 
 
+def test_the_predictor_dispatches_its_best_predicted_rollout() -> None:
+    from nas._numeric import fit_linear
+
+    space, table = categorical_table()
+    s = nas.AlphaX(space, seed=3, predictor=True, n_simulations=8)
+    for _ in range(12):  # past the predictor's minimum of observations
+        s.observe([(c, table(c)) for c in s.suggest(1)])
+    rollout, rows = s._rollout, []
+
+    def recorded(state: Any) -> np.ndarray | None:
+        row = rollout(state)
+        if row is not None:
+            rows.append(row)
+        return row
+
+    s._rollout = recorded  # type: ignore[method-assign]
+    beaten = 0
+    for _ in range(15):
+        rows.clear()
+        w = fit_linear(space.features(s._rows), s._scores)
+        [c] = s.suggest(1)
+        pred = space.features(np.array(rows)) @ w[:-1] + w[-1]
+        new = [
+            p for p, r in zip(pred, rows, strict=True) if space.row_key(r) not in s._observed_keys
+        ]
+        mine = (space.features(space.to_rows([c])) @ w[:-1] + w[-1])[0]
+        if new:  # the best new rollout by the predictor, not the first one drawn
+            assert mine == pytest.approx(max(new))
+            beaten += max(new) > pred[0] + 1e-9
+        s.observe([(c, table(c))])
+    assert beaten >= 3  # the order mattered, not just the first rollout
+
+
 def test_failures_undo_the_virtual_visit() -> None:
     space, table = categorical_table()
     s = nas.AlphaX(space, seed=2, predictor=False)
@@ -87,12 +120,13 @@ def test_large_integer_ranges_stay_bounded() -> None:
 
 # Strategy, objective, sign, budget, seeds and the margin by which the strategy's mean
 # best must beat random search's over the same seeds (random search fails every row);
-# bo, turbo and lamcts have theirs in test_nas_models.py.
+# bo, turbo and lamcts on a smooth function have theirs in test_nas_models.py.
 _SPHERE = nas.synthetic("sphere", 4)
 _TABLE_SPACE, _TABLE = categorical_table()
 IMPROVES = [
     ("alphax", _TABLE_SPACE, _TABLE, True, 60, 5, 0.25),
     ("lanas", _TABLE_SPACE, _TABLE, True, 60, 5, 0.25),
+    ("lamcts", _TABLE_SPACE, _TABLE, True, 60, 5, 0.25),
     ("evolution", _SPHERE.space, _SPHERE, False, 100, 3, 2.0),
 ]
 

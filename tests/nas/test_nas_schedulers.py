@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,10 @@ def test_a_trial_budget_that_cannot_reach_the_top_fidelity_warns() -> None:
     with pytest.warns(UserWarning, match="at least 13 trials"):
         nas.optimize(objective, SPACE, "asha", budget=5, executor="inline",
                      strategy_options={"max_fidelity": 9})  # fmt: skip
+    with warnings.catch_warnings():  # exactly enough trials: no warning, and the top is reached
+        warnings.simplefilter("error")
+        res = nas.optimize(objective, SPACE, "hyperband", budget=121, executor="inline")
+    assert max(t.fidelity or 0 for t in res.history) == 81
 
 
 def test_resource_budget_counts_fidelity_units() -> None:

@@ -16,18 +16,11 @@ from pathlib import Path
 import pytest
 
 import superneurons
+from superneurons._device import cuda_devices
 
 pytestmark = pytest.mark.cuda
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _gpu_or_skip() -> None:
-    info = superneurons.build_info()
-    if not info["cuda"]:
-        pytest.skip(f"built without CUDA ({info['cuda_reason']})")
-    if int(info["cuda_devices"]) == 0:
-        pytest.skip(f"no CUDA device ({info['cuda_device_reason']})")
 
 
 def _binary(name: str) -> Path:
@@ -41,8 +34,7 @@ def _binary(name: str) -> Path:
     return found[0]
 
 
-def test_every_layer_matches_the_cpu_backend() -> None:
-    _gpu_or_skip()
+def test_every_layer_matches_the_cpu_backend(cuda_device: str) -> None:
     result = subprocess.run(
         [str(_binary("test_cuda_backend"))], capture_output=True, text=True, timeout=600
     )
@@ -50,8 +42,7 @@ def test_every_layer_matches_the_cpu_backend() -> None:
     assert " 0 failures" in result.stdout
 
 
-def test_build_info_reports_the_device() -> None:
-    _gpu_or_skip()
-    count, reason = superneurons.cuda_devices()
+def test_build_info_reports_the_device(cuda_device: str) -> None:
+    count, reason = cuda_devices()
     assert count >= 1
     assert isinstance(reason, str)

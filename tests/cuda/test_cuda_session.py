@@ -21,15 +21,6 @@ from superneurons.graph import Graph, TensorHandle
 pytestmark = pytest.mark.cuda
 
 
-def _gpu() -> str:
-    info = sn.build_info()
-    if not info["cuda"]:
-        pytest.skip(f"built without CUDA ({info['cuda_reason']})")
-    if int(info["cuda_devices"]) == 0:
-        pytest.skip(f"no CUDA device ({info['cuda_device_reason']})")
-    return "cuda:0"
-
-
 def _batch(
     shape: tuple[int, int, int], n: int, classes: int, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -72,8 +63,8 @@ def _close(got: np.ndarray, want: np.ndarray, rtol: float, what: str) -> None:
 
 
 @pytest.mark.parametrize("kind", sorted(LAYERS))
-def test_layer_matches_the_cpu(kind: str) -> None:
-    device = _gpu()
+def test_layer_matches_the_cpu(kind: str, cuda_device: str) -> None:
+    device = cuda_device
     body, rtol = LAYERS[kind]
     g = _layer_graph(body)
     x, y = _batch((4, 6, 6), 8, 5)
@@ -95,8 +86,8 @@ def test_layer_matches_the_cpu(kind: str) -> None:
         _close(got[name], want[name], 10 * rtol, f"{kind}: state {name} after one step")
 
 
-def test_dropout_mask_is_the_cpus() -> None:
-    device = _gpu()
+def test_dropout_mask_is_the_cpus(cuda_device: str) -> None:
+    device = cuda_device
     g = Graph()
     x = g.input(shape=(8, 4, 4))
     g.softmax_cross_entropy(g.fc(g.dropout(x, 0.5), 3))
@@ -120,8 +111,8 @@ def _train(
     return losses, s.state_dict(), s
 
 
-def test_every_policy_is_bit_identical_on_the_gpu() -> None:
-    device = _gpu()
+def test_every_policy_is_bit_identical_on_the_gpu(cuda_device: str) -> None:
+    device = cuda_device
     want_losses, want_state, _ = _train(device, "none", None)
     for policy in ("liveness", "offload", "recompute", "all", "superneurons"):
         losses, state, _ = _train(device, policy, None)
@@ -130,15 +121,15 @@ def test_every_policy_is_bit_identical_on_the_gpu() -> None:
             np.testing.assert_array_equal(state[name], v, err_msg=f"{policy}: {name}")
 
 
-def test_gpu_training_follows_the_cpu() -> None:
-    device = _gpu()
+def test_gpu_training_follows_the_cpu(cuda_device: str) -> None:
+    device = cuda_device
     cpu_losses, _, _ = _train("cpu", "liveness", None)
     gpu_losses, _, _ = _train(device, "liveness", None)
     np.testing.assert_allclose(gpu_losses, cpu_losses, rtol=2e-3)
 
 
-def test_superneurons_under_a_tight_budget_trains() -> None:
-    device = _gpu()
+def test_superneurons_under_a_tight_budget_trains(cuda_device: str) -> None:
+    device = cuda_device
     g = sn.models.resnet(depth=14, num_classes=10, image_size=16)
     need = sn.plan(g, 16, policy="liveness", device=device).peak_bytes
     budget = int(need * 0.6)
@@ -152,15 +143,15 @@ def test_superneurons_under_a_tight_budget_trains() -> None:
     assert s.copy_stats()["bytes"] > 0 or s.plan().recompute_count > 0
 
 
-def test_out_of_memory_under_a_budget_is_typed() -> None:
-    device = _gpu()
+def test_out_of_memory_under_a_budget_is_typed(cuda_device: str) -> None:
+    device = cuda_device
     g = sn.models.resnet(depth=14, num_classes=10, image_size=16)
     with pytest.raises(sn.OutOfMemoryError):
         sn.Session(g, 64, device=device, policy="liveness", budget="1 MiB")
 
 
-def test_non_finite_loss_changes_nothing_on_the_gpu() -> None:
-    device = _gpu()
+def test_non_finite_loss_changes_nothing_on_the_gpu(cuda_device: str) -> None:
+    device = cuda_device
     g = sn.models.resnet(depth=8, num_classes=10, image_size=8)
     s = sn.Session(g, 4, device=device, seed=1)
     x, y = _batch((3, 8, 8), 4, 10)
@@ -174,8 +165,8 @@ def test_non_finite_loss_changes_nothing_on_the_gpu() -> None:
     s.train_step(x, y, lr=0.1)  # still usable
 
 
-def test_state_round_trip_and_device_views() -> None:
-    device = _gpu()
+def test_state_round_trip_and_device_views(cuda_device: str) -> None:
+    device = cuda_device
     g = sn.models.resnet(depth=8, num_classes=10, image_size=8)
     s = sn.Session(g, 4, device=device, seed=2)
     t = sn.Session(g, 4, device=device, seed=9)
@@ -191,8 +182,7 @@ def test_state_round_trip_and_device_views() -> None:
     assert not s.state_dict()[name].any()
 
 
-def test_a_device_index_beyond_the_visible_gpus_is_an_error() -> None:
-    _gpu()
+def test_a_device_index_beyond_the_visible_gpus_is_an_error(cuda_device: str) -> None:
     count = int(sn.build_info()["cuda_devices"])
     g = sn.models.resnet(depth=8, num_classes=10, image_size=8)
     with pytest.raises(ValueError, match="visible"):

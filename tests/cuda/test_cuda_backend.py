@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-import superneurons
 from superneurons._device import cuda_devices
 
 pytestmark = pytest.mark.cuda

@@ -151,12 +151,17 @@ void Executor::run(const std::vector<PlanStep>& steps, RunContext& ctx,
   // non-finite loss leaves the session as it was (they are small: 2 floats a channel).
   const bool backup = ctx.check_finite && ctx.training;
   if (backup) {
-    buffer_backup_.clear();
+    // On the backend's own memory (device-to-device on a GPU: no host wait per buffer).
+    int64_t total = 0;
+    for (const TensorId& b : buffers_)
+      total += param_numel_[static_cast<size_t>(b.layer)][static_cast<size_t>(b.index)];
+    if (total > 0 && buffer_backup_.get() == nullptr)
+      buffer_backup_ = DeviceBuffer(be_, total * static_cast<int64_t>(sizeof(float)));
+    int64_t at_float = 0;
     for (const TensorId& b : buffers_) {
       const int64_t n = param_numel_[static_cast<size_t>(b.layer)][static_cast<size_t>(b.index)];
-      buffer_backup_.resize(buffer_backup_.size() + static_cast<size_t>(n));
-      be_.download(buffer_backup_.data() + buffer_backup_.size() - static_cast<size_t>(n), data(b),
-                   n * static_cast<int64_t>(sizeof(float)));
+      be_.copy(buffer_backup_.floats() + at_float, data(b), n);
+      at_float += n;
     }
   }
   be_.begin_pass();
@@ -172,12 +177,11 @@ void Executor::run(const std::vector<PlanStep>& steps, RunContext& ctx,
     finish(ctx);
   } catch (const NumericalError&) {
     if (backup && ctx.updates_done == 0) {  // nothing was updated: restore the statistics
-      size_t at_float = 0;
+      int64_t at_float = 0;
       for (const TensorId& b : buffers_) {
         const int64_t n = param_numel_[static_cast<size_t>(b.layer)][static_cast<size_t>(b.index)];
-        be_.upload(data(b), buffer_backup_.data() + at_float,
-                   n * static_cast<int64_t>(sizeof(float)));
-        at_float += static_cast<size_t>(n);
+        be_.copy(data(b), buffer_backup_.floats() + at_float, n);
+        at_float += n;
       }
     }
     release_transient();

@@ -106,7 +106,7 @@ class Executor {
   std::vector<int64_t> block_bytes_;  // per tensor slot: the size of its block as allocated
   std::vector<std::vector<int64_t>> param_numel_;  // per layer, in param_shapes() order
   std::vector<TensorId> buffers_;                  // non-trained parameters (BN running statistics)
-  std::vector<float> buffer_backup_;               // their values before the pass (check_finite)
+  DeviceBuffer buffer_backup_;                     // their values before the pass (check_finite)
   DeviceBuffer nan_;                               // poison_undeclared: what undeclared reads see
   double stall_ms_ = 0.0;                          // compute waiting for copies
   bool host_memory_ = true;  // the arena is host memory (sanitizer poisoning applies)

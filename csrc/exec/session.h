@@ -85,7 +85,6 @@ class Session {
   // read_state / write_state copy on every backend.
   const std::vector<StateBuffer>& state() const { return state_; }
   bool host_addressable() const { return backend_->host_addressable(); }
-  const Backend& backend() const { return *backend_; }
   std::vector<float> read_state(size_t index) const;
   void write_state(size_t index, const float* values, int64_t count);
   const std::vector<GradientBuffer>& gradients() const { return gradients_; }

@@ -263,3 +263,21 @@ def test_finite_check_names_the_sample_across_blocks(
     x[41, 0, 0, 0] = np.nan
     with pytest.raises(FloatingPointError, match=r"set: sample 37 .*\(-inf at \[1, 2, 0\]\)"):
         _checks.check_finite_samples(x, "set")
+
+
+def test_session_device_names_are_checked() -> None:
+    g = sn.models.resnet(depth=8, num_classes=10, image_size=8)
+    for bad in ("cuda:x", "cuda:", "tpu", "cuda:-1"):
+        with pytest.raises(ValueError, match="unknown device"):
+            sn.Session(g, 2, device=bad)
+    with pytest.raises(TypeError, match="device must be a string"):
+        sn.Session(g, 2, device=0)  # type: ignore[arg-type]
+
+
+def test_cuda_without_a_gpu_warns_once_in_a_sentence_and_runs_on_the_cpu() -> None:
+    if sn.build_info()["cuda"] and int(sn.build_info()["cuda_devices"]) > 0:
+        pytest.skip("a GPU is visible: the session runs there")
+    g = sn.models.resnet(depth=8, num_classes=10, image_size=8)
+    with pytest.warns(RuntimeWarning, match=r"^device 'cuda:0' was requested, but .*CPU$"):
+        s = sn.Session(g, 2, device="cuda:0")
+    assert s.device == "cpu"

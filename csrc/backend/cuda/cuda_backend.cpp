@@ -164,13 +164,18 @@ class CudaBackend final : public Backend {
                          io.params[0], param_or_null(io.params, 1), io.y);
         break;
       case LayerKind::kBatchNorm:
-        if (training)
-          cuda::batchnorm_forward_train(stream_, n, l.out.c, hw, l.attrs.eps, l.attrs.momentum,
-                                        io.x[0], io.params[0], io.params[1], io.y, io.aux,
-                                        io.aux + l.out.c,
-                                        io.update_running_stats ? io.params[2] : nullptr,
-                                        io.update_running_stats ? io.params[3] : nullptr);
-        else
+        if (training) {
+          float* running_mean = io.update_running_stats ? io.params[2] : nullptr;
+          float* running_var = io.update_running_stats ? io.params[3] : nullptr;
+          if (cuda::cudnn_batchnorm_fits(n, l.out.c, hw, l.attrs.eps))
+            cuda::cudnn_batchnorm_forward_train(
+                cudnn_, n, l.out.c, hw, l.attrs.eps, l.attrs.momentum, io.x[0], io.params[0],
+                io.params[1], io.y, io.aux, io.aux + l.out.c, running_mean, running_var);
+          else
+            cuda::batchnorm_forward_train(stream_, n, l.out.c, hw, l.attrs.eps, l.attrs.momentum,
+                                          io.x[0], io.params[0], io.params[1], io.y, io.aux,
+                                          io.aux + l.out.c, running_mean, running_var);
+        } else
           cuda::batchnorm_forward_infer(stream_, n, l.out.c, hw, l.attrs.eps, io.x[0], io.params[0],
                                         io.params[1], io.params[2], io.params[3], io.y);
         break;
@@ -241,9 +246,14 @@ class CudaBackend final : public Backend {
                           param_or_null(io.param_grads, 1));
         break;
       case LayerKind::kBatchNorm:
-        cuda::batchnorm_backward(stream_, n, l.out.c, hw, io.x[0], io.params[0], io.aux,
-                                 io.aux + l.out.c, io.dy, io.dx[0], io.param_grads[0],
-                                 io.param_grads[1]);
+        if (io.dx[0] && cuda::cudnn_batchnorm_fits(n, l.out.c, hw, l.attrs.eps))
+          cuda::cudnn_batchnorm_backward(cudnn_, n, l.out.c, hw, l.attrs.eps, io.x[0], io.params[0],
+                                         io.aux, io.aux + l.out.c, io.dy, io.dx[0],
+                                         io.param_grads[0], io.param_grads[1]);
+        else
+          cuda::batchnorm_backward(stream_, n, l.out.c, hw, io.x[0], io.params[0], io.aux,
+                                   io.aux + l.out.c, io.dy, io.dx[0], io.param_grads[0],
+                                   io.param_grads[1]);
         break;
       case LayerKind::kRelu:
         if (io.dx[0]) cuda::relu_backward(stream_, count, io.y, io.dy, io.dx[0]);

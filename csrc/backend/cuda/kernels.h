@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cuda_runtime.h>
+#include <cudnn.h>
 
 #include <cstdint>
 
@@ -77,6 +78,7 @@ void softmax_xent_backward(cudaStream_t s, int64_t n, int64_t classes, const flo
 
 // ------------------------------------------------------------------ batch norm
 // [n, c, hw]; one block per channel, sums in double. running_* nullable (not updated).
+// The fallback of the cuDNN pair below (Note [cuDNN batch norm]).
 void batchnorm_forward_train(cudaStream_t s, int64_t n, int64_t c, int64_t hw, float eps,
                              float momentum, const float* x, const float* gamma, const float* beta,
                              float* y, float* save_mean, float* save_invstd, float* running_mean,
@@ -88,5 +90,18 @@ void batchnorm_forward_infer(cudaStream_t s, int64_t n, int64_t c, int64_t hw, f
 void batchnorm_backward(cudaStream_t s, int64_t n, int64_t c, int64_t hw, const float* x,
                         const float* gamma, const float* save_mean, const float* save_invstd,
                         const float* dy, float* dx, float* dgamma, float* dbeta);
+
+// The same contract on cuDNN's spatial kernels (Note [cuDNN batch norm] in
+// batchnorm_cudnn.cpp), issued on the handle's stream; dx is required and accumulated.
+// Use them only where cudnn_batchnorm_fits says cuDNN computes what the layer asks.
+bool cudnn_batchnorm_fits(int64_t n, int64_t c, int64_t hw, float eps);
+void cudnn_batchnorm_forward_train(cudnnHandle_t h, int64_t n, int64_t c, int64_t hw, float eps,
+                                   float momentum, const float* x, const float* gamma,
+                                   const float* beta, float* y, float* save_mean,
+                                   float* save_invstd, float* running_mean, float* running_var);
+void cudnn_batchnorm_backward(cudnnHandle_t h, int64_t n, int64_t c, int64_t hw, float eps,
+                              const float* x, const float* gamma, const float* save_mean,
+                              const float* save_invstd, const float* dy, float* dx, float* dgamma,
+                              float* dbeta);
 
 }  // namespace sn::cuda

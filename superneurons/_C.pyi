@@ -100,6 +100,16 @@ def _bench_alloc_cuda(
     iterations: int, max_live: int, max_bytes: int, seed: int
 ) -> dict[str, float]: ...
 
+# A DLPack capsule over session state (csrc/python/register_dlpack.cpp).
+def _dlpack_capsule(
+    address: int,
+    shape: list[int],
+    device_type: int,
+    device_id: int,
+    owner: object,
+    versioned: bool,
+) -> Any: ...
+
 # Gradient compression (csrc/python/register_compress.cpp).
 def compress_encode(
     method: str,

@@ -102,26 +102,59 @@ def _resolve_device(device: str) -> str:
     return "cpu"
 
 
-class _DeviceArray:
-    """One state buffer in GPU memory, exposed through ``__cuda_array_interface__`` (v3),
-    so that ``cupy.asarray`` (or PyTorch, Numba) views it without a copy; it keeps the
-    session alive."""
-
-    def __init__(self, address: int, shape: tuple[int, ...], owner: object) -> None:
-        self._address, self._shape, self._owner = address, shape, owner
-
-    @property
-    def __cuda_array_interface__(self) -> dict[str, Any]:
-        return {
-            "shape": self._shape,
-            "typestr": "<f4",
-            "data": (self._address, False),
-            "strides": None,
-            "version": 3,
-        }
+_DLPACK_CPU, _DLPACK_CUDA = 1, 2
 
 
-def _device_view(address: int, shape: tuple[int, ...], owner: object) -> Any:
+class _StateExport:
+    """One float32 state buffer of a session, exported through DLPack
+    (``__dlpack__`` / ``__dlpack_device__``, Note [DLPack export] in
+    csrc/python/register_dlpack.cpp), so that ``cupy.from_dlpack`` (or
+    ``numpy.from_dlpack``, ``torch.from_dlpack``) views it without a copy. The capsule
+    keeps ``owner``, the session's core, alive as long as a view exists.
+
+    >>> import numpy as np
+    >>> a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    >>> v = np.from_dlpack(_StateExport(a.ctypes.data, a.shape, a, (_DLPACK_CPU, 0)))
+    >>> v[1, 2] = -1.0
+    >>> float(a[1, 2])
+    -1.0
+    """
+
+    def __init__(
+        self, address: int, shape: tuple[int, ...], owner: object, device: tuple[int, int]
+    ) -> None:
+        self._address, self._shape, self._owner, self._device = address, shape, owner, device
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return self._device
+
+    def __dlpack__(
+        self,
+        *,
+        stream: Any = None,
+        max_version: Any = None,
+        dl_device: Any = None,
+        copy: Any = None,
+    ) -> Any:
+        # The state is complete whenever no step is running (every step ends with a
+        # synchronisation), so any consumer stream may read it: `stream` needs no event.
+        del stream
+        if copy:
+            raise BufferError("session state is exported without a copy; use state_dict()")
+        if dl_device is not None and tuple(dl_device) != self._device:
+            raise BufferError(f"session state lives on DLPack device {self._device}")
+        versioned = max_version is not None and int(max_version[0]) >= 1
+        return _C._dlpack_capsule(
+            self._address,
+            list(self._shape),
+            self._device[0],
+            self._device[1],
+            self._owner,
+            versioned,
+        )
+
+
+def _device_view(address: int, shape: tuple[int, ...], owner: object, index: int) -> Any:
     try:
         import cupy
     except ImportError as e:
@@ -129,7 +162,7 @@ def _device_view(address: int, shape: tuple[int, ...], owner: object) -> Any:
             "views of GPU state need CuPy (pip install cupy-cuda12x); "
             "state_dict() and load_state_dict() copy without it"
         ) from e
-    return cupy.asarray(_DeviceArray(address, shape, owner))
+    return cupy.from_dlpack(_StateExport(address, shape, owner, (_DLPACK_CUDA, index)))
 
 
 class Session:
@@ -178,6 +211,7 @@ class Session:
         self.batch_size = batch_size
         self.policy = policy
         self.device = _resolve_device(device)
+        self._device_index = int(self.device.partition(":")[2] or 0)
         self.budget_bytes = parse_budget(budget)
         self.host_budget_bytes = parse_budget(host_budget)
         self.seed = int(seed)
@@ -242,14 +276,20 @@ class Session:
 
     def parameters(self) -> dict[str, Any]:
         """Trainable parameters as views of the session's memory (no copy): NumPy arrays
-        on the CPU, CuPy arrays on a GPU (through ``__cuda_array_interface__``; needs CuPy).
+        on the CPU, CuPy arrays on a GPU (zero-copy through DLPack; needs CuPy).
 
-        Writing into a view changes the model.
+        Writing into a view changes the model. A view keeps the session's memory alive.
+        CuPy works on its own stream: after writing through a CuPy view, call
+        ``cupy.cuda.get_current_stream().synchronize()`` before the next step.
         """
         out: dict[str, Any] = {}
         for name, (kind, _index, shape, address, view) in self._state.items():
             if kind == "param":
-                out[name] = view if view is not None else _device_view(address, shape, self._core)
+                out[name] = (
+                    view
+                    if view is not None
+                    else _device_view(address, shape, self._core, self._device_index)
+                )
         return out
 
     def state_dict(self) -> dict[str, npt.NDArray[np.float32]]:

@@ -13,6 +13,7 @@ PYBIND11_MODULE(_C, m) {
   sn::python::register_plan(m);
   sn::python::register_session(m);
   sn::python::register_cuda(m);
+  sn::python::register_dlpack(m);
   sn::python::register_compress(m);
   sn::python::register_threads(m);
 }

@@ -15,6 +15,7 @@ void register_memory(pybind11::module_& m);
 void register_plan(pybind11::module_& m);
 void register_session(pybind11::module_& m);
 void register_cuda(pybind11::module_& m);
+void register_dlpack(pybind11::module_& m);
 void register_compress(pybind11::module_& m);
 void register_threads(pybind11::module_& m);
 

@@ -178,8 +178,12 @@ def test_state_round_trip_and_device_views(cuda_device: str) -> None:
     name = next(iter(params))
     view = params[name]
     assert isinstance(view, cupy.ndarray)
-    view[...] = 0.0  # writes the session's memory in place
+    assert view.data.ptr == s._state[name][3]  # the session's memory, not a copy
+    view[...] = 0.0  # writes the session's memory in place, on CuPy's stream
+    cupy.cuda.get_current_stream().synchronize()
     assert not s.state_dict()[name].any()
+    del s
+    assert float(view.sum()) == 0.0  # the view keeps the session's memory alive
 
 
 def test_a_device_index_beyond_the_visible_gpus_is_an_error(cuda_device: str) -> None:

@@ -77,6 +77,10 @@ struct SgdConfig {
   float lr = 0.01f;
   float momentum = 0.9f;
   float weight_decay = 0.0f;
+  // A backend that defers results (CUDA) skips the update after a non-finite loss or
+  // gradient (Note [Deferred results]); the executor clears this when the step runs
+  // without finiteness checks, and the update is then applied as on the CPU.
+  bool guarded = true;
 };
 
 class Backend {

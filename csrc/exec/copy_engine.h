@@ -43,6 +43,10 @@ class CopyEngine {
   virtual void drain() = 0;  // the host waits for every submitted copy
   virtual int64_t bytes_copied() const = 0;
   virtual double busy_ms() const = 0;  // time spent copying (not sleeping in test mode)
+  // Whether the engine measures how long compute waited for copies itself (CUDA, where
+  // wait() returns at once); otherwise the caller times wait().
+  virtual bool times_stalls() const { return false; }
+  virtual double stall_ms() const { return 0.0; }
 };
 
 class CpuCopyEngine final : public CopyEngine {

@@ -61,6 +61,8 @@ float* Executor::data(const TensorId& id) const {
 // The engine times each copy; the executor times each wait of the compute thread for a
 // copy event. overlap = 1 - stall / copy time: the fraction of copying hidden behind
 // compute (begin_iteration's drain counts as neither: every plan waits for its copies).
+// On CUDA the host does not wait (the compute stream does), so the engine measures the
+// stall itself from events (times_stalls, Note [CUDA copy streams]).
 void Executor::wait(int event) {
   const auto t0 = std::chrono::steady_clock::now();
   engine_->wait(event);
@@ -70,7 +72,8 @@ void Executor::wait(int event) {
 
 CopyStats Executor::copy_stats() const {
   if (!engine_) return {};
-  return {engine_->bytes_copied(), engine_->busy_ms(), stall_ms_};
+  return {engine_->bytes_copied(), engine_->busy_ms(),
+          engine_->times_stalls() ? engine_->stall_ms() : stall_ms_};
 }
 
 // Note [Kernel profile]
@@ -99,7 +102,17 @@ void Executor::set_profiling(bool on) {
     }
 }
 
+// On a backend that queues its work (CUDA), a profiled operation is bracketed by
+// synchronizations, so the table holds kernel times, not launch times; profiling
+// therefore serializes the step there (copies included).
+std::chrono::steady_clock::time_point Executor::profile_start() const {
+  if (!profiling_) return {};
+  if (be_.defers_results()) be_.synchronize();
+  return std::chrono::steady_clock::now();
+}
+
 void Executor::record(LayerKind kind, int phase, std::chrono::steady_clock::time_point start) {
+  if (be_.defers_results()) be_.synchronize();
   KernelTime& t = profile_[static_cast<size_t>(static_cast<int>(kind) * kProfilePhases + phase)];
   ++t.calls;
   t.ms +=
@@ -282,15 +295,13 @@ void Executor::apply(const PlanStep& step, const Op& op, RunContext& ctx) {
     }
     case OpKind::kZero: {
       const TensorId& id = plan_.tensors[static_cast<size_t>(op.tensor)].id;
-      const auto start =
-          profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+      const auto start = profile_start();
       be_.fill_zero(at(op.tensor), ctx.n * g_.layer(id.layer).out.numel());
       if (profiling_) record(g_.layer(id.layer).kind, kZeroPhase, start);
       break;
     }
     case OpKind::kCompute: {
-      const auto start =
-          profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+      const auto start = profile_start();
       compute(step, op, ctx);
       if (profiling_) record(g_.layer(op.layer).kind, static_cast<int>(op.compute), start);
       break;
@@ -318,7 +329,9 @@ void Executor::compute(const PlanStep& step, const Op& op, RunContext& ctx) {
           " parameters of later layers were already updated in this step (reload a "
           "checkpoint), this one and earlier ones were not. Try a smaller learning rate");
     if (ctx.sgd) {
-      be_.sgd_update(count, *ctx.sgd, w, dw, tensor(TensorRole::kMomentum, op.index));
+      SgdConfig cfg = *ctx.sgd;
+      cfg.guarded = ctx.check_finite;
+      be_.sgd_update(count, cfg, w, dw, tensor(TensorRole::kMomentum, op.index));
       ++ctx.updates_done;
       if (host_checks && !be_.all_finite(w, count))
         throw NumericalError("the update made parameter " + std::to_string(op.index) + where +

@@ -91,6 +91,7 @@ class Executor {
   void release_transient();
   void finish(RunContext& ctx);
   void wait(int event);
+  std::chrono::steady_clock::time_point profile_start() const;
   void record(LayerKind kind, int phase, std::chrono::steady_clock::time_point start);
   float* at(int32_t slot) const;
 

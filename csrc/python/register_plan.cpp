@@ -188,15 +188,18 @@ namespace {
 std::shared_ptr<const Backend> planning_backend(const std::string& device) {
   if (device == "cpu") return make_cpu_backend();
 #ifdef SN_WITH_CUDA
+  // Never destroyed, on purpose: a static's destructor would run after the CUDA runtime
+  // has begun to unload at exit, and free handles and memory through it.
   static std::mutex mutex;
-  static std::shared_ptr<const Backend> gpu;
+  static std::shared_ptr<const Backend>* gpu = nullptr;
   static bool tried = false;
   std::lock_guard<std::mutex> lock(mutex);
   if (!tried) {
     tried = true;
-    if (cuda::device_count(nullptr) > 0) gpu = make_backend("cuda:0");
+    if (cuda::device_count(nullptr) > 0)
+      gpu = new std::shared_ptr<const Backend>(make_backend("cuda:0"));
   }
-  if (gpu) return gpu;
+  if (gpu) return *gpu;
 #endif
   return make_cpu_backend();
 }

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <limits>
 #include <memory>
 
 #include "backend/cuda/kernels.h"
@@ -32,6 +33,9 @@ struct Descriptors {
   cudnnConvolutionDescriptor_t conv = nullptr;
 
   explicit Descriptors(const ConvShape& s) {
+    // cuDNN's legacy API indexes a tensor with int: the whole tensor must fit, too.
+    to_int(s.n * s.c_in * s.h_in * s.w_in, "input (elements of the batch)");
+    to_int(s.n * s.c_out * s.h_out * s.w_out, "output (elements of the batch)");
     try {
       SN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x));
       SN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y));
@@ -74,9 +78,13 @@ struct Descriptors {
   }
 };
 
-bool usable(cudnnStatus_t status, cudnnMathType_t math) {
-  return status == CUDNN_STATUS_SUCCESS && math != CUDNN_TENSOR_OP_MATH &&
-         math != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+// FP32 arithmetic (no tensor-op math) and deterministic: an algorithm with atomics would
+// make two runs of one plan, and two policies, differ in their last bits.
+template <typename Perf>
+bool usable(const Perf& p) {
+  return p.status == CUDNN_STATUS_SUCCESS && p.mathType != CUDNN_TENSOR_OP_MATH &&
+         p.mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION &&
+         p.determinism == CUDNN_DETERMINISTIC;
 }
 
 struct Ranked {
@@ -88,10 +96,10 @@ template <typename Perf>
 std::vector<Ranked> keep_usable(const Perf* perf, int returned) {
   std::vector<Ranked> out;
   for (int i = 0; i < returned; ++i)
-    if (usable(perf[i].status, perf[i].mathType))
-      out.push_back({static_cast<int>(perf[i].algo), perf[i].memory});
+    if (usable(perf[i])) out.push_back({static_cast<int>(perf[i].algo), perf[i].memory});
   if (out.empty())
-    throw CudaError("cuDNN's heuristic offers no FP32 (FMA) algorithm for this convolution");
+    throw CudaError(
+        "cuDNN's heuristic offers no deterministic FP32 (FMA) algorithm for this convolution");
   return out;
 }
 
@@ -156,6 +164,9 @@ std::vector<ConvChoice> conv_algorithms(cudnnHandle_t handle, const ConvShape& s
     add(make_choice(f[std::min(k, f.size() - 1)], bd[std::min(k, bd.size() - 1)],
                     bf[std::min(k, bf.size() - 1)]));
   add(make_choice(smallest(f), smallest(bd), smallest(bf)));
+  // The heuristic's memory figure is for the math type it lists; the descriptor asks for
+  // FMA math, so the workspace is asked for again with the descriptor as it is set.
+  for (ConvChoice& c : out) c.workspace_bytes = conv_workspace_bytes(handle, s, c);
   return out;
 }
 
@@ -207,8 +218,19 @@ std::vector<double> conv_benchmark_ms(cudnnHandle_t handle, cudaStream_t stream,
   const size_t y_bytes = static_cast<size_t>(s.n * s.c_out * s.h_out * s.w_out) * sizeof(float);
   const size_t w_bytes =
       static_cast<size_t>(s.c_out * (s.c_in / s.groups) * s.kernel_h * s.kernel_w) * sizeof(float);
+  // The workspace block is as large as the largest workspace that fits in what is free
+  // (with 64 MiB to spare); a choice needing more cannot run on this device now and is
+  // reported as not measured (infinity), like one that fails.
+  size_t free_bytes = 0, total_bytes = 0;
+  if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) {
+    cudaGetLastError();
+    return {};
+  }
+  const size_t data_bytes = 2 * x_bytes + y_bytes + 2 * w_bytes + (size_t{64} << 20);
+  const size_t room = free_bytes > data_bytes ? free_bytes - data_bytes : 0;
   size_t ws_bytes = 0;
-  for (const ConvChoice& c : choices) ws_bytes = std::max(ws_bytes, c.workspace_bytes);
+  for (const ConvChoice& c : choices)
+    if (c.workspace_bytes <= room) ws_bytes = std::max(ws_bytes, c.workspace_bytes);
   // x, dx, y (also dy), w, dw, workspace; freed on every path.
   std::vector<void*> blocks;
   auto release = [&] {
@@ -225,6 +247,7 @@ std::vector<double> conv_benchmark_ms(cudnnHandle_t handle, cudaStream_t stream,
     }
     blocks.push_back(b);
     if (cudaMemsetAsync(b, 0, bytes, stream) != cudaSuccess) {
+      cudaGetLastError();  // not left behind for the next launch check to find
       release();
       return {};
     }
@@ -236,22 +259,40 @@ std::vector<double> conv_benchmark_ms(cudnnHandle_t handle, cudaStream_t stream,
   auto* dw = static_cast<float*>(blocks[4]);
   cudaEvent_t start = nullptr, stop = nullptr;
   std::vector<double> ms;
+  const double not_measured = std::numeric_limits<double>::infinity();
   try {
     SN_CUDA_CHECK(cudaEventCreate(&start));
     SN_CUDA_CHECK(cudaEventCreate(&stop));
     for (const ConvChoice& c : choices) {
+      if (c.workspace_bytes > ws_bytes) {
+        ms.push_back(not_measured);
+        continue;
+      }
       auto run = [&] {
         conv_forward(handle, stream, s, c, x, w, nullptr, y, blocks[5], c.workspace_bytes);
         conv_backward(handle, stream, s, c, x, w, y, dx, dw, nullptr, blocks[5], c.workspace_bytes);
       };
-      run();  // warm-up: cuDNN may compile or load the kernels on first use
-      SN_CUDA_CHECK(cudaEventRecord(start, stream));
-      run();
-      SN_CUDA_CHECK(cudaEventRecord(stop, stream));
-      SN_CUDA_CHECK(cudaEventSynchronize(stop));
-      float t = 0.0f;
-      SN_CUDA_CHECK(cudaEventElapsedTime(&t, start, stop));
-      ms.push_back(static_cast<double>(t));
+      auto refused = [&] {
+        // cuDNN refused this choice here (a status, or memory inside the library): it is
+        // not offered. A sticky device error would surface at the next checked call.
+        cudaStreamSynchronize(stream);
+        cudaGetLastError();
+        ms.push_back(not_measured);
+      };
+      try {
+        run();  // warm-up: cuDNN may compile or load the kernels on first use
+        SN_CUDA_CHECK(cudaEventRecord(start, stream));
+        run();
+        SN_CUDA_CHECK(cudaEventRecord(stop, stream));
+        SN_CUDA_CHECK(cudaEventSynchronize(stop));
+        float t = 0.0f;
+        SN_CUDA_CHECK(cudaEventElapsedTime(&t, start, stop));
+        ms.push_back(static_cast<double>(t));
+      } catch (const CudaError&) {
+        refused();
+      } catch (const OutOfMemoryError&) {
+        refused();
+      }
     }
   } catch (...) {
     cudaStreamSynchronize(stream);

@@ -15,8 +15,13 @@
 // between two timing events: start and done (the plan's event). wait() makes the compute
 // stream wait for done, so the host never blocks and frees stay stream-ordered: a block
 // released after a wait is reused only by work queued on the compute stream after it.
-// drain() synchronizes both copy streams and sums the copy times (busy_ms). The random
-// delays of the CPU engine's test mode have no equivalent here.
+// drain() synchronizes both copy streams and sums the copy times (busy_ms). The stall
+// (how long compute waited for copies) is measured from events too: wait() records a
+// `ready` event on the compute stream just before the compute stream's wait, and the
+// stall of that wait is done - ready when positive (the copy finished after compute got
+// there), else zero. Consecutive waits do not double count: the next ready is queued
+// behind the previous wait. The random delays of the CPU engine's test mode have no
+// equivalent here.
 namespace sn {
 namespace {
 
@@ -77,6 +82,15 @@ class CudaCopyEngine final : public CopyEngine {
     const size_t e = checked(event);
     SN_ASSERT(submitted_[e] == generation_,
               "the plan waits for a copy event that no copy recorded in this iteration");
+    if (waits_ == ready_.size()) {
+      cudaEvent_t ev = nullptr;
+      SN_CUDA_CHECK(cudaEventCreate(&ev));
+      ready_.push_back(ev);
+      waited_.push_back(0);
+    }
+    SN_CUDA_CHECK(cudaEventRecord(ready_[waits_], compute_));
+    waited_[waits_] = e;
+    ++waits_;
     SN_CUDA_CHECK(cudaStreamWaitEvent(compute_, done_[e], 0));
   }
 
@@ -90,10 +104,19 @@ class CudaCopyEngine final : public CopyEngine {
       busy_ms_ += ms;
       timed_[e] = generation_;
     }
+    for (size_t k = 0; k < waits_; ++k) {
+      SN_CUDA_CHECK(cudaEventSynchronize(ready_[k]));  // compute reached the wait
+      float ms = 0.0f;
+      SN_CUDA_CHECK(cudaEventElapsedTime(&ms, ready_[k], done_[waited_[k]]));
+      if (ms > 0.0f) stall_ms_ += ms;
+    }
+    waits_ = 0;
   }
 
   int64_t bytes_copied() const override { return bytes_copied_; }
   double busy_ms() const override { return busy_ms_; }
+  bool times_stalls() const override { return true; }
+  double stall_ms() const override { return stall_ms_; }
 
  private:
   size_t checked(int event) const {
@@ -104,6 +127,8 @@ class CudaCopyEngine final : public CopyEngine {
     for (cudaEvent_t ev : start_)
       if (ev) cudaEventDestroy(ev);
     for (cudaEvent_t ev : done_)
+      if (ev) cudaEventDestroy(ev);
+    for (cudaEvent_t ev : ready_)
       if (ev) cudaEventDestroy(ev);
     if (marker_) cudaEventDestroy(marker_);
     if (to_host_) cudaStreamDestroy(to_host_);
@@ -116,6 +141,10 @@ class CudaCopyEngine final : public CopyEngine {
   cudaEvent_t marker_ = nullptr;
   std::vector<cudaEvent_t> start_, done_;
   std::vector<uint64_t> submitted_, timed_;  // the generation of each event's last copy
+  std::vector<cudaEvent_t> ready_;           // one per wait() since the last drain (reused)
+  std::vector<size_t> waited_;               // the copy event each of those waits is for
+  size_t waits_ = 0;
+  double stall_ms_ = 0.0;
   uint64_t generation_ = 1;
   int64_t bytes_copied_ = 0;
   double busy_ms_ = 0.0;

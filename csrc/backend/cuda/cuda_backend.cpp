@@ -26,6 +26,7 @@
 #include "backend/cuda/cuda_backend.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -305,7 +306,7 @@ class CudaBackend final : public Backend {
                   float* velocity) const override {
     bind();
     cuda::sgd_update(stream_, count, cfg.lr, cfg.momentum, cfg.weight_decay, w, dw, velocity,
-                     &pass_->flags);
+                     cfg.guarded ? &pass_->flags : nullptr);
   }
 
   void fill_zero(float* data, int64_t count) const override {
@@ -378,8 +379,9 @@ class CudaBackend final : public Backend {
     // kernel still reads), and before everything queued after it.
     SN_CUDA_CHECK(cudaEventRecord(compute_ready_, stream_));
     SN_CUDA_CHECK(cudaStreamWaitEvent(upload_stream_, compute_ready_, 0));
-    SN_CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes), cudaMemcpyHostToDevice,
-                                  upload_stream_));
+    // cudaMemcpyDefault: under the parameter-offload plans dst may be in the pinned slab.
+    SN_CUDA_CHECK(
+        cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes), cudaMemcpyDefault, upload_stream_));
     SN_CUDA_CHECK(cudaEventRecord(upload_done_, upload_stream_));
     SN_CUDA_CHECK(cudaStreamWaitEvent(stream_, upload_done_, 0));
   }
@@ -387,8 +389,9 @@ class CudaBackend final : public Backend {
   void download(void* dst, const void* src, int64_t bytes) const override {
     if (bytes <= 0) return;
     bind();
+    // cudaMemcpyDefault: src may be in the pinned slab (parameter offload).
     SN_CUDA_CHECK(
-        cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes), cudaMemcpyDeviceToHost, stream_));
+        cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes), cudaMemcpyDefault, stream_));
     SN_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
 
@@ -465,6 +468,9 @@ class CudaBackend final : public Backend {
   // workspace fits the bytes free at that step, so the choice is re-made with every plan.
   // Measurements are cached per device and shape for the process: every session (every
   // policy) of a process sees the same order, so policies stay bit-identical on one GPU.
+  // Only deterministic FP32 algorithms are candidates, with the workspace asked for again
+  // at FMA math; one that cuDNN refuses when it is run, or whose workspace does not fit
+  // the memory free, is dropped.
   // The smallest-workspace choice stays last (the placement's last resort). Set
   // SUPERNEURONS_CUDNN_BENCHMARK=0 for the heuristic order without measuring.
   struct Measured {
@@ -487,13 +493,17 @@ class CudaBackend final : public Backend {
     if (env == nullptr || std::string(env) != "0")
       m.ms = cuda::conv_benchmark_ms(cudnn_, stream_, s, m.choices);
     if (!m.ms.empty()) {
-      std::vector<size_t> order(m.choices.size());
-      for (size_t k = 0; k < order.size(); ++k) order[k] = k;
-      std::stable_sort(order.begin(), order.end(),
-                       [&](size_t a, size_t b) { return m.ms[a] < m.ms[b]; });
       size_t least = 0;
       for (size_t k = 1; k < m.choices.size(); ++k)
         if (m.choices[k].workspace_bytes < m.choices[least].workspace_bytes) least = k;
+      // A choice that could not be measured (refused, or no room for its workspace) is
+      // dropped; the smallest-workspace one always stays, as the last resort.
+      std::vector<size_t> order;
+      for (size_t k = 0; k < m.choices.size(); ++k)
+        if (std::isfinite(m.ms[k])) order.push_back(k);
+      if (order.empty()) order.push_back(least);
+      std::stable_sort(order.begin(), order.end(),
+                       [&](size_t a, size_t b) { return m.ms[a] < m.ms[b]; });
       Measured sorted;
       for (size_t k : order) {
         sorted.choices.push_back(m.choices[k]);

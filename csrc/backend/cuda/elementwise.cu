@@ -37,6 +37,12 @@ void dropout_backward(cudaStream_t s, int64_t count, float p, uint64_t seed, con
 
 void sgd_update(cudaStream_t s, int64_t count, float lr, float momentum, float weight_decay,
                 float* w, const float* dw, float* velocity, int* flags) {
+  if (flags == nullptr) {  // unguarded: the update as it comes, as on the CPU
+    for_each(s, count, [=] __device__(int64_t i) {
+      math::sgd(lr, momentum, weight_decay, w[i], dw[i], velocity[i]);
+    });
+    return;
+  }
   // First the checks (a bad earlier result stops this update too), then the update: within
   // the second kernel only kParamNonFinite changes, which it does not read.
   for_each(s, count, [=] __device__(int64_t i) {

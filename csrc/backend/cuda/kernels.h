@@ -32,7 +32,8 @@ constexpr int kGradNonFinite = 2;
 constexpr int kParamNonFinite = 4;
 constexpr int kStopUpdates = 8;  // a previous update's result was non-finite
 // The fused update, guarded by `flags`: skipped when the loss or this gradient is
-// non-finite or an earlier update went bad; flags a non-finite result.
+// non-finite or an earlier update went bad; flags a non-finite result. flags == nullptr:
+// unguarded (the update always applies).
 void sgd_update(cudaStream_t s, int64_t count, float lr, float momentum, float weight_decay,
                 float* w, const float* dw, float* velocity, int* flags);
 void fill(cudaStream_t s, int64_t count, float value, float* data);

@@ -36,7 +36,8 @@ LAYERS: dict[str, tuple[Body, float]] = {
     "conv2d": (lambda g, x: g.conv2d(x, 6, 3, padding=1), 2e-4),
     "conv2d_strided_grouped": (lambda g, x: g.conv2d(x, 6, 3, stride=2, padding=1, groups=2), 2e-4),
     "fc": (lambda g, x: g.relu(g.fc(x, 16)), 2e-4),
-    "batchnorm": (lambda g, x: g.batchnorm(g.conv2d(x, 4, 1)), 5e-4),
+    "batchnorm": (lambda g, x: g.batchnorm(g.conv2d(x, 4, 1)), 5e-4),  # on cuDNN
+    "batchnorm_of_the_input": (lambda g, x: g.batchnorm(x), 5e-4),  # no dx: our kernel
     "relu": (lambda g, x: g.relu(x), 1e-5),
     "maxpool": (lambda g, x: g.maxpool(x, 2), 1e-5),
     "avgpool": (lambda g, x: g.avgpool(x, 3, stride=1, padding=1), 1e-5),

@@ -136,8 +136,9 @@ class _StateExport:
         dl_device: Any = None,
         copy: Any = None,
     ) -> Any:
-        # The state is complete whenever no step is running (every step ends with a
-        # synchronisation), so any consumer stream may read it: `stream` needs no event.
+        # The state is complete whenever no call of the session is running (the
+        # constructor, every step and every state write end with a synchronisation of
+        # the device), so any consumer stream may read it: `stream` needs no event.
         del stream
         if copy:
             raise BufferError("session state is exported without a copy; use state_dict()")

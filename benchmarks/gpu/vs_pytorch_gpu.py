@@ -233,6 +233,8 @@ def _largest(fits: Callable[[int], bool], hi: int, lo: int = 0) -> tuple[int, bo
 def _gallop(fits: Callable[[int], bool], start: int, limit: int) -> tuple[int, bool]:
     """The largest n in [1, limit] with fits(n) (0 if none): doubling from `start`, then
     bisecting; and whether it finished before the deadline."""
+    if _out_of_time():
+        return 0, False
     if not fits(start):
         return _largest(fits, start - 1)
     lo = start
@@ -269,7 +271,10 @@ def _plan_fits(g: sn.Graph, batch: int, policy: str, budget: int) -> bool:
     return p.fits
 
 
-def _sn_runs(g: sn.Graph, batch: int, policy: str, budget: int) -> bool:
+def _sn_runs(g: sn.Graph, batch: int, policy: str, budget: int) -> bool | None:
+    """Whether one real step runs at `batch` (None: not tried, out of time)."""
+    if _out_of_time():
+        return None
     try:
         _sn_step_ms(g, batch, 1, policy=policy, budget=budget)
         return True
@@ -296,7 +301,7 @@ def max_batch(budget: int, hi: int, save_on_cpu_hi: int) -> list[dict[str, Any]]
             return _plan_fits(g, b, policy, budget)
 
         b, done = _largest(plan_fits, hi)
-        ran = b > 0 and _sn_runs(g, b, policy, budget)
+        ran = _sn_runs(g, b, policy, budget) if b > 0 else False
         rows.append(
             {"framework": "superneurons", "mode": policy, "batch": b, "ran": ran, "done": done}
         )
@@ -336,7 +341,7 @@ def depth(budget: int, batch: int = 16, limit: int = 4096) -> list[dict[str, Any
             return _plan_fits(graph(n3), batch, policy, budget)
 
         n3, done = _gallop(plan_fits, 64, limit)
-        ran = n3 > 0 and _sn_runs(graph(n3), batch, policy, budget)
+        ran = _sn_runs(graph(n3), batch, policy, budget) if n3 > 0 else False
         rows.append(
             {
                 "framework": "superneurons",
@@ -405,6 +410,19 @@ def _print(title: str, rows: list[dict[str, Any]]) -> None:
         print("| " + " | ".join(cells) + " |")
 
 
+def _strict_fp32() -> None:
+    """PyTorch without TF32 (see the docstring): the fp32_precision switches where this
+    PyTorch has them (2.9 on; the old allow_tf32 ones only warn there, and mixing the two
+    raises), the allow_tf32 ones before."""
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if conv is not None and hasattr(conv, "fp32_precision"):
+        conv.fp32_precision = "ieee"
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
+    else:
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+
+
 def main() -> None:
     global DEADLINE, HOST_BUDGET
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -422,8 +440,7 @@ def main() -> None:
     info = sn.build_info()
     if not info["cuda"] or int(info["cuda_devices"]) == 0:
         raise SystemExit(f"needs a CUDA build and a GPU: {info.get('cuda_device_reason')}")
-    torch.backends.cudnn.allow_tf32 = False  # fp32 on both sides (see the docstring)
-    torch.backends.cuda.matmul.allow_tf32 = False
+    _strict_fp32()
 
     print(f"device: {torch.cuda.get_device_name(0)}; superneurons {info['version']}")
     budget = parse_budget(args.budget)
@@ -434,33 +451,32 @@ def main() -> None:
     out: dict[str, list[dict[str, Any]]] = {}
     tables = args.tables.split(",")
 
-    def emit(key: str, title: str, rows: list[dict[str, Any]]) -> None:
-        out[key] = rows
-        _print(title, rows)
+    def emit(key: str, title: str, table: Callable[[], list[dict[str, Any]]]) -> None:
+        if _out_of_time():  # a table not started is recorded as such
+            print(f"\n## {title}: not run (out of time, --seconds)")
+            out[key] = []
+        else:
+            out[key] = table()
+            _print(title, out[key])
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(out, f, indent=1)
 
     if "throughput" in tables:
-        emit(
-            "throughput",
-            "Throughput, fp32, images/s (ratio = superneurons / PyTorch)",
-            throughput(args.steps),
-        )
+        title = "Throughput, fp32, images/s (ratio = superneurons / PyTorch)"
+        emit("throughput", title, lambda: throughput(args.steps))
     if "max_batch" in tables:
+        title = f"Largest ResNet-50 batch under {args.budget}"
         emit(
             "max_batch",
-            f"Largest ResNet-50 batch under {args.budget}",
-            max_batch(budget, args.max_batch_limit, args.save_on_cpu_limit),
+            title,
+            lambda: max_batch(budget, args.max_batch_limit, args.save_on_cpu_limit),
         )
     if "oversubscription" in tables:
-        emit(
-            "oversubscription",
-            "ResNet-50 at 2x oversubscription",
-            oversubscription(args.steps, args.oversub_batch),
-        )
+        title = "ResNet-50 at 2x oversubscription"
+        emit("oversubscription", title, lambda: oversubscription(args.steps, args.oversub_batch))
     if "depth" in tables:
-        emit("depth", f"Deepest ResNet at batch 16 under {args.budget}", depth(budget))
+        emit("depth", f"Deepest ResNet at batch 16 under {args.budget}", lambda: depth(budget))
 
 
 if __name__ == "__main__":

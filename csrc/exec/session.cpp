@@ -64,6 +64,9 @@ Session::Session(Graph graph, SessionOptions options)
       state_.push_back({base + ".momentum", "momentum", ps[p].shape, v, id});
     }
   }
+  // Nothing queued outlives a public call (steps end with one too): state viewed through
+  // DLPack on any stream is complete.
+  backend_->synchronize();
 }
 
 Session::~Session() {

@@ -90,6 +90,30 @@ def test_both_capsule_kinds_and_an_unconsumed_capsule_frees_itself() -> None:
     assert sys.getrefcount(core) == before
 
 
+class _LegacyConsumerView:
+    """What a consumer that predates DLPack 1.0 asks for: no max_version, the legacy
+    capsule back (NumPy retries this way when the keyword is refused)."""
+
+    def __init__(self, export: _StateExport) -> None:
+        self._export = export
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return self._export.__dlpack_device__()
+
+    def __dlpack__(self, stream: object = None) -> object:
+        return self._export.__dlpack__(stream=stream)
+
+
+def test_the_unversioned_capsule_is_taken_by_a_consumer_and_aliases_the_state() -> None:
+    s = small_session()
+    name = next(n for n in s._state if s._state[n][0] == "param")
+    view = np.from_dlpack(_LegacyConsumerView(exports(s)[name]))
+    assert not view.flags.writeable  # NumPy's rule for unversioned imports
+    np.testing.assert_array_equal(view, s.state_dict()[name])
+    s.parameters()[name][...] = 3.5
+    assert (view == 3.5).all()
+
+
 def test_requests_the_exporter_cannot_honour_are_buffer_errors() -> None:
     s = small_session()
     export = next(iter(exports(s).values()))

@@ -17,11 +17,12 @@
 // variance, saves mean and 1 / sqrt(var + eps) (our aux layout: mean then invstd), and
 // updates the running statistics as (1 - momentum) running + momentum batch with the
 // unbiased variance; backward overwrites dgamma/dbeta and, with beta = 1, accumulates dx
-// as our backward does. Its sums are float, so it agrees with the CPU to rounding, like
-// our kernel. Our kernel stays for what cuDNN cannot take: a batch of one value per
-// channel (no unbiased variance), an epsilon below CUDNN_BN_MIN_EPSILON, dimensions past
-// int, and the backward of a BN on the network input (no dx wanted; cuDNN always writes
-// one). Both are deterministic, so every policy still gives the same bits.
+// as our backward does. It sums in its own order, so it agrees with the CPU to rounding,
+// like our kernel. Our kernel stays for what cuDNN cannot take: a batch of one value per
+// channel (no unbiased variance), an epsilon below CUDNN_BN_MIN_EPSILON (1e-5 before
+// cuDNN 9, 0 since), dimensions past int, and the backward of a BN on the network input
+// (no dx wanted; cuDNN always writes one), which then reads cuDNN's saved statistics.
+// Both are deterministic, so every policy still gives the same bits.
 namespace sn::cuda {
 namespace {
 

@@ -480,8 +480,10 @@ class CudaBackend final : public Backend {
 
   Measured measured_choices(const cuda::ConvShape& s) const {
     static std::mutex cache_mutex;
-    static std::map<std::pair<int, std::pair<ConvKey, int64_t>>, Measured> cache;
-    const auto key = std::make_pair(device_, std::make_pair(conv_key(s), s.n));
+    const char* env = std::getenv("SUPERNEURONS_CUDNN_BENCHMARK");
+    const bool measure = env == nullptr || std::string(env) != "0";
+    static std::map<std::tuple<int, ConvKey, int64_t, bool>, Measured> cache;
+    const auto key = std::make_tuple(device_, conv_key(s), s.n, measure);
     {
       std::lock_guard<std::mutex> lock(cache_mutex);
       auto it = cache.find(key);
@@ -489,19 +491,20 @@ class CudaBackend final : public Backend {
     }
     Measured m;
     m.choices = cuda::conv_algorithms(cudnn_, s);
-    const char* env = std::getenv("SUPERNEURONS_CUDNN_BENCHMARK");
-    if (env == nullptr || std::string(env) != "0")
-      m.ms = cuda::conv_benchmark_ms(cudnn_, stream_, s, m.choices);
+    if (measure) m.ms = cuda::conv_benchmark_ms(cudnn_, stream_, s, m.choices);
+    // A choice that could not be measured (refused, or no room for its workspace) is
+    // dropped; the smallest-workspace one of the rest stays last, as the last resort.
+    // When none could be measured, the heuristic's list stays, unmeasured.
+    const auto finite =
+        std::count_if(m.ms.begin(), m.ms.end(), [](double ms) { return std::isfinite(ms); });
+    if (finite == 0) m.ms.clear();
     if (!m.ms.empty()) {
-      size_t least = 0;
-      for (size_t k = 1; k < m.choices.size(); ++k)
-        if (m.choices[k].workspace_bytes < m.choices[least].workspace_bytes) least = k;
-      // A choice that could not be measured (refused, or no room for its workspace) is
-      // dropped; the smallest-workspace one always stays, as the last resort.
       std::vector<size_t> order;
       for (size_t k = 0; k < m.choices.size(); ++k)
         if (std::isfinite(m.ms[k])) order.push_back(k);
-      if (order.empty()) order.push_back(least);
+      size_t least = order.front();
+      for (size_t k : order)
+        if (m.choices[k].workspace_bytes < m.choices[least].workspace_bytes) least = k;
       std::stable_sort(order.begin(), order.end(),
                        [&](size_t a, size_t b) { return m.ms[a] < m.ms[b]; });
       Measured sorted;

@@ -4,19 +4,24 @@
 // GPU (the launches themselves are covered by test_cuda_backend, which needs one).
 // On the host every function but batch norm's sums must give the CPU's bits exactly;
 // the dropout mask in particular must be the CPU's, element for element. The fully
-// connected layer's cuBLAS arguments are checked through a reference GEMM.
+// connected layer's cuBLAS arguments are checked through a reference GEMM, and the order
+// in which measured convolution algorithms are offered (backend/cuda/conv_order.h) by
+// cases and by a property over random inputs.
 //
 // Standalone: no test framework, no GPU, no CUDA toolkit. Exits non-zero on failure.
 //   ./test_cuda_kernel_math
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "backend/cpu/kernels.h"
+#include "backend/cuda/conv_order.h"
 #include "backend/cuda/kernel_math.h"
 #include "core/hash.h"
 
@@ -446,7 +451,52 @@ void test_batchnorm() {
 
 }  // namespace
 
+void test_measured_order() {
+  using sn::cuda::measured_order;
+  const double inf = std::numeric_limits<double>::infinity();
+  auto same = [](const std::vector<size_t>& got, const std::vector<size_t>& want,
+                 const char* what) { check(got == want, std::string("measured_order: ") + what); };
+  same(measured_order({100, 0, 50}, {3.0, 5.0, 1.0}), {2, 0, 1}, "fastest first, least last");
+  same(measured_order({0, 100}, {1.0, 2.0}), {0, 1, 0}, "the least repeated at the end");
+  same(measured_order({100, 0, 50}, {3.0, inf, 1.0}), {2, 0, 2}, "unmeasured least dropped");
+  same(measured_order({100, 0}, {inf, inf}), {}, "nothing measured: empty");
+  same(measured_order({}, {}), {}, "no choices");
+  same(measured_order({10, 10}, {2.0, 2.0}), {0, 1, 0}, "ties keep the heuristic order");
+  // Property: every finite choice once in time order, no unmeasured one, and the last
+  // entry the least workspace among the measured.
+  std::mt19937_64 rng(7);
+  for (int trial = 0; trial < 500; ++trial) {
+    const size_t n = rng() % 7;
+    std::vector<size_t> ws(n);
+    std::vector<double> ms(n);
+    for (size_t k = 0; k < n; ++k) {
+      ws[k] = rng() % 5;
+      ms[k] = rng() % 4 == 0 ? inf : static_cast<double>(rng() % 6);
+    }
+    const std::vector<size_t> order = measured_order(ws, ms);
+    std::vector<size_t> finite;
+    for (size_t k = 0; k < n; ++k)
+      if (std::isfinite(ms[k])) finite.push_back(k);
+    if (finite.empty()) {
+      check(order.empty(), "measured_order property: nothing measured");
+      continue;
+    }
+    bool ok = !order.empty();
+    size_t least_ws = ws[finite.front()];
+    for (size_t k : finite) least_ws = std::min(least_ws, ws[k]);
+    ok = ok && ws[order.back()] == least_ws;
+    const size_t body = order.size() - (order.size() > finite.size() ? 1 : 0);
+    ok = ok && body == finite.size() && order.size() <= finite.size() + 1;
+    std::vector<size_t> seen(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(body));
+    for (size_t i = 1; i < seen.size(); ++i) ok = ok && ms[seen[i - 1]] <= ms[seen[i]];
+    std::sort(seen.begin(), seen.end());
+    ok = ok && seen == finite;
+    check(ok, "measured_order property, trial " + std::to_string(trial));
+  }
+}
+
 int main() {
+  test_measured_order();
   test_indexing();
   test_dropout();
   test_elementwise();

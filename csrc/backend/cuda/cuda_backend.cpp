@@ -36,6 +36,7 @@
 #include <tuple>
 
 #include "backend/cuda/conv.h"
+#include "backend/cuda/conv_order.h"
 #include "backend/cuda/copy_engine.h"
 #include "backend/cuda/device.h"
 #include "backend/cuda/fc.h"
@@ -492,32 +493,17 @@ class CudaBackend final : public Backend {
     Measured m;
     m.choices = cuda::conv_algorithms(cudnn_, s);
     if (measure) m.ms = cuda::conv_benchmark_ms(cudnn_, stream_, s, m.choices);
-    // A choice that could not be measured (refused, or no room for its workspace) is
-    // dropped; the smallest-workspace one of the rest stays last, as the last resort.
-    // When none could be measured, the heuristic's list stays, unmeasured.
-    const auto finite =
-        std::count_if(m.ms.begin(), m.ms.end(), [](double ms) { return std::isfinite(ms); });
-    if (finite == 0) m.ms.clear();
-    if (!m.ms.empty()) {
-      std::vector<size_t> order;
-      for (size_t k = 0; k < m.choices.size(); ++k)
-        if (std::isfinite(m.ms[k])) order.push_back(k);
-      size_t least = order.front();
-      for (size_t k : order)
-        if (m.choices[k].workspace_bytes < m.choices[least].workspace_bytes) least = k;
-      std::stable_sort(order.begin(), order.end(),
-                       [&](size_t a, size_t b) { return m.ms[a] < m.ms[b]; });
-      Measured sorted;
-      for (size_t k : order) {
-        sorted.choices.push_back(m.choices[k]);
-        sorted.ms.push_back(m.ms[k]);
-      }
-      if (order.back() != least) {  // a copy of the smallest at the end
-        sorted.choices.push_back(m.choices[least]);
-        sorted.ms.push_back(m.ms[least]);
-      }
-      m = std::move(sorted);
+    // Unmeasurable choices dropped, the fastest first, the least workspace last.
+    std::vector<size_t> workspace;
+    for (const cuda::ConvChoice& c : m.choices) workspace.push_back(c.workspace_bytes);
+    const std::vector<size_t> order = cuda::measured_order(workspace, m.ms);
+    Measured sorted;  // nothing measured: the heuristic's list, ms empty
+    if (order.empty()) sorted.choices = m.choices;
+    for (size_t k : order) {
+      sorted.choices.push_back(m.choices[k]);
+      sorted.ms.push_back(m.ms[k]);
     }
+    m = std::move(sorted);
     std::lock_guard<std::mutex> lock(cache_mutex);
     return cache.emplace(key, std::move(m)).first->second;
   }

@@ -275,9 +275,23 @@ class Session:
                     w = rng.standard_normal(shape, dtype=np.float32) * 0.01
                 self._write(name, w)
 
-    def parameters(self) -> dict[str, Any]:
+    @property
+    def host_addressable(self) -> bool:
+        """Whether the session's memory is host memory (the CPU backend), so that
+        :meth:`parameters` are NumPy views; on a GPU they are CuPy arrays."""
+        return bool(self._core.host_addressable)
+
+    def parameters(self, copy: bool = False) -> dict[str, Any]:
         """Trainable parameters as views of the session's memory (no copy): NumPy arrays
-        on the CPU, CuPy arrays on a GPU (zero-copy through DLPack; needs CuPy).
+        on the CPU, CuPy arrays on a GPU (zero-copy through DLPack; needs CuPy). With
+        ``copy=True``, NumPy copies on every device (no CuPy needed).
+
+        >>> import superneurons as sn
+        >>> g = sn.Graph(); x = g.input(shape=(4, 1, 1))
+        >>> _ = g.softmax_cross_entropy(g.fc(x, 3))
+        >>> s = sn.Session(g, 2, seed=0)
+        >>> sorted(s.parameters(copy=True)), s.parameters(copy=True)["fc1.weight"].shape
+        (['fc1.bias', 'fc1.weight'], (3, 4))
 
         Writing into a view changes the model. A view keeps the session's memory alive.
         CuPy works on its own stream: after writing through a CuPy view, call
@@ -285,7 +299,9 @@ class Session:
         """
         out: dict[str, Any] = {}
         for name, (kind, _index, shape, address, view) in self._state.items():
-            if kind == "param":
+            if kind == "param" and copy:
+                out[name] = self._read(name)
+            elif kind == "param":
                 out[name] = (
                     view
                     if view is not None
@@ -300,11 +316,18 @@ class Session:
         out["__iteration__"] = np.array(self._core.iteration, dtype=np.int64)
         return out
 
-    def load_state_dict(self, state: dict[str, npt.NDArray[np.float32]]) -> None:
-        """Restores :meth:`state_dict` output; names and shapes must match exactly."""
+    def load_state_dict(
+        self, state: dict[str, npt.NDArray[np.float32]], strict: bool = True
+    ) -> None:
+        """Restores :meth:`state_dict` output; names and shapes must match exactly. With
+        ``strict=False`` a subset of the names is enough (the rest, and the iteration
+        counter when absent, stay as they are); an unknown name is still an error."""
         persistent = dict(self._state)
         missing = sorted(set(persistent) - set(state))
         extra = sorted(set(state) - set(persistent) - {"__iteration__"})
+        if not strict:
+            persistent = {n: v for n, v in persistent.items() if n in state}
+            missing = []
         if missing or extra:
             raise ValueError(
                 f"state does not match this graph: missing {missing[:5]}, unexpected {extra[:5]}"

@@ -50,7 +50,7 @@ def params_sha256(session: Session) -> str:
         (True, 64)
     """
     h = hashlib.sha256()
-    for name, arr in session.parameters().items():
+    for name, arr in session.parameters(copy=True).items():
         h.update(name.encode())
         h.update(repr(arr.shape).encode())
         h.update(np.ascontiguousarray(arr).tobytes())
@@ -70,7 +70,12 @@ def params_sha256(session: Session) -> str:
 #   2. state_dict()["<param>.momentum"]: those gradients (copies).
 #   3. parameters(): NumPy views, updated in place with SGD + momentum + weight decay,
 #      computed exactly like csrc/backend/cpu/sgd.cpp (float32, same order of operations),
-#      with the trainer's own momentum buffers.
+#      with the trainer's own momentum buffers. Where the session's memory is not host
+#      memory (a GPU) the trainer stages instead: it keeps NumPy copies
+#      (parameters(copy=True)), updates them the same way and writes them back with
+#      load_state_dict(..., strict=False) after every update; the arithmetic is the same,
+#      so a staged replica follows an unstaged one bit for bit. (Exchanging over MPI from
+#      host memory; there is no NCCL path.)
 #   4. state_dict() / load_state_dict(): the periodic re-broadcast from rank 0 (parameters,
 #      BN running statistics, iteration counter).
 # When Session grows a "backward only" / "apply gradients" pair, only _local_step and
@@ -88,6 +93,10 @@ class DataParallelTrainer:
 
     ``theta_schedule=True`` ties theta to the learning rate (theta_t^2 proportional to
     lr_t, source Theorem 3), starting from the compressor's theta.
+
+    A session on a GPU trains with its state staged through host memory (the update is
+    computed on NumPy copies and written back each step; the exchange is MPI from host
+    memory); ``stage_on_host=True`` does the same on the CPU (the tests compare the two).
     """
 
     def __init__(
@@ -102,6 +111,7 @@ class DataParallelTrainer:
         schedule: str = "cosine",
         rebroadcast_every: int = 10,
         theta_schedule: bool = False,
+        stage_on_host: bool | None = None,
     ) -> None:
         if not lr > 0 or momentum < 0 or weight_decay < 0:
             raise ValueError(
@@ -131,12 +141,14 @@ class DataParallelTrainer:
         self.epoch = 0
         self.history: list[EpochRecord] = []
         self.drift_log: list[dict[str, float | int]] = []
-        if session.device != "cpu":
+        # Note [Session surface for data parallelism], point 3.
+        self._staged = not session.host_addressable if stage_on_host is None else stage_on_host
+        if not self._staged and not session.host_addressable:
             raise ValueError(
-                f"data-parallel training runs on the CPU backend only (the session is on "
-                f"{session.device!r}; there is no NCCL path yet)"
+                f"stage_on_host=False needs a session in host memory; this one is on "
+                f"{session.device!r}"
             )
-        self._params = session.parameters()
+        self._params = session.parameters(copy=self._staged)
         self._velocity = {n: np.zeros_like(a) for n, a in self._params.items()}
         self._bytes_sent = 0
         self._time_s = 0.0
@@ -180,6 +192,8 @@ class DataParallelTrainer:
             v = self._velocity[name]
             v[...] = m * v + (grads[name] + wd * w)
             w -= step * v
+        if self._staged:
+            self.session.load_state_dict(self._params, strict=False)
 
     def step(
         self, x: npt.NDArray[np.float32], y: npt.NDArray[np.int32], lr: float
@@ -255,6 +269,9 @@ class DataParallelTrainer:
             self.session.load_state_dict(state)
             for n, v in velocity.items():
                 self._velocity[n][...] = v
+            if self._staged:
+                for n, w in self._params.items():
+                    w[...] = state[n]
         self.compressor.reset()  # residuals refer to the parameters before the re-broadcast
 
     # ------------------------------------------------------------------------- fit

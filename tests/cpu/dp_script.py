@@ -32,6 +32,7 @@ def main() -> int:
     p.add_argument("--compress", default="none")
     p.add_argument("--fail", choices=("none", "die", "hang"), default="none")
     p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument("--stage-on-host", action="store_true", help="as a GPU session trains")
     args = p.parse_args()
     comm = world(args.timeout)
     # Synthetic images: no scikit-learn import in every rank.
@@ -44,6 +45,7 @@ def main() -> int:
         lr=0.05,
         schedule="constant",
         rebroadcast_every=3,
+        stage_on_host=args.stage_on_host,
     )
     loader = sn.data.DataLoader(train, args.global_batch, seed=0, drop_last=True, prefetch=0)
     lo, hi = comm.rank * session.batch_size, (comm.rank + 1) * session.batch_size

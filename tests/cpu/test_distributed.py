@@ -45,6 +45,31 @@ def test_one_rank_matches_session_sgd() -> None:
         np.testing.assert_allclose(trainer.session.parameters()[name], w, rtol=1e-4, atol=1e-6)
 
 
+def test_staging_through_host_copies_follows_the_views_bit_for_bit() -> None:
+    """The GPU path (NumPy copies written back every step) on the CPU: same bits."""
+    train, _ = sn.data.digits(seed=0)
+
+    def run(staged: bool) -> tuple[list[float], str, DataParallelTrainer]:
+        t = DataParallelTrainer(
+            sn.Session(net(), 32, seed=1),
+            LocalCommunicator(),
+            lr=0.05,
+            weight_decay=1e-3,
+            schedule="constant",
+            stage_on_host=staged,
+        )
+        loader = sn.data.DataLoader(train, 32, seed=0, drop_last=True, prefetch=0)
+        batches = zip(range(6), loader, strict=False)
+        losses = [t.step(xb, yb, lr=0.05)[0] for _, (xb, yb) in batches]
+        return losses, t.params_sha256(), t
+
+    views, staged = run(False), run(True)
+    assert staged[0] == views[0] and staged[1] == views[1]
+    t = staged[2]
+    for name, w in t.session.parameters(copy=True).items():
+        np.testing.assert_array_equal(t._params[name], w)  # the copies are what it trains
+
+
 def test_bad_messages_and_options_raise() -> None:
     s = sn.Session(net(), 8, seed=0)
     with pytest.raises(ValueError, match="theta_schedule"):
@@ -124,6 +149,20 @@ def test_two_ranks_without_compression_match_one_process() -> None:
     single = records(one.stdout)[0]["losses"]
     # Same global batch of 64: only the float32 summation order differs.
     np.testing.assert_allclose(ranks[0]["losses"], single, rtol=1e-4)
+
+
+@needs_mpi
+def test_two_ranks_staged_on_host_match_the_views() -> None:
+    """The GPU sessions' path (state staged through host copies, re-broadcasts every 3
+    steps) gives the same bits as the views, on two ranks."""
+    script = str(HERE / "dp_script.py")
+    views = records(launch(2, sys.executable, script, "--steps", "7").stdout)
+    staged_run = launch(2, sys.executable, script, "--steps", "7", "--stage-on-host")
+    assert staged_run.returncode == 0, staged_run.stderr
+    staged = records(staged_run.stdout)
+    assert len(views) == len(staged) == 2
+    for a, b in zip(views, staged, strict=True):
+        assert a["params_sha256"] == b["params_sha256"] and a["losses"] == b["losses"]
 
 
 @needs_mpi

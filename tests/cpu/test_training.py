@@ -182,3 +182,31 @@ def test_empty_training_set_is_rejected() -> None:
     trainer = sn.Trainer(sn.Session(small_net(), batch_size=4), lr=0.1)
     with pytest.raises(ValueError, match="empty"):
         trainer.fit(empty, 1, progress=False)
+
+
+def test_partial_state_loads_and_parameter_copies() -> None:
+    """load_state_dict(strict=False) writes the names given and nothing else;
+    parameters(copy=True) are copies (the trainer's staging path on a GPU)."""
+    g = sn.Graph()
+    x = g.input(shape=(2, 4, 4))
+    g.softmax_cross_entropy(g.fc(g.relu(g.conv2d(x, 3, 3, padding=1)), 4))
+    s = sn.Session(g, 2, seed=0)
+    before = s.state_dict()
+    copies = s.parameters(copy=True)
+    assert copies.keys() == s.parameters().keys()
+    name = sorted(copies)[0]
+    copies[name][...] = 7.0  # a copy: the session is unchanged
+    np.testing.assert_array_equal(s.state_dict()[name], before[name])
+    s.load_state_dict({name: copies[name]}, strict=False)
+    after = s.state_dict()
+    np.testing.assert_array_equal(after[name], 7.0)
+    for other, v in before.items():
+        if other != name:
+            np.testing.assert_array_equal(after[other], v, err_msg=other)
+    with pytest.raises(ValueError, match="missing"):
+        s.load_state_dict({name: copies[name]})  # strict by default
+    with pytest.raises(ValueError, match="unexpected"):
+        s.load_state_dict({"nope.weight": copies[name]}, strict=False)
+    with pytest.raises(ValueError, match="shape"):
+        s.load_state_dict({name: np.zeros(97, np.float32)}, strict=False)
+    np.testing.assert_array_equal(s.state_dict()[name], 7.0)  # a refused load wrote nothing

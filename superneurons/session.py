@@ -432,7 +432,8 @@ class Session:
     def set_profiling(self, on: bool = True) -> None:
         """Time every kernel call from now on (``on=True`` clears earlier totals) or stop.
 
-        The totals are read with :meth:`profile`; profiling costs two clock reads a kernel.
+        The totals are read with :meth:`profile`; profiling costs two clock reads a kernel
+        (on a GPU also a synchronization before and after each, so the step serializes).
         """
         self._core.set_profiling(bool(on))
 

@@ -235,6 +235,7 @@ def _gallop(fits: Callable[[int], bool], start: int, limit: int) -> tuple[int, b
     bisecting; and whether it finished before the deadline."""
     if _out_of_time():
         return 0, False
+    start = max(1, min(start, limit))
     if not fits(start):
         return _largest(fits, start - 1)
     lo = start
@@ -295,7 +296,7 @@ def _torch_capped(budget: int) -> Iterator[None]:
 def max_batch(budget: int, hi: int, save_on_cpu_hi: int) -> list[dict[str, Any]]:
     g = _sn_graph("resnet50")
     rows: list[dict[str, Any]] = []
-    for policy in ("none", "liveness", "offload", "recompute", "all", "superneurons"):
+    for policy in ("none", "liveness", "liveness+offload", "liveness+recompute", "superneurons"):
 
         def plan_fits(b: int, policy: str = policy) -> bool:
             return _plan_fits(g, b, policy, budget)
@@ -335,7 +336,7 @@ def depth(budget: int, batch: int = 16, limit: int = 4096) -> list[dict[str, Any
     def graph(n3: int) -> sn.Graph:
         return sn.models.resnet(n=_resnet_blocks(n3), num_classes=1000, image_size=224)
 
-    for policy in ("liveness", "recompute", "superneurons"):
+    for policy in ("liveness", "liveness+recompute", "superneurons"):
 
         def plan_fits(n3: int, policy: str = policy) -> bool:
             return _plan_fits(graph(n3), batch, policy, budget)

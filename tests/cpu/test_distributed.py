@@ -23,17 +23,22 @@ sys.path.insert(0, str(HERE))
 from dp_script import net  # noqa: E402
 
 
-def test_one_rank_matches_session_sgd() -> None:
-    """Gradients from train_step(lr=0), the NumPy update and the C++ update agree."""
-    train, _ = sn.data.digits(seed=0)
-    reference = sn.Session(net(), 32, seed=1)
-    trainer = DataParallelTrainer(
+def one_rank_trainer(stage_on_host: bool | None = None) -> DataParallelTrainer:
+    return DataParallelTrainer(
         sn.Session(net(), 32, seed=1),
         LocalCommunicator(),
         lr=0.05,
         weight_decay=1e-3,
         schedule="constant",
+        stage_on_host=stage_on_host,
     )
+
+
+def test_one_rank_matches_session_sgd() -> None:
+    """Gradients from train_step(lr=0), the NumPy update and the C++ update agree."""
+    train, _ = sn.data.digits(seed=0)
+    reference = sn.Session(net(), 32, seed=1)
+    trainer = one_rank_trainer()
     loader = sn.data.DataLoader(train, 32, seed=0, drop_last=True, prefetch=0)
     for step, (xb, yb) in enumerate(loader):
         if step == 6:
@@ -50,14 +55,7 @@ def test_staging_through_host_copies_follows_the_views_bit_for_bit() -> None:
     train, _ = sn.data.digits(seed=0)
 
     def run(staged: bool) -> tuple[list[float], str, DataParallelTrainer]:
-        t = DataParallelTrainer(
-            sn.Session(net(), 32, seed=1),
-            LocalCommunicator(),
-            lr=0.05,
-            weight_decay=1e-3,
-            schedule="constant",
-            stage_on_host=staged,
-        )
+        t = one_rank_trainer(stage_on_host=staged)
         loader = sn.data.DataLoader(train, 32, seed=0, drop_last=True, prefetch=0)
         batches = zip(range(6), loader, strict=False)
         losses = [t.step(xb, yb, lr=0.05)[0] for _, (xb, yb) in batches]

@@ -528,11 +528,19 @@ class CudaBackend final : public Backend {
                           " of " + std::to_string(choices.size()) + " cuDNN choices");
     cuda::ConvChoice c = choices[static_cast<size_t>(algorithm)];
     if (planned) {
-      const size_t need = cuda::conv_workspace_bytes(cudnn_, s, c);
-      SN_ASSERT(need <= c.workspace_bytes, "cuDNN needs " + std::to_string(need) +
-                                               " workspace bytes at batch " + std::to_string(s.n) +
-                                               ", more than the " +
-                                               std::to_string(c.workspace_bytes) + " planned");
+      // At a smaller last batch an algorithm could need more workspace than at the
+      // planned one: then the last resort (the least workspace) runs in what was planned.
+      const size_t planned_bytes = c.workspace_bytes;
+      size_t need = cuda::conv_workspace_bytes(cudnn_, s, c);
+      if (need > planned_bytes) {
+        c = choices.back();
+        need = cuda::conv_workspace_bytes(cudnn_, s, c);
+      }
+      SN_ASSERT(need <= planned_bytes, "cuDNN needs " + std::to_string(need) +
+                                           " workspace bytes at batch " + std::to_string(s.n) +
+                                           ", more than the " + std::to_string(planned_bytes) +
+                                           " planned");
+      c.workspace_bytes = planned_bytes;
     }
     return c;
   }

@@ -539,7 +539,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--momentum", type=_momentum, default=0.9)
     t.add_argument("--weight-decay", type=_decay, default=5e-4)
     _memory_arguments(t)
-    t.add_argument("--device", default="cpu")
+    t.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu, cuda, cuda:N or auto (a GPU where one is usable, else the CPU)",
+    )
     t.add_argument("--seed", type=_seed, default=0)
     t.add_argument("--checkpoint", default=None, help="write a checkpoint here after each epoch")
     t.add_argument("--resume", default=None, help="continue from this checkpoint")

@@ -67,21 +67,27 @@ def _resolve_device(device: str) -> str:
 
     ``"cuda"`` (or ``"gpu"``) is ``"cuda:0"``. Where CUDA was not built or no GPU is
     visible, a CUDA request warns (one sentence) and runs on the CPU; an index beyond
-    the visible GPUs is a ``ValueError``.
+    the visible GPUs is a ``ValueError``. ``"auto"`` is ``"cuda:0"`` where a GPU can run
+    the session and ``"cpu"`` elsewhere, without a warning.
 
     >>> _resolve_device("cpu")
     'cpu'
+    >>> _resolve_device("auto") in ("cpu", "cuda:0")
+    True
     """
     if not isinstance(device, str):
         raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', got {device!r}")
     if device == "cpu":
         return "cpu"
+    if device == "auto":
+        usable = _C._build_info["cuda"] and cuda_devices()[0] > 0
+        return "cuda:0" if usable else "cpu"
     if device in ("cuda", "gpu"):
         index = 0
     elif device.startswith("cuda:") and device[5:].isdigit() and len(device) < 9:
         index = int(device[5:])
     else:
-        raise ValueError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'cuda:N'")
+        raise ValueError(f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'")
     info = _C._build_info
     count, reason = cuda_devices() if info["cuda"] else (0, "")
     if count > 0:
@@ -172,7 +178,8 @@ class Session:
     One call of :meth:`train_step` runs forward, backward and the SGD update in C++.
     Parameters are initialised from ``seed`` (He for convolutions, Xavier for fully
     connected layers, unless ``init`` says otherwise); the same seed gives bit-identical
-    runs.
+    runs. ``device`` is ``"cpu"``, ``"cuda"`` / ``"cuda:N"`` (warns and runs on the CPU
+    where no GPU can) or ``"auto"`` (the first GPU where one can run it, else the CPU).
 
     The memory ``policy`` decides when tensors are allocated and freed (see
     :func:`superneurons.plan`); every policy computes the same numbers. A plan that does

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shlex
 import struct
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -283,3 +284,15 @@ def test_cuda_without_a_gpu_warns_once_in_a_sentence_and_runs_on_the_cpu() -> No
     with pytest.warns(RuntimeWarning, match=r"^device 'cuda:0' was requested, but .*CPU$"):
         s = sn.Session(g, 2, device="cuda:0")
     assert s.device == "cpu"
+
+
+def test_auto_device_is_the_gpu_where_one_runs_and_else_the_cpu_silently() -> None:
+    info = sn.build_info()
+    want = "cuda:0" if info["cuda"] and int(info["cuda_devices"]) > 0 else "cpu"
+    g = sn.models.resnet(depth=8, num_classes=10, image_size=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "auto" never warns
+        s = sn.Session(g, 2, device="auto")
+    assert s.device == want
+    x = np.random.default_rng(0).standard_normal((2, 3, 8, 8), dtype=np.float32)
+    assert np.isfinite(s.train_step(x, np.array([1, 2], np.int32), lr=0.05).loss)

@@ -3,7 +3,7 @@
 # build superneurons with the CUDA backend into a private prefix, then run, each under its
 # own time limit, and log everything under $OUT:
 #   1. build_info and the C++ layer-by-layer comparison (tests/cuda/test_cuda_backend.cpp)
-#   2. tests/cuda (pytest)
+#   2. tests/cuda (pytest), then the README's main job on the GPU
 #   3. compute-sanitizer memcheck and racecheck on a short training run under superneurons
 #   4. benchmarks/gpu/vs_pytorch_gpu.py and the pool against cudaMalloc/cudaFree
 #   5. the CPU test tiers, once (an earlier GPU run crashed them with a segfault)
@@ -61,6 +61,9 @@ python3 -c "import json, superneurons as sn; print(json.dumps(sn.build_info()))"
 step cuda_layers 40 /tmp/sn-build/test_cuda_backend
 step pytest_cuda 100 env SUPERNEURONS_CUDA_TEST_BIN=/tmp/sn-build/test_cuda_backend \
   python3 -m pytest -q -p no:cacheprovider -rs "$SRC/tests/cuda"
+# The README's main job on the GPU (scripts/train.sh's arguments; --device auto picks it).
+step main_job 60 python3 -m superneurons train --model resnet --depth 20 --dataset digits \
+  --epochs 3 --batch 64 --budget 256MB --device auto
 cat >/tmp/sn_short_run.py <<'EOF'
 import numpy as np, superneurons as sn
 g = sn.models.resnet(depth=14, num_classes=10, image_size=16)
@@ -91,7 +94,8 @@ popd >/dev/null
   echo
   echo "| step | result |"
   echo "|---|---|"
-  for k in build cuda_layers pytest_cuda memcheck racecheck bench_vs_pytorch bench_pool cpu_tiers; do
+  for k in build cuda_layers pytest_cuda main_job memcheck racecheck bench_vs_pytorch bench_pool \
+    cpu_tiers; do
     echo "| $k | ${RESULT[$k]:-not run} |"
   done
 } | tee "$OUT/summary.md"

@@ -46,6 +46,9 @@ __all__ = [
 SPEC_PREFIX = "nas-arch:"
 
 
+_DEVICE_HELP = "where trainings run: cpu, cuda, cuda:N or auto (a GPU where one is usable)"
+
+
 def add_train_arguments(s: argparse.ArgumentParser) -> None:
     """Options of ``nas search`` that make the objective a training (or a table)."""
     g = s.add_argument_group("architecture search (the objective trains with superneurons)")
@@ -55,6 +58,7 @@ def add_train_arguments(s: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int, default=64, help="training batch size")
     g.add_argument("--memory-budget", default=None, help="device memory budget, e.g. 256MB")
     g.add_argument("--policy", default="liveness", help="superneurons memory policy")
+    g.add_argument("--device", default="cpu", help=_DEVICE_HELP)
     g.add_argument(
         "--fidelity",
         choices=["asha", "asha-stop", "hyperband"],
@@ -88,6 +92,7 @@ def _objective_args(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size": args.batch_size,
         "memory_budget": args.memory_budget,
         "policy": args.policy,
+        "device": args.device,
         "seed": args.seed,
         "channels": args.channels,
         "cells": args.cells,
@@ -265,6 +270,7 @@ def add_bench_parser(sub: Any) -> None:
     build.add_argument("--batch-size", type=int, default=64, help="training batch size")
     build.add_argument("--memory-budget", default=None, help="device memory budget, e.g. 256MB")
     build.add_argument("--policy", default="liveness", help="superneurons memory policy")
+    build.add_argument("--device", default="cpu", help=_DEVICE_HELP)
     build.add_argument("--lr", type=float, default=0.05, help="learning rate")
     build.add_argument("--seed", type=int, default=0, help="seed of the training and of the sample")
     build.add_argument("--workers", type=int, default=1, help="trainings run at once")
@@ -297,6 +303,7 @@ def bench_build(args: argparse.Namespace) -> dict[str, Any]:
         channels=args.channels,
         cells=args.cells,
         lr=args.lr,
+        device=args.device,
     )
     executor = args.executor or ("dask" if args.scheduler else "local")
     table = build_table(

@@ -175,6 +175,13 @@ class TrainObjective:
 
         check_policy(policy)
         parse_bytes(memory_budget)  # a bad budget string fails here, not in every trial
+        if not isinstance(device, str) or not (
+            device in ("cpu", "cuda", "gpu", "auto")
+            or (device.startswith("cuda:") and device[5:].isdigit())
+        ):
+            raise ValueError(
+                f"TrainObjective: unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'"
+            )
         kind, _, arg = dataset.partition(":")
         if kind not in ("digits", "synthetic", "synthetic-digits", "cifar10", "fashion-mnist") or (
             bool(arg) != (kind in ("cifar10", "fashion-mnist"))

@@ -12,7 +12,7 @@ import os
 
 from superneurons._ext import _C
 
-__all__ = ["cuda_devices", "explain_cuda_reason"]
+__all__ = ["auto_device", "cuda_devices", "explain_cuda_reason"]
 
 # Present whenever the NVIDIA kernel driver is loaded (Linux).
 _DRIVER_FILE = "/proc/driver/nvidia/version"
@@ -41,3 +41,15 @@ def cuda_devices() -> tuple[int, str]:
     if count == 0:
         reason = explain_cuda_reason(str(reason), os.path.exists(_DRIVER_FILE))
     return int(count), str(reason)
+
+
+def auto_device() -> str:
+    """What ``device="auto"`` means here: ``"cuda:0"`` where this build has CUDA and a GPU
+    is visible, else ``"cpu"``.
+
+    Example:
+        >>> auto_device() in ("cpu", "cuda:0")
+        True
+    """
+    usable = bool(_C._build_info["cuda"]) and cuda_devices()[0] > 0
+    return "cuda:0" if usable else "cpu"

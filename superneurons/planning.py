@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from superneurons._checks import MAX_BATCH
+from superneurons._device import auto_device
 from superneurons._ext import _C
 from superneurons._policies import check_policy
 from superneurons._units import format_bytes, parse_budget
@@ -452,6 +453,7 @@ def plan(
 ) -> MemoryPlan:
     """Plans one training iteration of ``graph`` without allocating or running anything.
 
+    ``device`` is "cpu", "cuda" (any "cuda:N") or "auto" (see :class:`Session`).
     Raises ValueError for an unknown policy or device and GraphError for a bad graph. A
     plan that does not fit the budget is returned with ``fits=False`` and the reason in
     ``oom_message`` (a Session would raise OutOfMemoryError with the same message).
@@ -472,6 +474,8 @@ def plan(
     if not 1 <= batch_size <= MAX_BATCH:
         raise ValueError(f"batch_size must be in [1, {MAX_BATCH:,}], got {batch_size}")
     check_policy(policy)
+    if device == "auto":
+        device = auto_device()
     if device in ("gpu",) or device.startswith("cuda"):
         device = "cuda"  # one plan per device kind: tensor sizes do not depend on the index
     raw = _C.plan_memory(

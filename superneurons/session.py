@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from superneurons._checks import MAX_BATCH, check_finite_samples, check_sgd
-from superneurons._device import cuda_devices
+from superneurons._device import auto_device, cuda_devices
 from superneurons._ext import _C
 from superneurons._policies import check_policy
 from superneurons._units import parse_budget
@@ -80,8 +80,7 @@ def _resolve_device(device: str) -> str:
     if device == "cpu":
         return "cpu"
     if device == "auto":
-        usable = _C._build_info["cuda"] and cuda_devices()[0] > 0
-        return "cuda:0" if usable else "cpu"
+        return auto_device()
     if device in ("cuda", "gpu"):
         index = 0
     elif device.startswith("cuda:") and device[5:].isdigit() and len(device) < 9:

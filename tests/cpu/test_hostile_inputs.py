@@ -294,5 +294,6 @@ def test_auto_device_is_the_gpu_where_one_runs_and_else_the_cpu_silently() -> No
         warnings.simplefilter("error")  # "auto" never warns
         s = sn.Session(g, 2, device="auto")
     assert s.device == want
+    assert sn.plan(g, 2, device="auto").device == want.partition(":")[0]
     x = np.random.default_rng(0).standard_normal((2, 3, 8, 8), dtype=np.float32)
     assert np.isfinite(s.train_step(x, np.array([1, 2], np.int32), lr=0.05).loss)

@@ -141,6 +141,9 @@ def test_inheritance_copies_shared_layers(tmp_path: Path) -> None:
 def test_bad_arguments_are_clear_errors() -> None:
     with pytest.raises(ValueError, match="unknown dataset"):
         _obj(dataset="imagenet")
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        _obj(device="tpu")
+    assert _obj(device="auto").device == "auto"  # resolved where each trial runs
     with pytest.raises(ValueError, match="build graphs"):
         nas.TrainObjective(nas.Space({"x": nas.Real(0, 1)}))
     with pytest.raises(ValueError, match="checkpoint_dir"):

@@ -48,6 +48,8 @@ if ls .whl/*.whl >/dev/null 2>&1; then
 fi
 export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
 export SUPERNEURONS_CUDA=ON SUPERNEURONS_BUILD_DIR=/tmp/sn-build PYTHONUNBUFFERED=1
+# On this machine a GPU is expected: the C++ layer test fails instead of skipping.
+export SUPERNEURONS_REQUIRE_GPU=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$LOGS/gpu.txt"
 # One CMake build (Hopper only, to save time) of the extension and the GPU test programs;
 # the package is the source tree's Python files next to the built module.

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <memory>
 #include <random>
@@ -245,7 +246,9 @@ void test_layers(const sn::Backend& cpu, const sn::Backend& gpu) {
   const int64_t n = 4;
   sn::Graph g;
   add(g, "data", "input", {}, {{"c", 6}, {"h", 11}, {"w", 10}});
-  const Tolerances exact{1e-6, 1e-6}, gemm{2e-5, 5e-5}, reduce{1e-5, 5e-5};
+  // Convolutions run every listed cuDNN algorithm (FFT and Winograd round more than the
+  // CPU's GEMM) and cuDNN batch norm sums in its own order: the session test's 2e-4.
+  const Tolerances exact{1e-6, 1e-6}, gemm{2e-5, 5e-5}, reduce{1e-4, 2e-4}, conv{2e-4, 2e-4};
   struct Case {
     int id;
     Tolerances tol;
@@ -253,7 +256,7 @@ void test_layers(const sn::Backend& cpu, const sn::Backend& gpu) {
   std::vector<Case> cases = {
       {add(g, "conv3x3", "conv2d", {"data"},
            {{"out_channels", 8}, {"kernel_h", 3}, {"kernel_w", 3}, {"pad_h", 1}, {"pad_w", 1}}),
-       gemm},
+       conv},
       {add(g, "conv_strided_grouped", "conv2d", {"data"},
            {{"out_channels", 4},
             {"kernel_h", 3},
@@ -263,8 +266,8 @@ void test_layers(const sn::Backend& cpu, const sn::Backend& gpu) {
             {"dilation_h", 2},
             {"groups", 2},
             {"bias", 0}}),
-       gemm},
-      {add(g, "conv1x1", "conv2d", {"data"}, {{"out_channels", 5}}), gemm},
+       conv},
+      {add(g, "conv1x1", "conv2d", {"data"}, {{"out_channels", 5}}), conv},
       {add(g, "fc", "fc", {"data"}, {{"out_features", 7}}), gemm},
       {add(g, "fc_nobias", "fc", {"data"}, {{"out_features", 3}, {"bias", 0}}), gemm},
       {add(g, "bn", "batchnorm", {"data"}, {{"eps", 1e-5}, {"momentum", 0.1}}), reduce},
@@ -363,8 +366,13 @@ int main() {
   std::string reason;
   const int devices = sn::cuda::device_count(&reason);
   if (devices == 0) {
-    std::printf("SKIP test_cuda_backend: no CUDA device visible (%s)\n", reason.c_str());
-    return kSkip;
+    // SUPERNEURONS_REQUIRE_GPU=1 (scripts/gpu_check.sh): on a GPU machine a device that
+    // the runtime cannot use (an old driver, say) is a failure, not a skip.
+    const char* require = std::getenv("SUPERNEURONS_REQUIRE_GPU");
+    const bool required = require != nullptr && std::string(require) == "1";
+    std::printf("%s test_cuda_backend: no CUDA device visible (%s)\n", required ? "FAIL" : "SKIP",
+                reason.c_str());
+    return required ? 1 : kSkip;
   }
   try {
     const std::unique_ptr<sn::Backend> cpu = sn::make_cpu_backend();

@@ -171,17 +171,12 @@ class TrainObjective:
         if inherit and checkpoint_dir is None:
             raise ValueError("TrainObjective: inherit=True needs a checkpoint_dir")
         from superneurons import parse_bytes
+        from superneurons._device import cuda_index
         from superneurons._policies import check_policy
 
         check_policy(policy)
         parse_bytes(memory_budget)  # a bad budget string fails here, not in every trial
-        if not isinstance(device, str) or not (
-            device in ("cpu", "cuda", "gpu", "auto")
-            or (device.startswith("cuda:") and device[5:].isdigit())
-        ):
-            raise ValueError(
-                f"TrainObjective: unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'"
-            )
+        cuda_index(device)  # a bad device name fails here, not in every trial
         kind, _, arg = dataset.partition(":")
         if kind not in ("digits", "synthetic", "synthetic-digits", "cifar10", "fashion-mnist") or (
             bool(arg) != (kind in ("cifar10", "fashion-mnist"))

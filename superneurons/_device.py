@@ -12,7 +12,7 @@ import os
 
 from superneurons._ext import _C
 
-__all__ = ["auto_device", "cuda_devices", "explain_cuda_reason"]
+__all__ = ["auto_device", "cuda_devices", "cuda_index", "explain_cuda_reason"]
 
 # Present whenever the NVIDIA kernel driver is loaded (Linux).
 _DRIVER_FILE = "/proc/driver/nvidia/version"
@@ -53,3 +53,22 @@ def auto_device() -> str:
     """
     usable = bool(_C._build_info["cuda"]) and cuda_devices()[0] > 0
     return "cuda:0" if usable else "cpu"
+
+
+def cuda_index(device: str) -> int | None:
+    """The CUDA device index a device name asks for, ``None`` for ``"cpu"`` and
+    ``"auto"``; TypeError for a non-string, ValueError naming the choices for a bad name.
+
+    Example:
+        >>> cuda_index("cuda"), cuda_index("cuda:1"), cuda_index("cpu")
+        (0, 1, None)
+    """
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', got {device!r}")
+    if device in ("cpu", "auto"):
+        return None
+    if device in ("cuda", "gpu"):
+        return 0
+    if device.startswith("cuda:") and device[5:].isdigit() and len(device) < 9:
+        return int(device[5:])
+    raise ValueError(f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'")

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from superneurons._checks import MAX_BATCH, check_finite_samples, check_sgd
-from superneurons._device import auto_device, cuda_devices
+from superneurons._device import auto_device, cuda_devices, cuda_index
 from superneurons._ext import _C
 from superneurons._policies import check_policy
 from superneurons._units import parse_budget
@@ -75,18 +75,9 @@ def _resolve_device(device: str) -> str:
     >>> _resolve_device("auto") in ("cpu", "cuda:0")
     True
     """
-    if not isinstance(device, str):
-        raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', got {device!r}")
-    if device == "cpu":
-        return "cpu"
-    if device == "auto":
-        return auto_device()
-    if device in ("cuda", "gpu"):
-        index = 0
-    elif device.startswith("cuda:") and device[5:].isdigit() and len(device) < 9:
-        index = int(device[5:])
-    else:
-        raise ValueError(f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'")
+    index = cuda_index(device)
+    if index is None:
+        return auto_device() if device == "auto" else "cpu"
     info = _C._build_info
     count, reason = cuda_devices() if info["cuda"] else (0, "")
     if count > 0:
